@@ -1,0 +1,336 @@
+//! The ledger: the state, the Merkle log of its transactions, and the certification of
+//! checkpoints, advanced one block (one Raft entry) at a time.
+//!
+//! A block's envelopes are applied in order. For each envelope:
+//! - one that fails to decode, names an unknown signer or carries a bad signature is
+//!   *refused*: it is not a leaf and changes nothing (nodes refuse these before the log;
+//!   this keeps a faulty leader from getting one in);
+//! - one whose id (SHA-256 of its body) is already a leaf is a *duplicate*: not a leaf,
+//!   the submitter learns the original verdict (a resubmission across a leader change);
+//! - a checkpoint signature certifies the log and is not a leaf either, so an idle ledger
+//!   stays idle;
+//! - every other envelope becomes the next Merkle leaf with its verdict: applied, or
+//!   rejected with a reason code (DESIGN decision 3). Its nonce is used either way.
+//!
+//! After a block that added leaves, the head (size, root, state digest) is recorded so
+//! that checkpoint signatures arriving later can be compared with it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use prost::Message;
+use serde::{Deserialize, Serialize};
+
+use crate::envelope::{open_all, transaction_id, TransactionId, VerifiedTransaction};
+use crate::genesis::{node_signer, Genesis, Role};
+use crate::merkle::{leaf_hash, MerkleLog};
+use crate::pb::{self, transaction::Kind, ReasonCode};
+use crate::rejection::Rejection;
+use crate::rules;
+use crate::state::{LedgerState, Recorded};
+
+/// What happened to one envelope of a block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// A leaf; the rules applied it.
+    Applied { index: u64 },
+    /// A leaf; the rules rejected it and the state did not change.
+    Rejected { index: u64, rejection: Rejection },
+    /// Already a leaf: not applied again.
+    Duplicate { original: Recorded },
+    /// Not a leaf: it could not be authenticated.
+    Refused { rejection: Rejection },
+    /// A checkpoint signature, recorded (not a leaf).
+    CheckpointRecorded { node: String, size: u64, certified: bool },
+    /// A checkpoint signature that was not recorded (not a leaf).
+    CheckpointIgnored { rejection: Rejection },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub id: TransactionId,
+    pub verdict: Verdict,
+}
+
+/// An envelope kept in the certification state (hex so the JSON snapshot stays readable).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredEnvelope {
+    pub body: String,
+    pub signer: String,
+    pub signature: String,
+}
+
+impl StoredEnvelope {
+    pub fn from_pb(envelope: &pb::Envelope) -> StoredEnvelope {
+        StoredEnvelope { body: hex::encode(&envelope.body), signer: envelope.signer.clone(), signature: hex::encode(&envelope.signature) }
+    }
+
+    pub fn to_pb(&self) -> pb::Envelope {
+        pb::Envelope {
+            body: hex::decode(&self.body).expect("stored envelopes are hex"),
+            signer: self.signer.clone(),
+            signature: hex::decode(&self.signature).expect("stored envelopes are hex"),
+        }
+    }
+}
+
+/// The log's own head at a block boundary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Head {
+    pub size: u64,
+    pub root: [u8; 32],
+    pub state_digest: [u8; 32],
+}
+
+impl Head {
+    pub fn to_checkpoint(&self, ledger_id: &str) -> pb::Checkpoint {
+        pb::Checkpoint {
+            ledger_id: ledger_id.to_string(),
+            size: self.size,
+            root: self.root.to_vec(),
+            state_digest: self.state_digest.to_vec(),
+        }
+    }
+
+    fn matches(&self, checkpoint: &pb::Checkpoint) -> bool {
+        checkpoint.size == self.size && checkpoint.root == self.root && checkpoint.state_digest == self.state_digest
+    }
+}
+
+/// Two signed statements that cannot both be true: proof against `node`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Evidence {
+    pub node: String,
+    pub size: u64,
+    pub what: String,
+    pub statements: Vec<StoredEnvelope>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Certification {
+    /// Our heads at block boundaries not yet below the newest certified size.
+    pub heads: BTreeMap<u64, Head>,
+    /// size → node → its first signed statement for that size.
+    pub statements: BTreeMap<u64, BTreeMap<String, StoredEnvelope>>,
+    /// Every certified head, with its certificate kept in `statements`.
+    pub certified: BTreeMap<u64, Head>,
+    pub evidence: Vec<Evidence>,
+}
+
+impl Certification {
+    pub fn latest_certified(&self) -> Option<&Head> {
+        self.certified.values().next_back()
+    }
+
+    /// The signatures that certify a size.
+    pub fn certificate(&self, size: u64) -> Vec<pb::Envelope> {
+        let Some(head) = self.certified.get(&size) else { return Vec::new() };
+        self.statements
+            .get(&size)
+            .map(|statements| {
+                statements
+                    .values()
+                    .map(StoredEnvelope::to_pb)
+                    .filter(|envelope| checkpoint_of(envelope).is_some_and(|checkpoint| head.matches(&checkpoint)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+fn checkpoint_of(envelope: &pb::Envelope) -> Option<pb::Checkpoint> {
+    match pb::Transaction::decode(envelope.body.as_slice()).ok()?.kind? {
+        Kind::CheckpointSigned(signed) => signed.checkpoint,
+        _ => None,
+    }
+}
+
+/// The serialisable part of a ledger: what a Raft snapshot holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerData {
+    pub state: LedgerState,
+    pub merkle: MerkleLog,
+    pub certification: Certification,
+}
+
+#[derive(Debug, Clone)]
+pub struct Ledger {
+    genesis: Arc<Genesis>,
+    data: LedgerData,
+}
+
+impl Ledger {
+    pub fn new(genesis: Arc<Genesis>) -> Ledger {
+        let state = LedgerState::new(&genesis);
+        Ledger { genesis, data: LedgerData { state, merkle: MerkleLog::new(), certification: Certification::default() } }
+    }
+
+    /// Restores from a snapshot; refuses one made under another genesis.
+    pub fn restore(genesis: Arc<Genesis>, data: LedgerData) -> Result<Ledger, String> {
+        if data.state.genesis_hash != hex::encode(genesis.hash()) {
+            return Err(format!("the snapshot belongs to genesis {}, not {}", data.state.genesis_hash, hex::encode(genesis.hash())));
+        }
+        Ok(Ledger { genesis, data })
+    }
+
+    pub fn genesis(&self) -> &Genesis {
+        &self.genesis
+    }
+
+    pub fn data(&self) -> &LedgerData {
+        &self.data
+    }
+
+    pub fn state(&self) -> &LedgerState {
+        &self.data.state
+    }
+
+    pub fn merkle(&self) -> &MerkleLog {
+        &self.data.merkle
+    }
+
+    pub fn certification(&self) -> &Certification {
+        &self.data.certification
+    }
+
+    pub fn size(&self) -> u64 {
+        self.data.merkle.len()
+    }
+
+    /// The current head. The digest is the one recorded at the last block boundary, or
+    /// computed (the state at genesis) when no leaf exists yet.
+    pub fn head(&self) -> Head {
+        let size = self.size();
+        match self.data.certification.heads.get(&size) {
+            Some(head) => head.clone(),
+            None => Head { size, root: self.data.merkle.root(), state_digest: self.data.state.digest() },
+        }
+    }
+
+    /// The verdict of a transaction that became a leaf.
+    pub fn recorded(&self, id: &TransactionId) -> Option<&Recorded> {
+        self.data.state.transactions.get(&hex::encode(id))
+    }
+
+    /// Applies one block: see the module documentation.
+    pub fn apply_block(&mut self, block: &pb::Block) -> Vec<Outcome> {
+        let opened = open_all(&block.envelopes, &self.genesis);
+        let size_before = self.size();
+        let mut outcomes = Vec::with_capacity(block.envelopes.len());
+        for (envelope, opened) in block.envelopes.iter().zip(opened) {
+            let id = transaction_id(envelope);
+            let verdict = match opened {
+                Err(rejection) => Verdict::Refused { rejection },
+                Ok(transaction) => match &transaction.kind {
+                    Kind::CheckpointSigned(signed) => self.record_checkpoint(envelope, &transaction, signed),
+                    _ => self.apply_transaction(envelope, &transaction),
+                },
+            };
+            outcomes.push(Outcome { id, verdict });
+        }
+        if self.size() > size_before {
+            let head = Head { size: self.size(), root: self.data.merkle.root(), state_digest: self.data.state.digest() };
+            self.data.certification.heads.insert(head.size, head);
+        }
+        outcomes
+    }
+
+    fn apply_transaction(&mut self, envelope: &pb::Envelope, transaction: &VerifiedTransaction) -> Verdict {
+        let key = hex::encode(transaction.id);
+        if let Some(original) = self.data.state.transactions.get(&key) {
+            return Verdict::Duplicate { original: original.clone() };
+        }
+        let index = self.size();
+        let certified = &self.data.certification.certified;
+        let is_certified = |checkpoint: &pb::Checkpoint| certified.get(&checkpoint.size).is_some_and(|head| head.matches(checkpoint));
+        let result = rules::apply(&mut self.data.state, &self.genesis, transaction, index, &is_certified);
+        let state = &mut self.data.state;
+        state.nonces.entry(transaction.signer.clone()).or_default().insert(transaction.nonce);
+        let appended = self.data.merkle.append(leaf_hash(&envelope.encode_to_vec()));
+        assert_eq!(appended, index, "leaf indexes are dense");
+        match result {
+            Ok(()) => {
+                state.transactions.insert(key, Recorded { index, rejection: None });
+                Verdict::Applied { index }
+            }
+            Err(rejection) => {
+                state.count_rejection(rejection.code);
+                state.transactions.insert(key, Recorded { index, rejection: Some((rejection.code as i32, rejection.message.clone())) });
+                Verdict::Rejected { index, rejection }
+            }
+        }
+    }
+
+    fn record_checkpoint(&mut self, envelope: &pb::Envelope, transaction: &VerifiedTransaction, signed: &pb::CheckpointSigned) -> Verdict {
+        let ignored = |code: ReasonCode, message: String| Verdict::CheckpointIgnored { rejection: Rejection::new(code, message) };
+        let Role::Node(node) = &transaction.role else {
+            return ignored(
+                ReasonCode::SignerNotAuthorised,
+                format!("'{}' is not a node key; checkpoints are signed by node keys", transaction.signer),
+            );
+        };
+        if signed.node != *node || transaction.signer != node_signer(node) {
+            return ignored(
+                ReasonCode::SignerNotAuthorised,
+                format!("a checkpoint for node '{}' signed by '{}'", signed.node, transaction.signer),
+            );
+        }
+        let Some(checkpoint) = &signed.checkpoint else {
+            return ignored(ReasonCode::MalformedTransaction, "the checkpoint signature names no checkpoint".into());
+        };
+        if checkpoint.ledger_id != self.genesis.ledger_id || checkpoint.root.len() != 32 || checkpoint.state_digest.len() != 32 {
+            return ignored(ReasonCode::MalformedTransaction, "the checkpoint is of another ledger or its hashes are not 32 bytes".into());
+        }
+        let size = checkpoint.size;
+        let stored = StoredEnvelope::from_pb(envelope);
+        let certification = &mut self.data.certification;
+        let statements = certification.statements.entry(size).or_default();
+        if let Some(earlier) = statements.get(node) {
+            let earlier_checkpoint = checkpoint_of(&earlier.to_pb());
+            if earlier_checkpoint.as_ref() == Some(checkpoint) {
+                return ignored(ReasonCode::AlreadySigned, format!("node {node} already signed size {size}"));
+            }
+            certification.evidence.push(Evidence {
+                node: node.clone(),
+                size,
+                what: format!("node {node} signed two different checkpoints for size {size}"),
+                statements: vec![earlier.clone(), stored],
+            });
+            return ignored(ReasonCode::CheckpointConflict, format!("node {node} signed a second, different checkpoint for size {size}"));
+        }
+        let Some(head) = certification.heads.get(&size).cloned().or_else(|| certification.certified.get(&size).cloned()) else {
+            if statements.is_empty() {
+                certification.statements.remove(&size);
+            }
+            return ignored(
+                ReasonCode::UnknownCheckpoint,
+                format!("size {size} is not a block boundary of this log (or is already settled)"),
+            );
+        };
+        statements.insert(node.clone(), stored.clone());
+        if !head.matches(checkpoint) {
+            certification.evidence.push(Evidence {
+                node: node.clone(),
+                size,
+                what: format!("node {node} signed a root or state digest for size {size} that differs from the log's"),
+                statements: vec![stored],
+            });
+            return ignored(
+                ReasonCode::CheckpointConflict,
+                format!("node {node} signed a checkpoint for size {size} that differs from this log"),
+            );
+        }
+        let agreeing =
+            statements.values().filter(|statement| checkpoint_of(&statement.to_pb()).is_some_and(|signed| head.matches(&signed))).count();
+        let certified = agreeing >= self.genesis.quorum();
+        if certified && !certification.certified.contains_key(&size) {
+            certification.certified.insert(size, head);
+            // Heads and statements below the newest certified size are settled: keep only
+            // the certificates.
+            certification.heads.retain(|&kept, _| kept >= size);
+            let certified_sizes = &certification.certified;
+            certification.statements.retain(|kept, _| *kept >= size || certified_sizes.contains_key(kept));
+        }
+        Verdict::CheckpointRecorded { node: node.clone(), size, certified }
+    }
+}

@@ -1,0 +1,412 @@
+//! What nodes serve, answered from the state alone (never by scanning the log).
+//!
+//! Every view is `Serialize`, ordered, and built from amounts that add up: the monitor's
+//! rows are sums over the same lines and obligations that the balances sum over.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::amount::{Amount, Ratio};
+use crate::fair_share::split_over_insurers;
+use crate::genesis::Genesis;
+use crate::state::{AssessmentStatus, Funding, LedgerState, Milestone, MilestoneStatus, Obligation, Plan};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlanSummary {
+    pub id: String,
+    pub version: u32,
+    pub title: String,
+    pub region: String,
+    pub theme: String,
+    pub coordinating_insurer: String,
+    pub second_assessor: String,
+    pub status: String,
+    pub funding: String,
+    pub total: Amount,
+    pub committed: Amount,
+    pub payable: Amount,
+    pub paid: Amount,
+    pub milestones: usize,
+    pub addenda: usize,
+}
+
+pub fn status_name(status: AssessmentStatus) -> &'static str {
+    match status {
+        AssessmentStatus::Submitted => "submitted",
+        AssessmentStatus::Escalated => "escalated",
+        AssessmentStatus::Returned => "returned",
+        AssessmentStatus::Rejected => "rejected",
+        AssessmentStatus::Approved => "approved",
+        AssessmentStatus::Cancelled => "cancelled",
+    }
+}
+
+pub fn funding_name(funding: Funding) -> &'static str {
+    match funding {
+        Funding::None => "-",
+        Funding::Queued => "queued",
+        Funding::Funded => "funded",
+    }
+}
+
+pub fn milestone_status_name(status: &MilestoneStatus) -> &'static str {
+    match status {
+        MilestoneStatus::Planned => "planned",
+        MilestoneStatus::Attained { .. } => "attained",
+        MilestoneStatus::Confirmed { .. } => "confirmed",
+        MilestoneStatus::Missed => "missed",
+        MilestoneStatus::Cancelled => "cancelled",
+    }
+}
+
+fn plan_obligations<'state>(state: &'state LedgerState, plan: &'state Plan) -> impl Iterator<Item = &'state Obligation> + 'state {
+    plan.milestones.values().flat_map(move |milestone| milestone.obligations.iter().map(move |id| &state.obligations[id]))
+}
+
+pub fn plan_summary(state: &LedgerState, plan: &Plan) -> PlanSummary {
+    let main = plan.main();
+    PlanSummary {
+        id: plan.id.clone(),
+        version: plan.version,
+        title: plan.title.clone(),
+        region: plan.region.clone(),
+        theme: plan.theme.clone(),
+        coordinating_insurer: plan.coordinating_insurer.clone(),
+        second_assessor: plan.second_assessor.clone(),
+        status: status_name(main.status).to_string(),
+        funding: funding_name(main.funding).to_string(),
+        total: plan.units.values().map(|unit| plan.unit_total(unit)).sum(),
+        committed: plan.units.values().map(|unit| plan.unit_committed(unit)).sum(),
+        payable: plan_obligations(state, plan).map(|obligation| obligation.amount).sum(),
+        paid: plan_obligations(state, plan).map(|obligation| obligation.paid).sum(),
+        milestones: plan.milestones.len(),
+        addenda: plan.units.len() - 1,
+    }
+}
+
+pub fn plans(state: &LedgerState) -> Vec<PlanSummary> {
+    state.plans.values().map(|plan| plan_summary(state, plan)).collect()
+}
+
+/// Filters for the obligations query; `None` means "any".
+#[derive(Debug, Clone, Default)]
+pub struct ObligationFilter {
+    pub insurer: Option<String>,
+    /// Matches the payee or the beneficiary.
+    pub party: Option<String>,
+    pub plan: Option<String>,
+    /// Some(true): only with something outstanding; Some(false): only settled.
+    pub open: Option<bool>,
+    /// Only obligations created at or after this leaf index (for streaming).
+    pub from_index: Option<u64>,
+}
+
+pub fn obligations<'state>(state: &'state LedgerState, filter: &ObligationFilter) -> Vec<&'state Obligation> {
+    state
+        .obligations
+        .values()
+        .filter(|obligation| filter.insurer.as_ref().is_none_or(|insurer| &obligation.insurer == insurer))
+        .filter(|obligation| filter.party.as_ref().is_none_or(|party| &obligation.payee == party || &obligation.beneficiary == party))
+        .filter(|obligation| filter.plan.as_ref().is_none_or(|plan| &obligation.plan == plan))
+        .filter(|obligation| filter.open.is_none_or(|open| open == (obligation.outstanding().cents() > 0)))
+        .filter(|obligation| filter.from_index.is_none_or(|from| obligation.created_at >= from))
+        .collect()
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct InsurerBalance {
+    pub insurer: String,
+    pub name: String,
+    /// This insurer's share (by the key in force on each milestone's due date) of what is
+    /// committed and not yet payable: an estimate of obligations to come.
+    pub committed: Amount,
+    pub owed: Amount,
+    pub paid: Amount,
+    pub outstanding: Amount,
+}
+
+/// Not-yet-payable commitments of one milestone per insurer (by the key in force on its due date).
+fn expected_shares(state: &LedgerState, genesis: &Genesis, milestone: &Milestone, into: &mut BTreeMap<String, Amount>) {
+    if !matches!(milestone.status, MilestoneStatus::Planned | MilestoneStatus::Attained { .. }) {
+        return;
+    }
+    for line in &milestone.lines {
+        let Some(sector) = genesis.sector(&line.sector) else { continue };
+        let key = state
+            .key_in_force(&sector.key_group, milestone.due)
+            .or_else(|| state.keys.get(&sector.key_group)?.values().find(|key| key.in_force));
+        let Some(key) = key else { continue };
+        let shares: Vec<(String, Ratio)> = key.shares.iter().map(|(insurer, share)| (insurer.clone(), *share)).collect();
+        for (insurer, amount) in split_over_insurers(line.amount, &shares) {
+            *into.entry(insurer).or_default() += amount;
+        }
+    }
+}
+
+pub fn insurer_balances(state: &LedgerState, genesis: &Genesis) -> Vec<InsurerBalance> {
+    let mut committed: BTreeMap<String, Amount> = BTreeMap::new();
+    for plan in state.plans.values() {
+        for unit in plan.units.values().filter(|unit| unit.funding == Funding::Funded && unit.status == AssessmentStatus::Approved) {
+            for milestone in plan.unit_milestones(unit) {
+                expected_shares(state, genesis, milestone, &mut committed);
+            }
+        }
+    }
+    genesis
+        .insurers
+        .iter()
+        .map(|insurer| {
+            let mut balance = InsurerBalance {
+                insurer: insurer.id.clone(),
+                name: insurer.name.clone(),
+                committed: committed.get(&insurer.id).copied().unwrap_or_default(),
+                ..InsurerBalance::default()
+            };
+            for obligation in state.obligations.values().filter(|obligation| obligation.insurer == insurer.id) {
+                balance.owed += obligation.amount;
+                balance.paid += obligation.paid;
+            }
+            balance.outstanding = balance.owed - balance.paid;
+            balance
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PartyBalance {
+    pub party: String,
+    pub name: String,
+    pub iban: Option<String>,
+    /// As payee.
+    pub receivable: Amount,
+    pub received: Amount,
+    pub outstanding: Amount,
+    /// As beneficiary (possibly paid through a cashier).
+    pub benefiting: Amount,
+}
+
+pub fn party_balances(state: &LedgerState) -> Vec<PartyBalance> {
+    let mut balances: BTreeMap<&str, PartyBalance> = state
+        .parties
+        .values()
+        .map(|party| {
+            (
+                party.id.as_str(),
+                PartyBalance { party: party.id.clone(), name: party.name.clone(), iban: party.iban.clone(), ..PartyBalance::default() },
+            )
+        })
+        .collect();
+    for obligation in state.obligations.values() {
+        if let Some(balance) = balances.get_mut(obligation.payee.as_str()) {
+            balance.receivable += obligation.amount;
+            balance.received += obligation.paid;
+            balance.outstanding += obligation.outstanding();
+        }
+        if let Some(balance) = balances.get_mut(obligation.beneficiary.as_str()) {
+            balance.benefiting += obligation.amount;
+        }
+    }
+    balances.into_values().collect()
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct MonitorRow {
+    pub key: String,
+    /// Sectors only: the earmark (a floor, not a cap).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub earmark: Option<Amount>,
+    pub committed: Amount,
+    pub payable: Amount,
+    pub paid: Amount,
+    /// Paid through the ministry's own budget, counted in the three columns too.
+    pub external: Amount,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Monitor {
+    pub sectors: Vec<MonitorRow>,
+    pub regions: Vec<MonitorRow>,
+    pub themes: Vec<MonitorRow>,
+    /// Committed by due-date quarter, payable by attainment quarter, paid by value-date quarter.
+    pub quarters: Vec<MonitorRow>,
+    /// Plans by status (submitted, returned, rejected…): the monitor reports them all.
+    pub plans_by_status: BTreeMap<String, u64>,
+    pub quick_tests: u64,
+}
+
+#[derive(Default)]
+struct Rows(BTreeMap<String, MonitorRow>);
+
+impl Rows {
+    fn row(&mut self, key: &str) -> &mut MonitorRow {
+        self.0.entry(key.to_string()).or_insert_with(|| MonitorRow { key: key.to_string(), ..MonitorRow::default() })
+    }
+    fn into_vec(self) -> Vec<MonitorRow> {
+        self.0.into_values().collect()
+    }
+}
+
+/// The IZA quarterly monitor.
+pub fn monitor(state: &LedgerState, genesis: &Genesis) -> Monitor {
+    let (mut sectors, mut regions, mut themes, mut quarters) = (Rows::default(), Rows::default(), Rows::default(), Rows::default());
+    for sector in &genesis.sectors {
+        sectors.row(&sector.id).earmark = Some(sector.earmark);
+    }
+    for plan in state.plans.values() {
+        for unit in plan.units.values().filter(|unit| unit.funding == Funding::Funded) {
+            for milestone in plan.unit_milestones(unit) {
+                for line in &milestone.lines {
+                    let committed = milestone.line_committed(line);
+                    sectors.row(&line.sector).committed += committed;
+                    regions.row(&plan.region).committed += committed;
+                    themes.row(&plan.theme).committed += committed;
+                    quarters.row(&milestone.due.quarter_label()).committed += committed;
+                }
+            }
+        }
+    }
+    for obligation in state.obligations.values() {
+        sectors.row(&obligation.sector).payable += obligation.amount;
+        sectors.row(&obligation.sector).paid += obligation.paid;
+        regions.row(&obligation.region).payable += obligation.amount;
+        regions.row(&obligation.region).paid += obligation.paid;
+        themes.row(&obligation.theme).payable += obligation.amount;
+        themes.row(&obligation.theme).paid += obligation.paid;
+        quarters.row(&obligation.attained_on.quarter_label()).payable += obligation.amount;
+    }
+    for payment in state.payments.values().filter(|payment| payment.reversed.is_none()) {
+        quarters.row(&payment.value_date.quarter_label()).paid += payment.total();
+    }
+    for external in state.external_funding.values() {
+        let quarter = external.paid_on.quarter_label();
+        for row in [sectors.row(&external.sector), regions.row(&external.region), themes.row(&external.theme), quarters.row(&quarter)] {
+            row.committed += external.amount;
+            row.payable += external.amount;
+            row.paid += external.amount;
+            row.external += external.amount;
+        }
+    }
+    let mut plans_by_status = BTreeMap::new();
+    for plan in state.plans.values() {
+        *plans_by_status.entry(status_name(plan.main().status).to_string()).or_default() += 1;
+    }
+    Monitor {
+        sectors: sectors.into_vec(),
+        regions: regions.into_vec(),
+        themes: themes.into_vec(),
+        quarters: quarters.into_vec(),
+        plans_by_status,
+        quick_tests: state.quick_tests.len() as u64,
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QueueRow {
+    pub position: usize,
+    pub plan: String,
+    pub addendum: String,
+    pub theme: String,
+    pub total: Amount,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReservationRow {
+    pub theme: String,
+    pub amount: Amount,
+    pub used: Amount,
+    pub remaining: Amount,
+    pub released: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AdjustmentRow {
+    pub delta: Amount,
+    pub reason: String,
+    pub effective: String,
+    pub index: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FundReport {
+    pub initial: Amount,
+    pub adjustments: Vec<AdjustmentRow>,
+    pub total: Amount,
+    pub reserved: Amount,
+    pub reservations: Vec<ReservationRow>,
+    pub committed: Amount,
+    pub payable: Amount,
+    pub paid: Amount,
+    pub free: Amount,
+    pub queue: Vec<QueueRow>,
+    pub intake_closed: Option<String>,
+}
+
+pub fn fund(state: &LedgerState) -> FundReport {
+    FundReport {
+        initial: state.fund.initial,
+        adjustments: state
+            .fund
+            .adjustments
+            .iter()
+            .map(|adjustment| AdjustmentRow {
+                delta: adjustment.delta,
+                reason: adjustment.reason.clone(),
+                effective: adjustment.effective.to_string(),
+                index: adjustment.at,
+            })
+            .collect(),
+        total: state.fund.total(),
+        reserved: state.fund.reserved(),
+        reservations: state
+            .fund
+            .reservations
+            .iter()
+            .map(|(theme, reservation)| ReservationRow {
+                theme: theme.clone(),
+                amount: reservation.amount,
+                used: reservation.used,
+                remaining: reservation.remaining(),
+                released: reservation.released,
+            })
+            .collect(),
+        committed: state.committed(),
+        payable: state.obligations.values().map(|obligation| obligation.amount).sum(),
+        paid: state.obligations.values().map(|obligation| obligation.paid).sum(),
+        free: state.free(),
+        queue: state
+            .fund
+            .queue
+            .iter()
+            .enumerate()
+            .map(|(position, unit)| {
+                let plan = &state.plans[&unit.plan];
+                QueueRow {
+                    position: position + 1,
+                    plan: unit.plan.clone(),
+                    addendum: unit.addendum.clone(),
+                    theme: plan.theme.clone(),
+                    total: plan.unit_total(&plan.units[&unit.addendum]),
+                }
+            })
+            .collect(),
+        intake_closed: state.fund.intake_closed.map(|date| date.to_string()),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SpendRow {
+    pub insurer: String,
+    pub year: u16,
+    /// Paid in that year by value date, net of reversals.
+    pub paid: Amount,
+}
+
+/// Spend per insurer per year, for the use-it-or-lose-it settlement.
+pub fn spend(state: &LedgerState) -> Vec<SpendRow> {
+    let mut rows: BTreeMap<(String, u16), Amount> = BTreeMap::new();
+    for payment in state.payments.values().filter(|payment| payment.reversed.is_none()) {
+        *rows.entry((payment.insurer.clone(), payment.value_date.year())).or_default() += payment.total();
+    }
+    rows.into_iter().map(|((insurer, year), paid)| SpendRow { insurer, year, paid }).collect()
+}

@@ -1,0 +1,469 @@
+//! The ledger state: everything the rules read and write, and everything queries serve.
+//!
+//! Every collection is a `BTreeMap` / `Vec` with a defined order, because the state
+//! digest walks them: two nodes with the same state compute the same digest, byte for
+//! byte. The state changes only through `rules::apply` (via `Ledger::apply_block`).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::amount::{Amount, Ratio};
+use crate::date::Date;
+use crate::genesis::Genesis;
+use crate::pb::ReasonCode;
+
+/// Where in the log something happened: the Merkle leaf index of the transaction.
+pub type LeafIndex = u64;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    pub index: LeafIndex,
+    pub by: String,
+    pub what: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Party {
+    pub id: String,
+    pub kind: String,
+    pub name: String,
+    pub iban: Option<String>,
+    pub registered_by: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyVersion {
+    pub version: u32,
+    pub valid_from: Date,
+    pub shares: BTreeMap<String, Ratio>,
+    pub proposed_by: String,
+    pub approvals: BTreeSet<String>,
+    /// True once every insurer of genesis approved (genesis keys are in force at once).
+    pub in_force: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum QuickTestStatus {
+    Submitted,
+    Passed,
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuickTest {
+    pub plan: String,
+    pub title: String,
+    pub region: String,
+    pub theme: String,
+    pub coordinating_insurer: String,
+    pub second_assessor: String,
+    pub estimated_total: Amount,
+    pub status: QuickTestStatus,
+    pub history: Vec<Event>,
+}
+
+/// The status of something assessed: a plan version or an addendum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum AssessmentStatus {
+    /// Waiting for one or both assessors.
+    Submitted,
+    /// One approved, the other rejected: escalated until they agree.
+    Escalated,
+    /// Returned with questions: a revised version may follow.
+    Returned,
+    Rejected,
+    /// Both approved; see the funding for whether money is committed.
+    Approved,
+    Cancelled,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Verdict {
+    Approve,
+    Reject,
+    Return,
+}
+
+/// How an approved unit (a plan, or one addendum) stands against the fund.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Funding {
+    /// Not approved (yet).
+    None,
+    /// Approved, waiting in the queue: nothing committed.
+    Queued,
+    /// Committed against the fund.
+    Funded,
+}
+
+/// A plan or one of its addenda: assessed, approved and funded on its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unit {
+    pub status: AssessmentStatus,
+    pub assessments: BTreeMap<String, Verdict>,
+    pub funding: Funding,
+    /// The part of the unit's total that was drawn from its theme's reservation.
+    pub from_reservation: Amount,
+    /// The milestones of this unit, in order of submission.
+    pub milestones: Vec<String>,
+    pub evidence_sha256: Vec<String>,
+    pub title: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Line {
+    pub beneficiary: String,
+    pub payee: String,
+    pub sector: String,
+    pub amount: Amount,
+    /// What the line makes payable once confirmed; zero before.
+    pub payable: Amount,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Attainment {
+    Fraction(Ratio),
+    ActualCosts,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MilestoneStatus {
+    Planned,
+    Attained {
+        on: Date,
+        attainment: Attainment,
+        payable: Amount,
+    },
+    Confirmed {
+        on: Date,
+        payable: Amount,
+    },
+    Missed,
+    /// The plan was cancelled before this milestone became payable.
+    Cancelled,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Milestone {
+    pub id: String,
+    /// Empty for the plan itself, else the addendum's id.
+    pub addendum: String,
+    pub title: String,
+    pub kind: String,
+    pub due: Date,
+    pub lines: Vec<Line>,
+    pub amount: Amount,
+    pub status: MilestoneStatus,
+    pub evidence_sha256: Vec<String>,
+    /// Obligations it created (when confirmed).
+    pub obligations: Vec<String>,
+}
+
+impl Milestone {
+    pub fn is_decided(&self) -> bool {
+        !matches!(self.status, MilestoneStatus::Planned | MilestoneStatus::Attained { .. })
+    }
+
+    /// What this milestone still holds committed (zero once missed; its payable once confirmed).
+    pub fn committed(&self) -> Amount {
+        match self.status {
+            MilestoneStatus::Planned | MilestoneStatus::Attained { .. } => self.amount,
+            MilestoneStatus::Confirmed { payable, .. } => payable,
+            MilestoneStatus::Missed | MilestoneStatus::Cancelled => Amount::ZERO,
+        }
+    }
+
+    /// Committed amount of one line (same rule, per line).
+    pub fn line_committed(&self, line: &Line) -> Amount {
+        match self.status {
+            MilestoneStatus::Planned | MilestoneStatus::Attained { .. } => line.amount,
+            MilestoneStatus::Confirmed { .. } => line.payable,
+            MilestoneStatus::Missed | MilestoneStatus::Cancelled => Amount::ZERO,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    pub id: String,
+    pub version: u32,
+    pub title: String,
+    pub region: String,
+    pub theme: String,
+    pub coordinating_insurer: String,
+    pub second_assessor: String,
+    pub start: Date,
+    /// The plan itself under "", each addendum under its id.
+    pub units: BTreeMap<String, Unit>,
+    pub milestones: BTreeMap<String, Milestone>,
+    /// Reschedule requests waiting for the other assessor: (milestone, new due) → who signed.
+    pub pending_reschedules: BTreeMap<String, BTreeSet<String>>,
+    /// Assessors who asked to cancel.
+    pub pending_cancellation: BTreeSet<String>,
+    pub history: Vec<Event>,
+}
+
+impl Plan {
+    pub fn main(&self) -> &Unit {
+        self.units.get("").expect("every plan has its main unit")
+    }
+
+    pub fn is_assessor(&self, insurer: &str) -> bool {
+        self.coordinating_insurer == insurer || self.second_assessor == insurer
+    }
+
+    /// The milestones of one unit, in order.
+    pub fn unit_milestones<'plan>(&'plan self, unit: &'plan Unit) -> impl Iterator<Item = &'plan Milestone> + 'plan {
+        unit.milestones.iter().map(|id| &self.milestones[id])
+    }
+
+    /// A unit's total: what approval asks the fund for.
+    pub fn unit_total(&self, unit: &Unit) -> Amount {
+        self.unit_milestones(unit).map(|milestone| milestone.amount).sum()
+    }
+
+    /// A unit's committed amount now (zero unless funded).
+    pub fn unit_committed(&self, unit: &Unit) -> Amount {
+        if unit.funding != Funding::Funded {
+            return Amount::ZERO;
+        }
+        self.unit_milestones(unit).map(Milestone::committed).sum()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Obligation {
+    pub id: String,
+    pub plan: String,
+    pub milestone: String,
+    /// 1-based line of the milestone.
+    pub line: u32,
+    pub insurer: String,
+    pub beneficiary: String,
+    pub payee: String,
+    pub sector: String,
+    pub region: String,
+    pub theme: String,
+    pub amount: Amount,
+    pub paid: Amount,
+    pub attained_on: Date,
+    pub key_group: String,
+    pub key_version: u32,
+    /// Leaf index of the confirmation that created it.
+    pub created_at: LeafIndex,
+    /// Payment ids that settled part of it (reversed ones included: history keeps both).
+    pub payments: Vec<String>,
+}
+
+impl Obligation {
+    pub fn outstanding(&self) -> Amount {
+        self.amount - self.paid
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payment {
+    pub id: String,
+    pub insurer: String,
+    pub settlements: Vec<(String, Amount)>,
+    pub value_date: Date,
+    pub bank_reference: String,
+    pub recorded_at: LeafIndex,
+    pub reversed: Option<Reversal>,
+}
+
+impl Payment {
+    pub fn total(&self) -> Amount {
+        self.settlements.iter().map(|(_, amount)| *amount).sum()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reversal {
+    pub reason: String,
+    pub at: LeafIndex,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Adjustment {
+    pub delta: Amount,
+    pub reason: String,
+    pub effective: Date,
+    pub at: LeafIndex,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reservation {
+    /// What is set aside for the theme, including what it already funded.
+    pub amount: Amount,
+    /// What it funded so far.
+    pub used: Amount,
+    pub released: bool,
+}
+
+impl Reservation {
+    pub fn remaining(&self) -> Amount {
+        self.amount - self.used
+    }
+}
+
+/// A reference to a unit waiting in the queue.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct UnitRef {
+    pub plan: String,
+    /// Empty for the plan itself.
+    pub addendum: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fund {
+    pub initial: Amount,
+    pub adjustments: Vec<Adjustment>,
+    pub reservations: BTreeMap<String, Reservation>,
+    /// First come, first served: nobody jumps ahead.
+    pub queue: Vec<UnitRef>,
+    pub intake_closed: Option<Date>,
+}
+
+impl Fund {
+    pub fn total(&self) -> Amount {
+        self.initial + self.adjustments.iter().map(|adjustment| adjustment.delta).sum()
+    }
+
+    pub fn reserved(&self) -> Amount {
+        self.reservations.values().map(Reservation::remaining).sum()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExternalFunding {
+    pub id: String,
+    pub sector: String,
+    pub region: String,
+    pub theme: String,
+    pub paid_on: Date,
+    pub amount: Amount,
+    pub description: String,
+    pub recorded_by: String,
+}
+
+/// The verdict recorded for one transaction: what a submitter asks about by id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recorded {
+    pub index: LeafIndex,
+    pub rejection: Option<(i32, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerState {
+    pub genesis_hash: String,
+    /// Replay protection: the nonces each signer has used. Part of the state, so of every
+    /// snapshot and digest.
+    pub nonces: BTreeMap<String, BTreeSet<u64>>,
+    /// Every transaction that became a leaf, by id (hex): de-duplication and verdicts.
+    pub transactions: BTreeMap<String, Recorded>,
+    pub parties: BTreeMap<String, Party>,
+    /// key group → version → key.
+    pub keys: BTreeMap<String, BTreeMap<u32, KeyVersion>>,
+    pub quick_tests: BTreeMap<String, QuickTest>,
+    pub plans: BTreeMap<String, Plan>,
+    pub obligations: BTreeMap<String, Obligation>,
+    pub payments: BTreeMap<String, Payment>,
+    pub fund: Fund,
+    pub external_funding: BTreeMap<String, ExternalFunding>,
+    /// Rejections per reason code, for the monitor and metrics.
+    pub rejections: BTreeMap<String, u64>,
+    /// A regulator's attestations: regulator → the checkpoint size it verified, and when.
+    pub attestations: BTreeMap<String, (u64, String, LeafIndex)>,
+}
+
+impl LedgerState {
+    /// The state at genesis: initial keys in force, the initial fund.
+    pub fn new(genesis: &Genesis) -> LedgerState {
+        let mut keys: BTreeMap<String, BTreeMap<u32, KeyVersion>> = BTreeMap::new();
+        for key in &genesis.keys {
+            keys.entry(key.key_group.clone()).or_default().insert(
+                1,
+                KeyVersion {
+                    version: 1,
+                    valid_from: key.valid_from,
+                    shares: key.shares.clone(),
+                    proposed_by: "genesis".into(),
+                    approvals: genesis.insurers.iter().map(|insurer| insurer.id.clone()).collect(),
+                    in_force: true,
+                },
+            );
+        }
+        LedgerState {
+            genesis_hash: hex::encode(genesis.hash()),
+            nonces: BTreeMap::new(),
+            transactions: BTreeMap::new(),
+            parties: BTreeMap::new(),
+            keys,
+            quick_tests: BTreeMap::new(),
+            plans: BTreeMap::new(),
+            obligations: BTreeMap::new(),
+            payments: BTreeMap::new(),
+            fund: Fund {
+                initial: genesis.fund,
+                adjustments: Vec::new(),
+                reservations: BTreeMap::new(),
+                queue: Vec::new(),
+                intake_closed: None,
+            },
+            external_funding: BTreeMap::new(),
+            rejections: BTreeMap::new(),
+            attestations: BTreeMap::new(),
+        }
+    }
+
+    /// SHA-256 over the canonical JSON of the state. Every map is ordered, so two nodes
+    /// with equal states compute equal digests. O(state): computed once per block.
+    pub fn digest(&self) -> [u8; 32] {
+        let mut hasher = Sha256::new();
+        serde_json::to_writer(HashWriter(&mut hasher), self).expect("the state serialises");
+        hasher.finalize().into()
+    }
+
+    /// Committed across all funded units.
+    pub fn committed(&self) -> Amount {
+        self.plans.values().flat_map(|plan| plan.units.values().map(move |unit| plan.unit_committed(unit))).sum()
+    }
+
+    /// What the fund has neither committed nor reserved.
+    pub fn free(&self) -> Amount {
+        self.fund.total() - self.committed() - self.fund.reserved()
+    }
+
+    /// The key version of a key group in force on a date: the latest `valid_from` on or
+    /// before it among versions every insurer approved.
+    pub fn key_in_force(&self, key_group: &str, on: Date) -> Option<&KeyVersion> {
+        self.keys
+            .get(key_group)?
+            .values()
+            .filter(|version| version.in_force && version.valid_from <= on)
+            .max_by(|left, right| left.valid_from.cmp(&right.valid_from).then(left.version.cmp(&right.version)))
+    }
+
+    pub fn count_rejection(&mut self, code: ReasonCode) {
+        *self.rejections.entry(code.as_str_name().to_string()).or_default() += 1;
+    }
+
+    /// O(obligations): paid never exceeds an obligation and never goes negative.
+    pub fn paid_never_exceeds_obligations(&self) -> bool {
+        self.obligations.values().all(|obligation| !obligation.paid.is_negative() && obligation.paid <= obligation.amount)
+    }
+}
+
+struct HashWriter<'hasher>(&'hasher mut Sha256);
+
+impl std::io::Write for HashWriter<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.update(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,1 @@
+//! Workspace-level tests that run real node processes live in tests/.
