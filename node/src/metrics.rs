@@ -1,0 +1,85 @@
+//! Prometheus metrics over plain HTTP (text format 0.0.4), without a metrics crate: a
+//! handful of gauges and one histogram are a few lines each.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use fairshare_protocol::Ledger;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+use crate::raft::Raft;
+
+/// Upper bounds of the submit latency histogram, in milliseconds.
+const LATENCY_BUCKETS_MS: [u64; 10] = [5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 10_000];
+
+#[derive(Default)]
+pub struct Metrics {
+    latency_buckets: [AtomicU64; LATENCY_BUCKETS_MS.len()],
+    latency_count: AtomicU64,
+    latency_sum_micros: AtomicU64,
+    pub peers_up: AtomicU64,
+    pub evidence: AtomicU64,
+}
+
+impl Metrics {
+    pub fn observe_submit(&self, elapsed: Duration) {
+        let millis = elapsed.as_millis() as u64;
+        for (bucket, bound) in self.latency_buckets.iter().zip(LATENCY_BUCKETS_MS) {
+            if millis <= bound {
+                bucket.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.latency_count.fetch_add(1, Ordering::Relaxed);
+        self.latency_sum_micros.fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    pub fn render(&self, raft: &Raft, ledger: &RwLock<Ledger>) -> String {
+        let metrics = raft.metrics().borrow().clone();
+        let mut out = String::new();
+        let mut gauge = |name: &str, help: &str, value: u64| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+        };
+        gauge("fairshare_commit_index", "Raft log index known committed", metrics.last_log_index.unwrap_or(0));
+        gauge("fairshare_applied_index", "Raft log index applied to the ledger", metrics.last_applied.map(|log_id| log_id.index).unwrap_or(0));
+        gauge("fairshare_term", "Current Raft term", metrics.current_term);
+        gauge("fairshare_peers_up", "Peers that answered the last probe", self.peers_up.load(Ordering::Relaxed));
+        gauge("fairshare_checkpoint_evidence", "Conflicting checkpoint statements seen", self.evidence.load(Ordering::Relaxed));
+        let (size, certified, rejections) = {
+            let ledger = ledger.read().expect("ledger lock");
+            let certified = ledger.certification().latest_certified().map(|head| head.size).unwrap_or(0);
+            (ledger.size(), certified, ledger.state().rejections.clone())
+        };
+        gauge("fairshare_log_size", "Merkle leaves (ledger transactions)", size);
+        gauge("fairshare_certified_size", "Log size of the newest certified checkpoint", certified);
+        let _ = writeln!(out, "# HELP fairshare_rejections_total Rejected transactions by reason\n# TYPE fairshare_rejections_total counter");
+        for (reason, count) in rejections {
+            let _ = writeln!(out, "fairshare_rejections_total{{reason=\"{reason}\"}} {count}");
+        }
+        let _ = writeln!(out, "# HELP fairshare_submit_seconds Time from submission to applied\n# TYPE fairshare_submit_seconds histogram");
+        for (bucket, bound) in self.latency_buckets.iter().zip(LATENCY_BUCKETS_MS) {
+            let _ = writeln!(out, "fairshare_submit_seconds_bucket{{le=\"{}\"}} {}", bound as f64 / 1000.0, bucket.load(Ordering::Relaxed));
+        }
+        let count = self.latency_count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "fairshare_submit_seconds_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(out, "fairshare_submit_seconds_sum {}", self.latency_sum_micros.load(Ordering::Relaxed) as f64 / 1e6);
+        let _ = writeln!(out, "fairshare_submit_seconds_count {count}");
+        out
+    }
+}
+
+/// Serves `GET /metrics` (any path, in fact) until the listener task is dropped.
+pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, raft: Raft, ledger: Arc<RwLock<Ledger>>) {
+    loop {
+        let Ok((mut socket, _)) = listener.accept().await else { continue };
+        let body = metrics.render(&raft, &ledger);
+        tokio::spawn(async move {
+            let mut request = [0u8; 1024];
+            let _ = tokio::time::timeout(Duration::from_secs(2), socket.read(&mut request)).await;
+            let reply = format!("HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+            let _ = socket.write_all(reply.as_bytes()).await;
+        });
+    }
+}

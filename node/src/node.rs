@@ -1,0 +1,254 @@
+//! Wiring one node: config → genesis checks → sled → openraft → gRPC, checkpoint signer,
+//! peer probes, metrics; and a graceful stop that loses nothing acknowledged.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use ed25519_dalek::SigningKey;
+use fairshare_protocol::envelope::seal;
+use fairshare_protocol::genesis::node_signer;
+use fairshare_protocol::pb::{self, transaction::Kind};
+use fairshare_protocol::{Ledger, MESSAGE_BYTES_MAX};
+use openraft::BasicNode;
+use tonic::Status;
+
+use crate::api::v1::{ledger_client::LedgerClient, StatusRequest, StatusResponse};
+use crate::config::{check_data_dir, Loaded};
+use crate::metrics::Metrics;
+use crate::raft::log_store::LogStore;
+use crate::raft::network::{Network, RaftService};
+use crate::raft::state_machine::StateMachine;
+use crate::raft::{node_id, raft_config, Raft};
+use crate::service::{AdminService, LedgerService, Shared};
+use crate::submit::Submitter;
+
+/// Marks a data dir that was started empty inside an existing ledger: the node takes
+/// no part in Raft (no vote, no election, no replication) until it is re-added.
+const REPLACEMENT_MARKER: &str = "AWAITING_READMISSION";
+/// How often peers are probed for the status' reachability column.
+const PEER_PROBE_INTERVAL: Duration = Duration::from_secs(1);
+
+pub struct Handles {
+    pub shared: Arc<Shared>,
+    pub server: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
+    pub shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+pub async fn probe(address: &str, timeout: Duration) -> Result<StatusResponse, Status> {
+    let channel = tonic::transport::Endpoint::from_shared(address.to_string())
+        .map_err(|error| Status::invalid_argument(error.to_string()))?
+        .connect_timeout(timeout)
+        .timeout(timeout)
+        .connect()
+        .await
+        .map_err(|error| Status::unavailable(error.to_string()))?;
+    Ok(LedgerClient::new(channel).max_decoding_message_size(MESSAGE_BYTES_MAX).status(StatusRequest {}).await?.into_inner())
+}
+
+/// Starts the node and returns once it serves gRPC.
+pub async fn start(loaded: Loaded) -> Result<Handles> {
+    let Loaded { config, genesis, node_key, data_dir } = loaded;
+    let fresh = check_data_dir(&data_dir, &genesis)?;
+    let me = node_id(&genesis, &config.id).expect("config checked the id");
+
+    // Peers must hold the same genesis; a fresh node that peers already know lost its disk.
+    let mut known_to_peers = false;
+    for peer in &config.peers {
+        match probe(&peer.address, Duration::from_millis(800)).await {
+            Ok(status) => {
+                if status.genesis_hash != genesis.hash() {
+                    bail!(
+                        "genesis mismatch: peer {} at {} runs genesis {} (ledger '{}'), but this node's genesis is {} (ledger '{}'); start every node with the same genesis file",
+                        peer.id,
+                        peer.address,
+                        hex::encode(&status.genesis_hash),
+                        status.ledger_id,
+                        hex::encode(genesis.hash()),
+                        genesis.ledger_id
+                    );
+                }
+                known_to_peers |= status.participants.contains(&config.id);
+            }
+            Err(status) => tracing::info!(peer = %peer.id, address = %peer.address, "peer not reachable at start: {}", status.message()),
+        }
+    }
+    let marker = data_dir.join(REPLACEMENT_MARKER);
+    if fresh && known_to_peers {
+        std::fs::write(&marker, "started on an empty data dir inside an existing ledger\n").context("cannot write the replacement marker")?;
+        tracing::warn!("this node's data dir is empty but the ledger knows it: it takes no part in Raft until re-added (README, 'Replacing a node')");
+    }
+    let awaiting = marker.exists();
+
+    let db = sled::open(data_dir.join("sled")).with_context(|| format!("cannot open the database in {}", data_dir.display()))?;
+    let log_store = LogStore::open(db.clone()).context("cannot open the Raft log")?;
+    let (state_machine, applied) = StateMachine::open(db.clone(), genesis.clone()).context("cannot open the state machine")?;
+    let ledger: Arc<RwLock<Ledger>> = state_machine.ledger();
+    let participants = Arc::new(Mutex::new(crate::raft::network::load_participants(&db)));
+    let network = Network::new(participants.clone(), db.clone());
+    let raft = Raft::new(me, Arc::new(raft_config()), network, log_store, state_machine).await.context("cannot start Raft")?;
+
+    let listen_url = format!("http://{}", config.listen);
+    if fresh && !awaiting {
+        let mut members = BTreeMap::new();
+        members.insert(me, BasicNode { addr: listen_url.clone() });
+        for peer in &config.peers {
+            members.insert(node_id(&genesis, &peer.id).expect("config checked peers"), BasicNode { addr: peer.address.clone() });
+        }
+        if let Err(error) = raft.initialize(members).await {
+            tracing::info!("not initialising the cluster: {error}");
+        }
+    }
+
+    let metrics = Arc::new(Metrics::default());
+    let submitter = Submitter::start(raft.clone(), ledger.clone(), metrics.clone());
+    let peers = config.peers.iter().map(|peer| (peer.id.clone(), (peer.address.clone(), false))).collect();
+    let votes_allowed = Arc::new(AtomicBool::new(!awaiting));
+    let shared = Arc::new(Shared {
+        insurer: config.id.clone(),
+        raft: raft.clone(),
+        ledger: ledger.clone(),
+        applied: applied.clone(),
+        submitter,
+        db: db.clone(),
+        peers: Mutex::new(peers),
+        signing_halted: AtomicBool::new(false),
+        participants,
+        raft_allowed: votes_allowed.clone(),
+        replacement_marker: marker,
+    });
+
+    tokio::spawn(probe_peers(shared.clone(), metrics.clone()));
+    tokio::spawn(sign_checkpoints(shared.clone(), node_key, metrics.clone()));
+    if let Some(address) = &config.metrics_listen {
+        let listener = tokio::net::TcpListener::bind(address).await.with_context(|| format!("cannot listen for metrics on {address}"))?;
+        tokio::spawn(crate::metrics::serve(listener, metrics.clone(), raft.clone(), ledger.clone()));
+    }
+
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter.set_serving::<crate::api::v1::ledger_server::LedgerServer<LedgerService>>().await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(crate::api::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .context("cannot build the reflection service")?;
+    let ledger_service = crate::api::v1::ledger_server::LedgerServer::new(LedgerService { shared: shared.clone() })
+        .max_decoding_message_size(MESSAGE_BYTES_MAX)
+        .max_encoding_message_size(MESSAGE_BYTES_MAX);
+    let admin_service = crate::api::v1::admin_server::AdminServer::new(AdminService { shared: shared.clone() });
+    let raft_service = crate::api::raft::raft_server::RaftServer::new(RaftService::new(raft.clone(), votes_allowed))
+        .max_decoding_message_size(MESSAGE_BYTES_MAX)
+        .max_encoding_message_size(MESSAGE_BYTES_MAX);
+    let listener = tokio::net::TcpListener::bind(&config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
+    let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(health_service)
+            .add_service(reflection)
+            .add_service(ledger_service)
+            .add_service(admin_service)
+            .add_service(raft_service)
+            .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), async {
+                let _ = stop.await;
+            }),
+    );
+    tracing::info!(node = %config.id, listen = %config.listen, ledger = %genesis.ledger_id, "fairshare-node serving");
+    Ok(Handles { shared, server, shutdown })
+}
+
+/// Stops gRPC, then Raft, then syncs the database: nothing acknowledged is lost.
+pub async fn stop(handles: Handles) -> Result<()> {
+    let _ = handles.shutdown.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(5), handles.server).await;
+    if let Err(error) = handles.shared.raft.shutdown().await {
+        tracing::warn!("raft shutdown: {error}");
+    }
+    let db = handles.shared.db.clone();
+    tokio::task::spawn_blocking(move || crate::raft::log_store::sync(&db)).await.context("sync task")??;
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+pub fn clear_replacement(shared: &Shared) -> Result<(), Status> {
+    if shared.replacement_marker.exists() {
+        std::fs::remove_file(&shared.replacement_marker).map_err(|error| Status::internal(format!("cannot remove the replacement marker: {error}")))?;
+    }
+    shared.raft_allowed.store(true, Ordering::SeqCst);
+    tracing::info!("re-admitted: taking part in Raft again");
+    Ok(())
+}
+
+async fn probe_peers(shared: Arc<Shared>, metrics: Arc<Metrics>) {
+    loop {
+        let peers: Vec<(String, String)> = shared.peers.lock().expect("peers lock").iter().map(|(id, (address, _))| (id.clone(), address.clone())).collect();
+        let mut up = 0;
+        for (id, address) in peers {
+            let reachable = probe(&address, Duration::from_millis(500)).await.is_ok();
+            up += u64::from(reachable);
+            if let Some(entry) = shared.peers.lock().expect("peers lock").get_mut(&id) {
+                entry.1 = reachable;
+            }
+        }
+        metrics.peers_up.store(up, Ordering::Relaxed);
+        tokio::time::sleep(PEER_PROBE_INTERVAL).await;
+    }
+}
+
+/// After each applied block, signs the head (size, root, state digest) with the node key
+/// and submits it. Checkpoint signatures are not leaves, so they never trigger another
+/// checkpoint: an idle ledger stays idle. After any conflicting statement this node stops
+/// signing (it keeps serving reads).
+async fn sign_checkpoints(shared: Arc<Shared>, node_key: SigningKey, metrics: Arc<Metrics>) {
+    let mut applied = shared.applied.clone();
+    let signer = node_signer(&shared.insurer);
+    loop {
+        if applied.changed().await.is_err() {
+            return;
+        }
+        // Let a burst of blocks settle into one checkpoint.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let (envelope, evidence) = {
+            let ledger = shared.ledger.read().expect("ledger lock");
+            let certification = ledger.certification();
+            let evidence = certification.evidence.len() as u64;
+            let head = ledger.head();
+            let signed = certification.statements.get(&head.size).is_some_and(|statements| statements.contains_key(&shared.insurer));
+            let settled = certification.latest_certified().is_some_and(|certified| certified.size >= head.size);
+            if evidence > 0 || head.size == 0 || signed || settled || !certification.heads.contains_key(&head.size) {
+                (None, evidence)
+            } else {
+                let body = pb::Transaction {
+                    ledger_id: ledger.genesis().ledger_id.clone(),
+                    nonce: head.size,
+                    kind: Some(Kind::CheckpointSigned(pb::CheckpointSigned { node: shared.insurer.clone(), checkpoint: Some(head.to_checkpoint(&ledger.genesis().ledger_id)) })),
+                };
+                (Some(seal(&body, &signer, &node_key)), evidence)
+            }
+        };
+        metrics.evidence.store(evidence, Ordering::Relaxed);
+        if evidence > 0 && !shared.signing_halted.swap(true, Ordering::SeqCst) {
+            let ledger = shared.ledger.read().expect("ledger lock");
+            for item in &ledger.certification().evidence {
+                tracing::error!(node = %item.node, size = item.size, statements = ?item.statements, "checkpoint evidence: {}; this node signs nothing further", item.what);
+            }
+        }
+        if let Some(envelope) = envelope {
+            if let Err(status) = shared.submitter.submit(vec![envelope]).await {
+                tracing::debug!("checkpoint signature not committed yet: {}", status.message());
+            }
+        }
+    }
+}
+
+pub fn participants_names(shared: &Shared) -> Vec<String> {
+    let ledger = shared.ledger.read().expect("ledger lock");
+    let ids: BTreeSet<u64> = shared.participants.lock().expect("participants lock").clone();
+    ids.into_iter().filter_map(|id| crate::raft::insurer_of(ledger.genesis(), id).map(str::to_string)).collect()
+}
+
+pub fn data_dir_is_fresh(path: &Path) -> bool {
+    !path.join("GENESIS").exists()
+}

@@ -1,0 +1,1 @@
+//! openraft wiring (being built).

@@ -1,0 +1,365 @@
+//! The public gRPC services: `Ledger` (submit, queries, streams, proofs, status) and
+//! `Admin` (membership changes for replacing a node).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use fairshare_protocol::merkle::Hash;
+use fairshare_protocol::query::{self, ObligationFilter};
+use fairshare_protocol::{pb, Ledger};
+use openraft::BasicNode;
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status};
+
+use crate::api::v1::admin_server::Admin;
+use crate::api::v1::ledger_server::Ledger as LedgerApi;
+use crate::api::v1::query_request::Query;
+use crate::api::v1::*;
+use crate::raft::state_machine::Applied;
+use crate::raft::{insurer_of, node_id, Raft};
+use crate::submit::{leader_name, Submitter};
+
+/// Blocks or obligations sent per stream before the sender waits for the client.
+const STREAM_QUEUE_CAPACITY: usize = 64;
+
+/// What every service of one node shares.
+pub struct Shared {
+    pub insurer: String,
+    pub raft: Raft,
+    pub ledger: Arc<RwLock<Ledger>>,
+    pub applied: watch::Receiver<Applied>,
+    pub submitter: Submitter,
+    pub db: sled::Db,
+    /// insurer id → (address, reachable at the last probe)
+    pub peers: Mutex<BTreeMap<String, (String, bool)>>,
+    pub signing_halted: AtomicBool,
+    /// Node ids that ever answered this node's Raft traffic (persisted in sled).
+    pub participants: Arc<Mutex<BTreeSet<u64>>>,
+    /// False while this node awaits re-admission: it refuses all Raft traffic.
+    pub raft_allowed: Arc<AtomicBool>,
+    pub replacement_marker: std::path::PathBuf,
+}
+
+#[derive(Clone)]
+pub struct LedgerService {
+    pub shared: Arc<Shared>,
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, Status> {
+    serde_json::to_string(value).map_err(|error| Status::internal(error.to_string()))
+}
+
+fn hash_list(proof: Vec<Hash>) -> Vec<Vec<u8>> {
+    proof.into_iter().map(|hash| hash.to_vec()).collect()
+}
+
+type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl LedgerApi for LedgerService {
+    async fn submit(&self, request: Request<SubmitRequest>) -> Result<Response<SubmitResponse>, Status> {
+        let envelope = request.into_inner().envelope.ok_or_else(|| Status::invalid_argument("the request carries no envelope"))?;
+        if let Some(known) = self.shared.submitter.precheck(&envelope)? {
+            return Ok(Response::new(known));
+        }
+        let mut results = self.shared.submitter.submit(vec![envelope]).await?;
+        results.pop().map(Response::new).ok_or_else(|| Status::internal("no verdict for the envelope"))
+    }
+
+    async fn submit_batch(&self, request: Request<SubmitBatchRequest>) -> Result<Response<SubmitBatchResponse>, Status> {
+        let envelopes = request.into_inner().envelopes;
+        // Known ones answer at once; refused ones fail the whole call, naming the envelope.
+        let mut results: Vec<Option<SubmitResponse>> = Vec::with_capacity(envelopes.len());
+        let mut fresh = Vec::new();
+        for (position, envelope) in envelopes.iter().enumerate() {
+            let known = self.shared.submitter.precheck(envelope).map_err(|status| Status::new(status.code(), format!("envelope {position}: {}", status.message())))?;
+            if known.is_none() {
+                fresh.push(envelope.clone());
+            }
+            results.push(known);
+        }
+        let mut applied = if fresh.is_empty() { Vec::new() } else { self.shared.submitter.submit(fresh).await? }.into_iter();
+        let results = results.into_iter().map(|known| known.or_else(|| applied.next()).unwrap_or_default()).collect();
+        Ok(Response::new(SubmitBatchResponse { results }))
+    }
+
+    async fn status(&self, _request: Request<StatusRequest>) -> Result<Response<StatusResponse>, Status> {
+        let mut reply = status(&self.shared);
+        reply.participants = crate::node::participants_names(&self.shared);
+        Ok(Response::new(reply))
+    }
+
+    async fn query(&self, request: Request<QueryRequest>) -> Result<Response<QueryResponse>, Status> {
+        let query = request.into_inner().query.ok_or_else(|| Status::invalid_argument("the query names nothing to ask"))?;
+        let ledger = self.shared.ledger.read().expect("ledger lock");
+        let state = ledger.state();
+        let json = match query {
+            Query::Plans(_) => to_json(&query::plans(state))?,
+            Query::Plan(id) => {
+                let plan = state.plans.get(&id).ok_or_else(|| Status::not_found(format!("there is no plan '{id}'")))?;
+                to_json(&serde_json::json!({ "summary": query::plan_summary(state, plan), "plan": plan }))?
+            }
+            Query::Obligations(filter) => {
+                let filter = ObligationFilter {
+                    insurer: (!filter.insurer.is_empty()).then_some(filter.insurer),
+                    party: (!filter.party.is_empty()).then_some(filter.party),
+                    plan: (!filter.plan.is_empty()).then_some(filter.plan),
+                    open: if filter.open_only { Some(true) } else if filter.settled_only { Some(false) } else { None },
+                    from_index: None,
+                };
+                to_json(&query::obligations(state, &filter))?
+            }
+            Query::InsurerBalances(_) => to_json(&query::insurer_balances(state, ledger.genesis()))?,
+            Query::PartyBalances(_) => to_json(&query::party_balances(state))?,
+            Query::Monitor(_) => to_json(&query::monitor(state, ledger.genesis()))?,
+            Query::Fund(_) => to_json(&query::fund(state))?,
+            Query::Spend(_) => to_json(&query::spend(state))?,
+            Query::Parties(_) => to_json(&state.parties)?,
+            Query::Keys(_) => to_json(&state.keys)?,
+            Query::QuickTests(_) => to_json(&state.quick_tests)?,
+            Query::Payments(_) => to_json(&state.payments)?,
+            Query::Transaction(id) => {
+                let recorded = state.transactions.get(&id.to_lowercase()).ok_or_else(|| Status::not_found(format!("transaction {id} is not in the log")))?;
+                to_json(recorded)?
+            }
+        };
+        Ok(Response::new(QueryResponse { json, size: ledger.size() }))
+    }
+
+    type WatchObligationsStream = BoxStream<ObligationEvent>;
+
+    async fn watch_obligations(&self, request: Request<WatchRequest>) -> Result<Response<Self::WatchObligationsStream>, Status> {
+        let WatchRequest { insurer, from_index } = request.into_inner();
+        {
+            let ledger = self.shared.ledger.read().expect("ledger lock");
+            if !ledger.genesis().is_insurer(&insurer) {
+                return Err(Status::invalid_argument(format!("'{insurer}' is not an insurer of this ledger")));
+            }
+        }
+        let (sender, receiver) = mpsc::channel(STREAM_QUEUE_CAPACITY);
+        let shared = self.shared.clone();
+        tokio::spawn(async move {
+            let mut applied = shared.applied.clone();
+            // The next leaf index whose obligations are still to be sent. Obligations of
+            // one leaf are created together, so resuming at a leaf index has no gaps.
+            let mut next = from_index;
+            loop {
+                let batch: Vec<ObligationEvent> = {
+                    let ledger = shared.ledger.read().expect("ledger lock");
+                    let filter = ObligationFilter { insurer: Some(insurer.clone()), from_index: Some(next), ..ObligationFilter::default() };
+                    let mut found = query::obligations(ledger.state(), &filter);
+                    found.sort_by(|left, right| (left.created_at, &left.id).cmp(&(right.created_at, &right.id)));
+                    next = next.max(ledger.size());
+                    found.into_iter().map(|obligation| ObligationEvent { index: obligation.created_at, json: serde_json::to_string(obligation).unwrap_or_default() }).collect()
+                };
+                for event in batch {
+                    if sender.send(Ok(event)).await.is_err() {
+                        return; // the client went away
+                    }
+                }
+                if applied.changed().await.is_err() {
+                    return; // the node is shutting down
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+    }
+
+    type AuditLogStream = BoxStream<AuditBlock>;
+
+    async fn audit_log(&self, request: Request<AuditLogRequest>) -> Result<Response<Self::AuditLogStream>, Status> {
+        let from = request.into_inner().from_log_index;
+        let (sender, receiver) = mpsc::channel(STREAM_QUEUE_CAPACITY);
+        let db = self.shared.db.clone();
+        tokio::task::spawn_blocking(move || {
+            for (log_index, bytes) in crate::raft::state_machine::blocks_from(&db, from) {
+                let item = prost::Message::decode(bytes.as_slice())
+                    .map(|block: pb::Block| AuditBlock { log_index, block: Some(block) })
+                    .map_err(|error| Status::data_loss(format!("block at log index {log_index} does not decode: {error}")));
+                if sender.blocking_send(item).is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+    }
+
+    async fn inclusion_proof(&self, request: Request<InclusionProofRequest>) -> Result<Response<InclusionProofResponse>, Status> {
+        let request = request.into_inner();
+        let id = request.transaction_id.to_lowercase();
+        let ledger = self.shared.ledger.read().expect("ledger lock");
+        let recorded = ledger.state().transactions.get(&id).ok_or_else(|| Status::not_found(format!("transaction {id} is not in the log")))?;
+        let size = if request.size == 0 {
+            ledger.certification().latest_certified().map(|head| head.size).ok_or_else(|| Status::failed_precondition("no checkpoint is certified yet"))?
+        } else {
+            request.size
+        };
+        if recorded.index >= size {
+            return Err(Status::failed_precondition(format!("transaction {id} is leaf {}, not within size {size}; wait for a later checkpoint", recorded.index)));
+        }
+        let merkle = ledger.merkle();
+        let proof = merkle.inclusion_proof(recorded.index, size).ok_or_else(|| Status::out_of_range(format!("size {size} is beyond the log")))?;
+        let root = merkle.root_at(size).expect("size checked by the proof");
+        let leaf = merkle.leaf(recorded.index).expect("recorded leaves exist");
+        Ok(Response::new(InclusionProofResponse { index: recorded.index, size, leaf: leaf.to_vec(), proof: hash_list(proof), root: root.to_vec() }))
+    }
+
+    async fn consistency_proof(&self, request: Request<ConsistencyProofRequest>) -> Result<Response<ConsistencyProofResponse>, Status> {
+        let ConsistencyProofRequest { old_size, new_size } = request.into_inner();
+        let ledger = self.shared.ledger.read().expect("ledger lock");
+        let merkle = ledger.merkle();
+        let proof = merkle.consistency_proof(old_size, new_size).ok_or_else(|| Status::out_of_range(format!("sizes {old_size}..{new_size} are not within the log of {}", merkle.len())))?;
+        Ok(Response::new(ConsistencyProofResponse {
+            old_size,
+            new_size,
+            old_root: merkle.root_at(old_size).expect("checked").to_vec(),
+            new_root: merkle.root_at(new_size).expect("checked").to_vec(),
+            proof: hash_list(proof),
+        }))
+    }
+
+    async fn genesis(&self, _request: Request<GenesisRequest>) -> Result<Response<pb::Genesis>, Status> {
+        Ok(Response::new(self.shared.ledger.read().expect("ledger lock").genesis().canonical().clone()))
+    }
+}
+
+pub fn status(shared: &Shared) -> StatusResponse {
+    let metrics = shared.raft.metrics().borrow().clone();
+    let ledger = shared.ledger.read().expect("ledger lock");
+    let head = ledger.head();
+    let certified = ledger.certification().latest_certified().cloned();
+    let voters: BTreeSet<u64> = metrics.membership_config.membership().voter_ids().collect();
+    let peers = shared.peers.lock().expect("peers lock");
+    let peer_list: Vec<PeerStatus> = peers
+        .iter()
+        .map(|(node, (address, reachable))| PeerStatus {
+            node: node.clone(),
+            address: address.clone(),
+            reachable: *reachable,
+            voter: node_id(ledger.genesis(), node).is_some_and(|id| voters.contains(&id)),
+        })
+        .collect();
+    let me_voter = node_id(ledger.genesis(), &shared.insurer).is_some_and(|id| voters.contains(&id));
+    let reachable_voters = peer_list.iter().filter(|peer| peer.voter && peer.reachable).count() + usize::from(me_voter);
+    StatusResponse {
+        node: shared.insurer.clone(),
+        leader: leader_name(&shared.raft, ledger.genesis()),
+        term: metrics.current_term,
+        size: head.size,
+        root: head.root.to_vec(),
+        state_digest: head.state_digest.to_vec(),
+        certified_size: certified.as_ref().map(|head| head.size).unwrap_or(0),
+        certified_root: certified.map(|head| head.root.to_vec()).unwrap_or_default(),
+        applied_index: metrics.last_applied.map(|log_id| log_id.index).unwrap_or(0),
+        peers: peer_list,
+        ledger_id: ledger.genesis().ledger_id.clone(),
+        genesis_hash: ledger.genesis().hash().to_vec(),
+        evidence: ledger.certification().evidence.iter().map(|evidence| evidence.what.clone()).collect(),
+        signing_halted: shared.signing_halted.load(Ordering::Relaxed),
+        accepting_writes: metrics.current_leader.is_some() && reachable_voters * 2 > voters.len(),
+        participants: Vec::new(),
+        awaiting_readmission: !shared.raft_allowed.load(Ordering::Relaxed),
+    }
+}
+
+#[derive(Clone)]
+pub struct AdminService {
+    pub shared: Arc<Shared>,
+}
+
+impl AdminService {
+    fn target(&self, node: &str) -> Result<u64, Status> {
+        let ledger = self.shared.ledger.read().expect("ledger lock");
+        node_id(ledger.genesis(), node).ok_or_else(|| Status::invalid_argument(format!("'{node}' is not an insurer of genesis")))
+    }
+
+    fn not_leader(&self) -> Status {
+        let leader = {
+            let ledger = self.shared.ledger.read().expect("ledger lock");
+            leader_name(&self.shared.raft, ledger.genesis())
+        };
+        Status::failed_precondition(format!("this node is not the leader; run the admin command against the leader ({leader})"))
+    }
+
+    fn voters(&self) -> BTreeSet<u64> {
+        self.shared.raft.metrics().borrow().membership_config.membership().voter_ids().collect()
+    }
+}
+
+fn admin_error<E: std::fmt::Display>(error: E) -> Status {
+    Status::failed_precondition(error.to_string())
+}
+
+#[tonic::async_trait]
+impl Admin for AdminService {
+    async fn add_learner(&self, request: Request<MemberRequest>) -> Result<Response<AdminResponse>, Status> {
+        let MemberRequest { node, address } = request.into_inner();
+        let id = self.target(&node)?;
+        if self.voters().contains(&id) {
+            return Err(Status::failed_precondition(format!("{node} is still a voter; remove it first (see README, 'Replacing a node')")));
+        }
+        if !address.starts_with("http://") && !address.starts_with("https://") {
+            return Err(Status::invalid_argument("the address must be a URL like http://127.0.0.1:7101"));
+        }
+        // Lets the replacement take part in replication (it refuses Raft traffic until then).
+        admit(&address).await?;
+        self.shared.raft.add_learner(id, BasicNode { addr: address.clone() }, true).await.map_err(|error| match error {
+            openraft::error::RaftError::APIError(openraft::error::ClientWriteError::ForwardToLeader(_)) => self.not_leader(),
+            other => admin_error(other),
+        })?;
+        Ok(Response::new(AdminResponse { message: format!("{node} added as a learner at {address} and caught up; promote it with 'fairshare-node admin promote {node}'") }))
+    }
+
+    async fn promote(&self, request: Request<MemberRequest>) -> Result<Response<AdminResponse>, Status> {
+        let node = request.into_inner().node;
+        let id = self.target(&node)?;
+        let mut voters = self.voters();
+        voters.insert(id);
+        self.shared.raft.change_membership(voters, false).await.map_err(|error| match error {
+            openraft::error::RaftError::APIError(openraft::error::ClientWriteError::ForwardToLeader(_)) => self.not_leader(),
+            other => admin_error(other),
+        })?;
+        Ok(Response::new(AdminResponse { message: format!("{node} is a voter again") }))
+    }
+
+    async fn remove(&self, request: Request<MemberRequest>) -> Result<Response<AdminResponse>, Status> {
+        let node = request.into_inner().node;
+        let id = self.target(&node)?;
+        let mut voters = self.voters();
+        if !voters.remove(&id) {
+            return Err(Status::failed_precondition(format!("{node} is not a voter")));
+        }
+        self.shared.raft.change_membership(voters, false).await.map_err(|error| match error {
+            openraft::error::RaftError::APIError(openraft::error::ClientWriteError::ForwardToLeader(_)) => self.not_leader(),
+            other => admin_error(other),
+        })?;
+        Ok(Response::new(AdminResponse { message: format!("{node} removed from the voters; start it on an empty data dir, then 'admin add-learner'") }))
+    }
+
+    async fn admit(&self, _request: Request<MemberRequest>) -> Result<Response<AdminResponse>, Status> {
+        let ledger_size = self.shared.ledger.read().expect("ledger lock").size();
+        crate::node::clear_replacement(&self.shared)?;
+        Ok(Response::new(AdminResponse { message: format!("admitted; ledger size here is {ledger_size}") }))
+    }
+}
+
+/// Asks a replacement node to accept Raft traffic.
+async fn admit(address: &str) -> Result<(), Status> {
+    let channel = tonic::transport::Endpoint::from_shared(address.to_string())
+        .map_err(|error| Status::invalid_argument(error.to_string()))?
+        .connect_timeout(std::time::Duration::from_secs(2))
+        .connect()
+        .await
+        .map_err(|error| Status::unavailable(format!("cannot reach {address}: {error}")))?;
+    crate::api::v1::admin_client::AdminClient::new(channel).admit(MemberRequest::default()).await?;
+    Ok(())
+}
+
+pub fn insurer_name(shared: &Shared, id: u64) -> String {
+    let ledger = shared.ledger.read().expect("ledger lock");
+    insurer_of(ledger.genesis(), id).unwrap_or("?").to_string()
+}
