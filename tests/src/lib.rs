@@ -1,1 +1,233 @@
-//! Workspace-level tests that run real node processes live in tests/.
+//! The harness for tests that run real `fairshare-node` processes: a temp dir with keys,
+//! genesis and node configs, free loopback ports, children killed on drop, and waiting
+//! with deadlines instead of sleeping.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fairshare_node::api::v1::{ledger_client::LedgerClient, StatusRequest, StatusResponse, SubmitRequest, SubmitResponse};
+use fairshare_protocol::genesis::node_signer;
+use fairshare_protocol::pb;
+use fairshare_protocol::testing::{genesis_file, test_key, INSURERS};
+
+/// Polls `probe` until it gives a value or `limit` passes.
+pub fn wait_until<T>(what: &str, limit: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = probe() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "waited {limit:?} for {what}");
+        std::thread::sleep(Duration::from_millis(50)); // a polling interval, not a guess
+    }
+}
+
+/// A port that was free a moment ago (the OS picks it).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0").local_addr().expect("local addr").port()
+}
+
+pub struct Node {
+    pub id: String,
+    pub config: PathBuf,
+    pub data_dir: PathBuf,
+    pub address: String,
+    pub log: PathBuf,
+    child: Option<Child>,
+}
+
+/// Four insurer nodes (cz, menzis, vgz, zk) of the test genesis in a temp dir.
+pub struct Cluster {
+    pub dir: tempfile::TempDir,
+    pub binary: PathBuf,
+    pub nodes: BTreeMap<String, Node>,
+    runtime: tokio::runtime::Runtime,
+}
+
+fn write_key(path: &Path, name: &str) {
+    std::fs::write(path, hex::encode(test_key(name).to_bytes())).expect("write key");
+}
+
+impl Cluster {
+    /// Writes keys, genesis and configs; starts nothing.
+    pub fn new(binary: &Path) -> Cluster {
+        Cluster::with_genesis(binary, genesis_file("1000000.00"))
+    }
+
+    pub fn with_genesis(binary: &Path, genesis: fairshare_protocol::genesis::GenesisFile) -> Cluster {
+        let dir = tempfile::Builder::new().prefix("fairshare-cluster-").tempdir().expect("temp dir");
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("keys")).expect("keys dir");
+        std::fs::write(root.join("genesis.toml"), toml::to_string(&genesis).expect("genesis toml")).expect("write genesis");
+        let ports: BTreeMap<&str, u16> = INSURERS.iter().map(|id| (*id, free_port())).collect();
+        let mut nodes = BTreeMap::new();
+        for id in INSURERS {
+            write_key(&root.join(format!("keys/{id}.node.key")), &node_signer(id));
+            let peers: String = INSURERS
+                .iter()
+                .filter(|peer| **peer != id)
+                .map(|peer| format!("[[peers]]\nid = \"{peer}\"\naddress = \"http://127.0.0.1:{}\"\n", ports[peer]))
+                .collect();
+            let config = root.join(format!("{id}.toml"));
+            std::fs::write(
+                &config,
+                format!(
+                    "id = \"{id}\"\nkey_file = \"keys/{id}.node.key\"\ngenesis = \"genesis.toml\"\ndata_dir = \"data/{id}\"\nlisten = \"127.0.0.1:{}\"\n{peers}",
+                    ports[id]
+                ),
+            )
+            .expect("write node config");
+            nodes.insert(
+                id.to_string(),
+                Node {
+                    id: id.to_string(),
+                    config,
+                    data_dir: root.join(format!("data/{id}")),
+                    address: format!("http://127.0.0.1:{}", ports[id]),
+                    log: root.join(format!("{id}.log")),
+                    child: None,
+                },
+            );
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+        Cluster { dir, binary: binary.to_path_buf(), nodes, runtime }
+    }
+
+    pub fn start(&mut self, id: &str) {
+        let node = self.nodes.get_mut(id).expect("known node");
+        assert!(node.child.is_none(), "{id} already runs");
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&node.log).expect("log file");
+        let child = Command::new(&self.binary)
+            .arg("--config")
+            .arg(&node.config)
+            .env("RUST_LOG", "info,openraft=warn")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start fairshare-node");
+        node.child = Some(child);
+    }
+
+    pub fn start_all(&mut self) {
+        let ids: Vec<String> = self.nodes.keys().cloned().collect();
+        for id in ids {
+            self.start(&id);
+        }
+    }
+
+    /// kill -9: no chance to flush anything.
+    pub fn kill(&mut self, id: &str) {
+        if let Some(mut child) = self.nodes.get_mut(id).expect("known node").child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn stop(&mut self, id: &str) -> std::process::ExitStatus {
+        let mut child = self.nodes.get_mut(id).expect("known node").child.take().expect("node runs");
+        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        wait_until(&format!("{id} to stop"), Duration::from_secs(20), || child.try_wait().ok().flatten())
+    }
+
+    /// Whether the process has exited (and how).
+    pub fn exited(&mut self, id: &str) -> Option<std::process::ExitStatus> {
+        self.nodes.get_mut(id).expect("known node").child.as_mut().and_then(|child| child.try_wait().ok().flatten())
+    }
+
+    pub fn log(&self, id: &str) -> String {
+        std::fs::read_to_string(&self.nodes[id].log).unwrap_or_default()
+    }
+
+    pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
+    }
+
+    pub fn client(&self, id: &str) -> Result<LedgerClient<tonic::transport::Channel>, tonic::Status> {
+        let address = self.nodes[id].address.clone();
+        self.block_on(async move {
+            let channel = tonic::transport::Endpoint::from_shared(address)
+                .map_err(|error| tonic::Status::invalid_argument(error.to_string()))?
+                .connect_timeout(Duration::from_millis(500))
+                .timeout(Duration::from_secs(20))
+                .connect()
+                .await
+                .map_err(|error| tonic::Status::unavailable(error.to_string()))?;
+            Ok(LedgerClient::new(channel))
+        })
+    }
+
+    pub fn status(&self, id: &str) -> Result<StatusResponse, tonic::Status> {
+        let mut client = self.client(id)?;
+        self.block_on(async move { client.status(StatusRequest {}).await.map(|reply| reply.into_inner()) })
+    }
+
+    pub fn submit(&self, id: &str, envelope: pb::Envelope) -> Result<SubmitResponse, tonic::Status> {
+        let mut client = self.client(id)?;
+        self.block_on(async move { client.submit(SubmitRequest { envelope: Some(envelope) }).await.map(|reply| reply.into_inner()) })
+    }
+
+    /// Waits until the given nodes agree on a leader; returns it.
+    pub fn wait_for_leader(&self, among: &[&str], limit: Duration) -> String {
+        wait_until("a leader that every running node knows", limit, || {
+            let leaders: Vec<String> = among.iter().filter_map(|id| self.status(id).ok()).map(|status| status.leader).collect();
+            (leaders.len() == among.len() && !leaders[0].is_empty() && leaders.iter().all(|leader| *leader == leaders[0])).then(|| leaders[0].clone())
+        })
+    }
+
+    /// Waits until the given nodes report the same size, root and state digest; returns size.
+    pub fn wait_for_agreement(&self, among: &[&str], at_least: u64, limit: Duration) -> StatusResponse {
+        wait_until("nodes to agree on size, root and digest", limit, || {
+            let statuses: Vec<StatusResponse> = among.iter().filter_map(|id| self.status(id).ok()).collect();
+            let first = statuses.first()?;
+            let agree = statuses.len() == among.len()
+                && first.size >= at_least
+                && statuses.iter().all(|status| status.size == first.size && status.root == first.root && status.state_digest == first.state_digest);
+            agree.then(|| first.clone())
+        })
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for node in self.nodes.values_mut() {
+            if let Some(mut child) = node.child.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+/// Signs transactions with the test keys, with fresh nonces.
+pub struct Signer {
+    genesis_ledger_id: String,
+    nonce: u64,
+}
+
+impl Signer {
+    pub fn new(ledger_id: &str, first_nonce: u64) -> Signer {
+        Signer { genesis_ledger_id: ledger_id.to_string(), nonce: first_nonce }
+    }
+
+    pub fn sign(&mut self, signer: &str, kind: pb::transaction::Kind) -> pb::Envelope {
+        self.nonce += 1;
+        let body = pb::Transaction { ledger_id: self.genesis_ledger_id.clone(), nonce: self.nonce, kind: Some(kind) };
+        fairshare_protocol::envelope::seal(&body, signer, &test_key(signer))
+    }
+
+    /// A party registration by `insurer`: a cheap, always-valid transaction.
+    pub fn party(&mut self, insurer: &str, number: u32) -> pb::Envelope {
+        self.sign(
+            insurer,
+            pb::transaction::Kind::PartyRegistered(pb::PartyRegistered {
+                party: format!("agb:{number:08}"),
+                kind: pb::PartyKind::Provider as i32,
+                name: format!("Provider {number}"),
+                iban: String::new(),
+            }),
+        )
+    }
+}

@@ -1,0 +1,178 @@
+//! Issue 4's acceptance: real `fairshare-node` processes on loopback, driven over gRPC.
+//! Each test has its own temp dir and ports; children are killed on drop.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use fairshare_node::api::v1::VerdictKind;
+use fairshare_protocol::pb;
+use fairshare_tests::{wait_until, Cluster, Signer};
+
+const ALL: [&str; 4] = ["cz", "menzis", "vgz", "zk"];
+const ELECTION: Duration = Duration::from_secs(30);
+const CONVERGE: Duration = Duration::from_secs(30);
+
+fn cluster() -> Cluster {
+    let mut cluster = Cluster::new(env!("CARGO_BIN_EXE_fairshare-node").as_ref());
+    cluster.start_all();
+    cluster.wait_for_leader(&ALL, ELECTION);
+    cluster
+}
+
+fn applied(response: &fairshare_node::api::v1::SubmitResponse) -> bool {
+    response.verdict == VerdictKind::Applied as i32
+}
+
+#[test]
+fn four_nodes_commit_through_any_node_and_agree() {
+    let cluster = cluster();
+    let mut signer = Signer::new("iza-test", 0);
+    for (number, node) in ALL.iter().cycle().take(12).enumerate() {
+        let response = cluster.submit(node, signer.party("zk", number as u32)).expect("submit");
+        assert!(applied(&response), "{response:?}");
+        assert_eq!(response.index, number as u64, "leaves are dense and in order");
+    }
+    let status = cluster.wait_for_agreement(&ALL, 12, CONVERGE);
+    assert_eq!(status.size, 12);
+    // Checkpoints get certified by the four, and then the ledger stays idle.
+    let certified = wait_until("a certified checkpoint of size 12", CONVERGE, || {
+        let status = cluster.status("cz").ok()?;
+        (status.certified_size == 12).then_some(status)
+    });
+    assert_eq!(certified.certified_root, status.root);
+    std::thread::sleep(Duration::from_millis(1500)); // observe idleness over time: no timing assertion, only a count
+    let later = cluster.status("vgz").expect("status");
+    assert_eq!(later.size, 12, "no log growth without user transactions");
+}
+
+#[test]
+fn bad_envelopes_are_refused_and_the_log_does_not_change() {
+    let cluster = cluster();
+    let mut signer = Signer::new("iza-test", 0);
+    let good = signer.party("cz", 1);
+    assert!(applied(&cluster.submit("menzis", good.clone()).expect("submit")));
+    let before = cluster.wait_for_agreement(&ALL, 1, CONVERGE);
+
+    let mut forged = signer.party("cz", 2);
+    forged.signature[10] ^= 0x40;
+    let error = cluster.submit("cz", forged).expect_err("a bad signature is refused");
+    assert_eq!(error.code(), tonic::Code::InvalidArgument);
+    assert!(error.message().contains("BAD_SIGNATURE"), "{}", error.message());
+
+    let mut stranger = signer.party("cz", 3);
+    stranger.signer = "mallory".into();
+    let error = cluster.submit("zk", stranger).expect_err("an unknown signer is refused");
+    assert!(error.message().contains("UNKNOWN_SIGNER"), "{}", error.message());
+
+    let garbage = pb::Envelope { body: vec![0xde, 0xad, 0xbe, 0xef], signer: "cz".into(), signature: vec![7; 64] };
+    let error = cluster.submit("vgz", garbage).expect_err("garbage is refused");
+    assert!(error.message().contains("MALFORMED_TRANSACTION"), "{}", error.message());
+
+    // The same nonce on another body: a replay.
+    let mut replay = Signer::new("iza-test", 0);
+    let error = cluster.submit("cz", replay.party("cz", 4)).expect_err("a replayed nonce is refused");
+    assert!(error.message().contains("REPLAYED_NONCE"), "{}", error.message());
+
+    // The very same envelope again: its original verdict, not a second leaf.
+    let again = cluster.submit("zk", good).expect("a resubmission answers");
+    assert_eq!(again.verdict, VerdictKind::Duplicate as i32);
+    assert_eq!(again.index, 0);
+
+    let after = cluster.wait_for_agreement(&ALL, 1, CONVERGE);
+    assert_eq!((after.size, after.root), (before.size, before.root), "the log did not change");
+}
+
+#[test]
+fn killing_the_leader_loses_nothing_acknowledged() {
+    let mut cluster = cluster();
+    let mut signer = Signer::new("iza-test", 0);
+    let mut acknowledged = Vec::new();
+    for number in 0..20u32 {
+        let envelope = signer.party(ALL[number as usize % 4], number);
+        if let Ok(response) = cluster.submit(ALL[number as usize % 4], envelope) {
+            assert!(applied(&response));
+            acknowledged.push(response.transaction_id);
+        }
+    }
+    let leader = cluster.wait_for_leader(&ALL, ELECTION);
+    cluster.kill(&leader);
+    let rest: Vec<&str> = ALL.iter().copied().filter(|id| *id != leader).collect();
+    // Keep submitting through the survivors while they elect a new leader.
+    for number in 20..40u32 {
+        let node = rest[number as usize % 3];
+        let envelope = signer.party(node, number);
+        let response = wait_until("a write to be accepted after the leader died", ELECTION, || cluster.submit(node, envelope.clone()).ok());
+        assert!(applied(&response) || response.verdict == VerdictKind::Duplicate as i32, "{response:?}");
+        acknowledged.push(response.transaction_id);
+    }
+    let new_leader = cluster.wait_for_leader(&rest, ELECTION);
+    assert_ne!(new_leader, leader);
+    cluster.start(&leader);
+    let status = cluster.wait_for_agreement(&ALL, 40, Duration::from_secs(60));
+    assert_eq!(status.size, 40, "every acknowledged transaction exactly once");
+    let unique: BTreeSet<_> = acknowledged.iter().collect();
+    assert_eq!(unique.len(), 40);
+}
+
+#[test]
+fn with_two_of_four_down_writes_stop_and_resume() {
+    let mut cluster = cluster();
+    let mut signer = Signer::new("iza-test", 0);
+    assert!(applied(&cluster.submit("cz", signer.party("cz", 1)).expect("submit")));
+    let leader = cluster.wait_for_leader(&ALL, ELECTION);
+    let followers: Vec<&str> = ALL.iter().copied().filter(|id| *id != leader).collect();
+    cluster.kill(followers[0]);
+    cluster.kill(followers[1]);
+    let stalled = signer.party("cz", 2);
+    let error = cluster.submit(&leader, stalled.clone()).expect_err("no quorum, no write");
+    assert_eq!(error.code(), tonic::Code::Unavailable);
+    assert!(error.message().contains("not accepting writes"), "{}", error.message());
+    let status = cluster.status(&leader).expect("reads still work");
+    assert!(!status.accepting_writes);
+    cluster.start(followers[0]);
+    let response = wait_until("writes to resume", Duration::from_secs(60), || cluster.submit(&leader, stalled.clone()).ok());
+    assert!(applied(&response) || response.verdict == VerdictKind::Duplicate as i32);
+    let up = [leader.as_str(), followers[0], followers[2]];
+    let status = cluster.wait_for_agreement(&up, 2, CONVERGE);
+    assert_eq!(status.size, 2, "the stalled write landed once");
+}
+
+#[test]
+fn checkpoints_are_certified_with_three_of_four_up() {
+    let mut cluster = cluster();
+    let mut signer = Signer::new("iza-test", 0);
+    cluster.kill("menzis");
+    let up = ["cz", "vgz", "zk"];
+    cluster.wait_for_leader(&up, ELECTION);
+    for number in 0..5u32 {
+        let response = wait_until("a write", ELECTION, || cluster.submit("cz", signer.party("vgz", number)).ok());
+        assert!(applied(&response));
+    }
+    wait_until("certified size 5 with three nodes", CONVERGE, || (cluster.status("zk").ok()?.certified_size == 5).then_some(()));
+    for number in 5..8u32 {
+        assert!(applied(&cluster.submit("vgz", signer.party("zk", number)).expect("submit")));
+    }
+    wait_until("certified size 8", CONVERGE, || (cluster.status("cz").ok()?.certified_size == 8).then_some(()));
+}
+
+#[test]
+fn a_node_with_another_genesis_refuses_to_join() {
+    let mut cluster = cluster();
+    let mut other = fairshare_protocol::testing::genesis_file("2000000.00");
+    other.ledger_id = "elsewhere".into();
+    // Rewrite one node's genesis while it is down: it must refuse to start.
+    cluster.kill("menzis");
+    let path = cluster.dir.path().join("genesis-other.toml");
+    std::fs::write(&path, toml::to_string(&other).expect("toml")).expect("write");
+    let config = cluster.nodes["menzis"].config.clone();
+    let text = std::fs::read_to_string(&config).expect("config").replace("genesis = \"genesis.toml\"", "genesis = \"genesis-other.toml\"");
+    std::fs::write(&config, text).expect("config");
+    // On a fresh data dir too, so the data-dir marker is not what stops it.
+    std::fs::remove_dir_all(&cluster.nodes["menzis"].data_dir).expect("wipe");
+    cluster.start("menzis");
+    let exit = wait_until("the node to refuse and exit", Duration::from_secs(20), || cluster.exited("menzis"));
+    assert!(!exit.success());
+    let log = cluster.log("menzis");
+    assert!(log.contains("genesis mismatch"), "{log}");
+    assert!(log.contains("elsewhere") && log.contains("iza-test"), "names both ledgers: {log}");
+}
