@@ -9,8 +9,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let descriptors = protox::compile(["fairshare/api.proto", "raft.proto"], ["../proto/proto", "proto"])?;
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
     std::fs::write(out.join("descriptors.bin"), descriptors.encode_to_vec())?;
-    tonic_prost_build::configure()
-        .extern_path(".fairshare.ledger.v1", "::fairshare_protocol::pb")
-        .compile_fds(descriptors)?;
+    tonic_prost_build::configure().extern_path(".fairshare.ledger.v1", "::fairshare_protocol::pb").compile_fds(descriptors)?;
     Ok(())
 }

@@ -71,7 +71,8 @@ pub fn read_genesis(path: &Path) -> Result<Genesis> {
 pub fn read_signing_key(path: &Path) -> Result<SigningKey> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read key file {}", path.display()))?;
     let bytes = hex::decode(text.trim()).with_context(|| format!("key file {} is not hex", path.display()))?;
-    let bytes: [u8; 32] = bytes.try_into().map_err(|_| anyhow::anyhow!("key file {} must hold 32 bytes (64 hex digits)", path.display()))?;
+    let bytes: [u8; 32] =
+        bytes.try_into().map_err(|_| anyhow::anyhow!("key file {} must hold 32 bytes (64 hex digits)", path.display()))?;
     Ok(SigningKey::from_bytes(&bytes))
 }
 
@@ -83,7 +84,8 @@ pub fn load(path: &Path) -> Result<Loaded> {
     if !genesis.is_insurer(&config.id) {
         bail!("node config {}: field 'id': '{}' is not an insurer of genesis", path.display(), config.id);
     }
-    let node_key = read_signing_key(&relative(base, &config.key_file)).with_context(|| format!("node config {}: field 'key_file'", path.display()))?;
+    let node_key =
+        read_signing_key(&relative(base, &config.key_file)).with_context(|| format!("node config {}: field 'key_file'", path.display()))?;
     let (_, expected) = genesis.signer(&node_signer(&config.id)).expect("insurers have node keys");
     if node_key.verifying_key() != *expected {
         bail!("node config {}: field 'key_file': the key does not match node_key of '{}' in genesis", path.display(), config.id);
@@ -93,10 +95,17 @@ pub fn load(path: &Path) -> Result<Loaded> {
             bail!("node config {}: field 'peers[{index}].id': '{}' is not another insurer of genesis", path.display(), peer.id);
         }
         if !peer.address.starts_with("http://") && !peer.address.starts_with("https://") {
-            bail!("node config {}: field 'peers[{index}].address': '{}' must be a URL like http://127.0.0.1:7102", path.display(), peer.address);
+            bail!(
+                "node config {}: field 'peers[{index}].address': '{}' must be a URL like http://127.0.0.1:7102",
+                path.display(),
+                peer.address
+            );
         }
     }
-    config.listen.parse::<std::net::SocketAddr>().with_context(|| format!("node config {}: field 'listen': '{}' is not host:port", path.display(), config.listen))?;
+    config
+        .listen
+        .parse::<std::net::SocketAddr>()
+        .with_context(|| format!("node config {}: field 'listen': '{}' is not host:port", path.display(), config.listen))?;
     if !matches!(config.log_format.as_str(), "human" | "json") {
         bail!("node config {}: field 'log_format' must be \"human\" or \"json\"", path.display());
     }

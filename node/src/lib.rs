@@ -21,9 +21,9 @@ pub mod api {
     pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/descriptors.bin"));
 }
 
-pub mod raft;
 pub mod config;
 pub mod metrics;
 pub mod node;
+pub mod raft;
 pub mod service;
 pub mod submit;

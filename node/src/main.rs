@@ -9,7 +9,9 @@ use fairshare_node::api::v1::{admin_client::AdminClient, MemberRequest};
 
 #[derive(Parser)]
 #[command(name = "fairshare-node", version, about = "Run one node of a fairshare ledger (one per insurer).")]
-#[command(after_help = "Examples:\n  fairshare-node --config devnet/nodes/zk.toml\n  fairshare-node admin remove zk --node http://127.0.0.1:7101\n\nSee README.md, 'Replacing a node', for the procedure after a lost disk.")]
+#[command(
+    after_help = "Examples:\n  fairshare-node --config devnet/nodes/zk.toml\n  fairshare-node admin remove zk --node http://127.0.0.1:7101\n\nSee README.md, 'Replacing a node', for the procedure after a lost disk."
+)]
 struct Cli {
     /// The node's config file (TOML): id, key_file, genesis, data_dir, listen, peers.
     #[arg(long, env = "FAIRSHARE_NODE_CONFIG")]
@@ -21,7 +23,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Membership changes, sent to the leader (any node names it in `fairshare status`).
-    #[command(after_help = "Replacing a node whose disk was lost (run against the leader):\n  fairshare-node admin remove zk --node http://127.0.0.1:7101\n  # start the node again on an empty data dir; it waits, taking no part in Raft\n  fairshare-node admin add-learner zk http://127.0.0.1:7104 --node http://127.0.0.1:7101\n  fairshare-node admin promote zk --node http://127.0.0.1:7101")]
+    #[command(
+        after_help = "Replacing a node whose disk was lost (run against the leader):\n  fairshare-node admin remove zk --node http://127.0.0.1:7101\n  # start the node again on an empty data dir; it waits, taking no part in Raft\n  fairshare-node admin add-learner zk http://127.0.0.1:7104 --node http://127.0.0.1:7101\n  fairshare-node admin promote zk --node http://127.0.0.1:7101"
+    )]
     Admin {
         #[command(subcommand)]
         action: AdminAction,
@@ -42,7 +46,8 @@ enum AdminAction {
 }
 
 fn init_tracing(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,openraft=warn,sled=warn,h2=warn,tower=warn".into());
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,openraft=warn,sled=warn,h2=warn,tower=warn".into());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if json {
         builder.json().init();
@@ -52,7 +57,9 @@ fn init_tracing(json: bool) {
 }
 
 async fn admin(node: String, action: AdminAction) -> Result<()> {
-    let mut client = AdminClient::connect(node.clone()).await.with_context(|| format!("no node answered at {node}; pass the leader's address with --node"))?;
+    let mut client = AdminClient::connect(node.clone())
+        .await
+        .with_context(|| format!("no node answered at {node}; pass the leader's address with --node"))?;
     let reply = match action {
         AdminAction::Remove { insurer } => client.remove(MemberRequest { node: insurer, address: String::new() }).await,
         AdminAction::AddLearner { insurer, address } => client.add_learner(MemberRequest { node: insurer, address }).await,

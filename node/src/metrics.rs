@@ -43,7 +43,11 @@ impl Metrics {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
         };
         gauge("fairshare_commit_index", "Raft log index known committed", metrics.last_log_index.unwrap_or(0));
-        gauge("fairshare_applied_index", "Raft log index applied to the ledger", metrics.last_applied.map(|log_id| log_id.index).unwrap_or(0));
+        gauge(
+            "fairshare_applied_index",
+            "Raft log index applied to the ledger",
+            metrics.last_applied.map(|log_id| log_id.index).unwrap_or(0),
+        );
         gauge("fairshare_term", "Current Raft term", metrics.current_term);
         gauge("fairshare_peers_up", "Peers that answered the last probe", self.peers_up.load(Ordering::Relaxed));
         gauge("fairshare_checkpoint_evidence", "Conflicting checkpoint statements seen", self.evidence.load(Ordering::Relaxed));
@@ -54,7 +58,8 @@ impl Metrics {
         };
         gauge("fairshare_log_size", "Merkle leaves (ledger transactions)", size);
         gauge("fairshare_certified_size", "Log size of the newest certified checkpoint", certified);
-        let _ = writeln!(out, "# HELP fairshare_rejections_total Rejected transactions by reason\n# TYPE fairshare_rejections_total counter");
+        let _ =
+            writeln!(out, "# HELP fairshare_rejections_total Rejected transactions by reason\n# TYPE fairshare_rejections_total counter");
         for (reason, count) in rejections {
             let _ = writeln!(out, "fairshare_rejections_total{{reason=\"{reason}\"}} {count}");
         }
@@ -78,7 +83,10 @@ pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, raft: Raft, led
         tokio::spawn(async move {
             let mut request = [0u8; 1024];
             let _ = tokio::time::timeout(Duration::from_secs(2), socket.read(&mut request)).await;
-            let reply = format!("HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
             let _ = socket.write_all(reply.as_bytes()).await;
         });
     }

@@ -78,8 +78,11 @@ pub async fn start(loaded: Loaded) -> Result<Handles> {
     }
     let marker = data_dir.join(REPLACEMENT_MARKER);
     if fresh && known_to_peers {
-        std::fs::write(&marker, "started on an empty data dir inside an existing ledger\n").context("cannot write the replacement marker")?;
-        tracing::warn!("this node's data dir is empty but the ledger knows it: it takes no part in Raft until re-added (README, 'Replacing a node')");
+        std::fs::write(&marker, "started on an empty data dir inside an existing ledger\n")
+            .context("cannot write the replacement marker")?;
+        tracing::warn!(
+            "this node's data dir is empty but the ledger knows it: it takes no part in Raft until re-added (README, 'Replacing a node')"
+        );
     }
     let awaiting = marker.exists();
 
@@ -139,9 +142,7 @@ pub async fn start(loaded: Loaded) -> Result<Handles> {
         .max_decoding_message_size(MESSAGE_BYTES_MAX)
         .max_encoding_message_size(MESSAGE_BYTES_MAX);
     let admin_service = crate::api::v1::admin_server::AdminServer::new(AdminService { shared: shared.clone() });
-    let raft_service = crate::api::raft::raft_server::RaftServer::new(RaftService::new(raft.clone(), votes_allowed))
-        .max_decoding_message_size(MESSAGE_BYTES_MAX)
-        .max_encoding_message_size(MESSAGE_BYTES_MAX);
+    let raft_service = RaftService::new(raft.clone(), votes_allowed).into_server();
     let listener = tokio::net::TcpListener::bind(&config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
     let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(
@@ -174,7 +175,8 @@ pub async fn stop(handles: Handles) -> Result<()> {
 
 pub fn clear_replacement(shared: &Shared) -> Result<(), Status> {
     if shared.replacement_marker.exists() {
-        std::fs::remove_file(&shared.replacement_marker).map_err(|error| Status::internal(format!("cannot remove the replacement marker: {error}")))?;
+        std::fs::remove_file(&shared.replacement_marker)
+            .map_err(|error| Status::internal(format!("cannot remove the replacement marker: {error}")))?;
     }
     shared.raft_allowed.store(true, Ordering::SeqCst);
     tracing::info!("re-admitted: taking part in Raft again");
@@ -183,7 +185,8 @@ pub fn clear_replacement(shared: &Shared) -> Result<(), Status> {
 
 async fn probe_peers(shared: Arc<Shared>, metrics: Arc<Metrics>) {
     loop {
-        let peers: Vec<(String, String)> = shared.peers.lock().expect("peers lock").iter().map(|(id, (address, _))| (id.clone(), address.clone())).collect();
+        let peers: Vec<(String, String)> =
+            shared.peers.lock().expect("peers lock").iter().map(|(id, (address, _))| (id.clone(), address.clone())).collect();
         let mut up = 0;
         for (id, address) in peers {
             let reachable = probe(&address, Duration::from_millis(500)).await.is_ok();
@@ -223,7 +226,10 @@ async fn sign_checkpoints(shared: Arc<Shared>, node_key: SigningKey, metrics: Ar
                 let body = pb::Transaction {
                     ledger_id: ledger.genesis().ledger_id.clone(),
                     nonce: head.size,
-                    kind: Some(Kind::CheckpointSigned(pb::CheckpointSigned { node: shared.insurer.clone(), checkpoint: Some(head.to_checkpoint(&ledger.genesis().ledger_id)) })),
+                    kind: Some(Kind::CheckpointSigned(pb::CheckpointSigned {
+                        node: shared.insurer.clone(),
+                        checkpoint: Some(head.to_checkpoint(&ledger.genesis().ledger_id)),
+                    })),
                 };
                 (Some(seal(&body, &signer, &node_key)), evidence)
             }

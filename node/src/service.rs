@@ -76,7 +76,11 @@ impl LedgerApi for LedgerService {
         let mut results: Vec<Option<SubmitResponse>> = Vec::with_capacity(envelopes.len());
         let mut fresh = Vec::new();
         for (position, envelope) in envelopes.iter().enumerate() {
-            let known = self.shared.submitter.precheck(envelope).map_err(|status| Status::new(status.code(), format!("envelope {position}: {}", status.message())))?;
+            let known = self
+                .shared
+                .submitter
+                .precheck(envelope)
+                .map_err(|status| Status::new(status.code(), format!("envelope {position}: {}", status.message())))?;
             if known.is_none() {
                 fresh.push(envelope.clone());
             }
@@ -108,7 +112,13 @@ impl LedgerApi for LedgerService {
                     insurer: (!filter.insurer.is_empty()).then_some(filter.insurer),
                     party: (!filter.party.is_empty()).then_some(filter.party),
                     plan: (!filter.plan.is_empty()).then_some(filter.plan),
-                    open: if filter.open_only { Some(true) } else if filter.settled_only { Some(false) } else { None },
+                    open: if filter.open_only {
+                        Some(true)
+                    } else if filter.settled_only {
+                        Some(false)
+                    } else {
+                        None
+                    },
                     from_index: None,
                 };
                 to_json(&query::obligations(state, &filter))?
@@ -123,7 +133,10 @@ impl LedgerApi for LedgerService {
             Query::QuickTests(_) => to_json(&state.quick_tests)?,
             Query::Payments(_) => to_json(&state.payments)?,
             Query::Transaction(id) => {
-                let recorded = state.transactions.get(&id.to_lowercase()).ok_or_else(|| Status::not_found(format!("transaction {id} is not in the log")))?;
+                let recorded = state
+                    .transactions
+                    .get(&id.to_lowercase())
+                    .ok_or_else(|| Status::not_found(format!("transaction {id} is not in the log")))?;
                 to_json(recorded)?
             }
         };
@@ -154,7 +167,13 @@ impl LedgerApi for LedgerService {
                     let mut found = query::obligations(ledger.state(), &filter);
                     found.sort_by(|left, right| (left.created_at, &left.id).cmp(&(right.created_at, &right.id)));
                     next = next.max(ledger.size());
-                    found.into_iter().map(|obligation| ObligationEvent { index: obligation.created_at, json: serde_json::to_string(obligation).unwrap_or_default() }).collect()
+                    found
+                        .into_iter()
+                        .map(|obligation| ObligationEvent {
+                            index: obligation.created_at,
+                            json: serde_json::to_string(obligation).unwrap_or_default(),
+                        })
+                        .collect()
                 };
                 for event in batch {
                     if sender.send(Ok(event)).await.is_err() {
@@ -192,27 +211,44 @@ impl LedgerApi for LedgerService {
         let request = request.into_inner();
         let id = request.transaction_id.to_lowercase();
         let ledger = self.shared.ledger.read().expect("ledger lock");
-        let recorded = ledger.state().transactions.get(&id).ok_or_else(|| Status::not_found(format!("transaction {id} is not in the log")))?;
+        let recorded =
+            ledger.state().transactions.get(&id).ok_or_else(|| Status::not_found(format!("transaction {id} is not in the log")))?;
         let size = if request.size == 0 {
-            ledger.certification().latest_certified().map(|head| head.size).ok_or_else(|| Status::failed_precondition("no checkpoint is certified yet"))?
+            ledger
+                .certification()
+                .latest_certified()
+                .map(|head| head.size)
+                .ok_or_else(|| Status::failed_precondition("no checkpoint is certified yet"))?
         } else {
             request.size
         };
         if recorded.index >= size {
-            return Err(Status::failed_precondition(format!("transaction {id} is leaf {}, not within size {size}; wait for a later checkpoint", recorded.index)));
+            return Err(Status::failed_precondition(format!(
+                "transaction {id} is leaf {}, not within size {size}; wait for a later checkpoint",
+                recorded.index
+            )));
         }
         let merkle = ledger.merkle();
-        let proof = merkle.inclusion_proof(recorded.index, size).ok_or_else(|| Status::out_of_range(format!("size {size} is beyond the log")))?;
+        let proof =
+            merkle.inclusion_proof(recorded.index, size).ok_or_else(|| Status::out_of_range(format!("size {size} is beyond the log")))?;
         let root = merkle.root_at(size).expect("size checked by the proof");
         let leaf = merkle.leaf(recorded.index).expect("recorded leaves exist");
-        Ok(Response::new(InclusionProofResponse { index: recorded.index, size, leaf: leaf.to_vec(), proof: hash_list(proof), root: root.to_vec() }))
+        Ok(Response::new(InclusionProofResponse {
+            index: recorded.index,
+            size,
+            leaf: leaf.to_vec(),
+            proof: hash_list(proof),
+            root: root.to_vec(),
+        }))
     }
 
     async fn consistency_proof(&self, request: Request<ConsistencyProofRequest>) -> Result<Response<ConsistencyProofResponse>, Status> {
         let ConsistencyProofRequest { old_size, new_size } = request.into_inner();
         let ledger = self.shared.ledger.read().expect("ledger lock");
         let merkle = ledger.merkle();
-        let proof = merkle.consistency_proof(old_size, new_size).ok_or_else(|| Status::out_of_range(format!("sizes {old_size}..{new_size} are not within the log of {}", merkle.len())))?;
+        let proof = merkle
+            .consistency_proof(old_size, new_size)
+            .ok_or_else(|| Status::out_of_range(format!("sizes {old_size}..{new_size} are not within the log of {}", merkle.len())))?;
         Ok(Response::new(ConsistencyProofResponse {
             old_size,
             new_size,
@@ -311,7 +347,9 @@ impl Admin for AdminService {
             openraft::error::RaftError::APIError(openraft::error::ClientWriteError::ForwardToLeader(_)) => self.not_leader(),
             other => admin_error(other),
         })?;
-        Ok(Response::new(AdminResponse { message: format!("{node} added as a learner at {address} and caught up; promote it with 'fairshare-node admin promote {node}'") }))
+        Ok(Response::new(AdminResponse {
+            message: format!("{node} added as a learner at {address} and caught up; promote it with 'fairshare-node admin promote {node}'"),
+        }))
     }
 
     async fn promote(&self, request: Request<MemberRequest>) -> Result<Response<AdminResponse>, Status> {
@@ -337,7 +375,9 @@ impl Admin for AdminService {
             openraft::error::RaftError::APIError(openraft::error::ClientWriteError::ForwardToLeader(_)) => self.not_leader(),
             other => admin_error(other),
         })?;
-        Ok(Response::new(AdminResponse { message: format!("{node} removed from the voters; start it on an empty data dir, then 'admin add-learner'") }))
+        Ok(Response::new(AdminResponse {
+            message: format!("{node} removed from the voters; start it on an empty data dir, then 'admin add-learner'"),
+        }))
     }
 
     async fn admit(&self, _request: Request<MemberRequest>) -> Result<Response<AdminResponse>, Status> {

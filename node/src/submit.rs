@@ -61,7 +61,8 @@ fn response(record: &OutcomeRecord, log_index: u64) -> SubmitResponse {
             response.message = message.clone();
         }
         VerdictRecord::Refused { code, message } | VerdictRecord::CheckpointIgnored { code, message } => {
-            response.verdict = if matches!(record.verdict, VerdictRecord::Refused { .. }) { VerdictKind::Refused } else { VerdictKind::Checkpoint } as i32;
+            response.verdict =
+                if matches!(record.verdict, VerdictRecord::Refused { .. }) { VerdictKind::Refused } else { VerdictKind::Checkpoint } as i32;
             response.reason = *code;
             response.message = message.clone();
         }
@@ -88,7 +89,10 @@ impl Submitter {
         if let Some(recorded) = ledger.recorded(&transaction.id) {
             let (code, message) = recorded.rejection.clone().map(|(code, message)| (Some(code), message)).unwrap_or((None, String::new()));
             return Ok(Some(response(
-                &OutcomeRecord { id: hex::encode(transaction.id), verdict: VerdictRecord::Duplicate { index: recorded.index, code, message } },
+                &OutcomeRecord {
+                    id: hex::encode(transaction.id),
+                    verdict: VerdictRecord::Duplicate { index: recorded.index, code, message },
+                },
                 0,
             )));
         }

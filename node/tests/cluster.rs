@@ -176,3 +176,61 @@ fn a_node_with_another_genesis_refuses_to_join() {
     assert!(log.contains("genesis mismatch"), "{log}");
     assert!(log.contains("elsewhere") && log.contains("iza-test"), "names both ledgers: {log}");
 }
+
+fn admin(cluster: &Cluster, leader: &str, arguments: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_fairshare-node"))
+        .arg("admin")
+        .args(arguments)
+        .arg("--node")
+        .arg(&cluster.nodes[leader].address)
+        .output()
+        .expect("run fairshare-node admin")
+}
+
+#[test]
+fn a_wiped_node_disturbs_nothing_and_is_replaced_through_a_snapshot() {
+    let mut cluster = cluster();
+    let mut signer = Signer::new("iza-test", 0);
+    // Enough entries that the log is compacted behind a snapshot (policy: 500 entries).
+    let batch: Vec<pb::Envelope> = (0..700u32).map(|number| signer.party(ALL[number as usize % 4], number)).collect();
+    for chunk in batch.chunks(1) {
+        let response = cluster.submit("cz", chunk[0].clone()).expect("submit");
+        assert!(applied(&response));
+    }
+    let leader = cluster.wait_for_leader(&ALL, ELECTION);
+    let victim = ALL.iter().copied().find(|id| *id != leader).expect("a follower");
+    let before = cluster.wait_for_agreement(&ALL, 700, Duration::from_secs(60));
+    let term = before.term;
+
+    cluster.kill(victim);
+    std::fs::remove_dir_all(&cluster.nodes[victim].data_dir).expect("wipe the data dir");
+    cluster.start(victim);
+    let waiting = wait_until("the wiped node to report that it awaits readmission", ELECTION, || {
+        cluster.status(victim).ok().filter(|status| status.awaiting_readmission)
+    });
+    assert_eq!(waiting.size, 0);
+    // It disturbs nothing: same leader, same term, writes go on, no panic.
+    let others: Vec<&str> = ALL.iter().copied().filter(|id| *id != victim).collect();
+    assert!(applied(&cluster.submit(&leader, signer.party("zk", 10_000)).expect("writes continue")));
+    let status = cluster.status(&leader).expect("status");
+    assert_eq!(status.leader, leader);
+    assert_eq!(status.term, term, "no election was caused");
+    assert!(cluster.exited(victim).is_none(), "the wiped node runs on: {}", cluster.log(victim));
+
+    // The documented procedure.
+    let output = admin(&cluster, &leader, &["remove", victim]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let address = cluster.nodes[victim].address.clone();
+    let output = admin(&cluster, &leader, &["add-learner", victim, &address]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let output = admin(&cluster, &leader, &["promote", victim]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let status = cluster.wait_for_agreement(&ALL, 701, Duration::from_secs(60));
+    assert_eq!(status.size, 701);
+    assert!(!cluster.status(victim).expect("status").awaiting_readmission);
+    for id in others {
+        assert!(cluster.exited(id).is_none(), "{id} still runs: {}", cluster.log(id));
+    }
+    // It votes again: a write through it succeeds.
+    assert!(applied(&cluster.submit(victim, signer.party("cz", 10_001)).expect("submit via the replaced node")));
+}

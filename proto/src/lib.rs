@@ -19,6 +19,12 @@ pub mod pb {
     //! Generated from `proto/fairshare/ledger.proto`.
     #![allow(clippy::all, missing_docs)]
     include!(concat!(env!("OUT_DIR"), "/fairshare.ledger.v1.rs"));
+
+    pub mod audit {
+        //! Generated from `proto/fairshare/audit.proto`: the audit export file format.
+        #![allow(clippy::all, missing_docs)]
+        include!(concat!(env!("OUT_DIR"), "/fairshare.audit.v1.rs"));
+    }
 }
 
 pub mod amount;

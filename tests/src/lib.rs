@@ -173,7 +173,8 @@ impl Cluster {
     pub fn wait_for_leader(&self, among: &[&str], limit: Duration) -> String {
         wait_until("a leader that every running node knows", limit, || {
             let leaders: Vec<String> = among.iter().filter_map(|id| self.status(id).ok()).map(|status| status.leader).collect();
-            (leaders.len() == among.len() && !leaders[0].is_empty() && leaders.iter().all(|leader| *leader == leaders[0])).then(|| leaders[0].clone())
+            (leaders.len() == among.len() && !leaders[0].is_empty() && leaders.iter().all(|leader| *leader == leaders[0]))
+                .then(|| leaders[0].clone())
         })
     }
 
@@ -184,7 +185,9 @@ impl Cluster {
             let first = statuses.first()?;
             let agree = statuses.len() == among.len()
                 && first.size >= at_least
-                && statuses.iter().all(|status| status.size == first.size && status.root == first.root && status.state_digest == first.state_digest);
+                && statuses
+                    .iter()
+                    .all(|status| status.size == first.size && status.root == first.root && status.state_digest == first.state_digest);
             agree.then(|| first.clone())
         })
     }

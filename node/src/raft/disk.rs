@@ -111,3 +111,26 @@ fn sync_directory(dir: &Path) -> io::Result<()> {
 fn context(error: io::Error, doing: &str, path: &Path) -> io::Error {
     io::Error::new(error.kind(), format!("{doing} {}: {error}", path.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_values_live_in_blob_files_and_are_synced() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::open(dir.path()).unwrap();
+        let disk = Disk::open(&db).unwrap();
+        db.insert(b"large", vec![7; 512 * 1024]).unwrap();
+        disk.sync().unwrap();
+        let files = disk.files.as_ref().unwrap();
+        let synced = files.blobs_synced.lock().unwrap().clone();
+        let on_disk: HashMap<String, u64> = std::fs::read_dir(dir.path().join("blobs"))
+            .unwrap()
+            .map(|entry| entry.unwrap())
+            .map(|entry| (entry.file_name().to_string_lossy().into_owned(), entry.metadata().unwrap().len()))
+            .collect();
+        assert!(!on_disk.is_empty(), "sled kept a 512 KiB value in a blob file");
+        assert_eq!(synced, on_disk);
+    }
+}

@@ -68,7 +68,7 @@ pub fn insurer_of(genesis: &Genesis, id: NodeId) -> Option<&str> {
 /// serde's default for bytes (an array of numbers) is about 3.6 times.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct BlockRequest {
-    #[serde(with = "hex_bytes")]
+    #[serde(with = "base64_bytes")]
     pub block: Vec<u8>,
 }
 
@@ -89,13 +89,33 @@ pub struct OutcomeRecord {
 /// that the record stays readable when the protocol crate gains codes.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub enum VerdictRecord {
-    Applied { index: u64 },
-    Rejected { index: u64, code: i32, message: String },
+    Applied {
+        index: u64,
+    },
+    Rejected {
+        index: u64,
+        code: i32,
+        message: String,
+    },
     /// Already a leaf; `code` is the original rejection's, `None` if it was applied.
-    Duplicate { index: u64, code: Option<i32>, message: String },
-    Refused { code: i32, message: String },
-    Checkpoint { node: String, size: u64, certified: bool },
-    CheckpointIgnored { code: i32, message: String },
+    Duplicate {
+        index: u64,
+        code: Option<i32>,
+        message: String,
+    },
+    Refused {
+        code: i32,
+        message: String,
+    },
+    Checkpoint {
+        node: String,
+        size: u64,
+        certified: bool,
+    },
+    CheckpointIgnored {
+        code: i32,
+        message: String,
+    },
 }
 
 impl From<&Outcome> for OutcomeRecord {
@@ -168,18 +188,20 @@ pub enum StoreError {
     OtherGenesis(String),
 }
 
-/// Bytes as a hex string in serde formats (see [`BlockRequest`]).
-mod hex_bytes {
+/// Bytes as a base64 string in serde formats (see [`BlockRequest`]).
+mod base64_bytes {
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
     use serde::de::Error;
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&hex::encode(bytes))
+        serializer.serialize_str(&STANDARD.encode(bytes))
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
         let text = std::borrow::Cow::<str>::deserialize(deserializer)?;
-        hex::decode(text.as_bytes()).map_err(D::Error::custom)
+        STANDARD.decode(text.as_bytes()).map_err(D::Error::custom)
     }
 }
 
@@ -206,10 +228,10 @@ mod tests {
     }
 
     #[test]
-    fn block_bytes_travel_as_hex() {
+    fn block_bytes_travel_as_base64() {
         let request = BlockRequest { block: vec![0, 1, 0xfe] };
         let json = serde_json::to_string(&request).unwrap();
-        assert_eq!(json, r#"{"block":"0001fe"}"#);
+        assert_eq!(json, r#"{"block":"AAH+"}"#);
         assert_eq!(serde_json::from_str::<BlockRequest>(&json).unwrap(), request);
     }
 

@@ -1,0 +1,397 @@
+//! openraft's RPCs between nodes, over tonic (`node/proto/raft.proto`).
+//!
+//! Each RPC carries one openraft request or response as serde_json bytes in a
+//! `RaftMessage`: these are openraft's own types, versioned with openraft and never signed,
+//! so we do not mirror them in protobuf. A response is the JSON of the whole
+//! `Result<response, RaftError>`, so the caller learns a remote Raft error as such.
+//!
+//! Client side: [`Network`] hands openraft one [`NetworkConnection`] per peer, which
+//! connects on first use and keeps its channel (tonic reconnects it). A peer that cannot be
+//! reached is reported as `RPCError::Unreachable`, so openraft backs off instead of retrying
+//! at once. Server side: [`RaftService`] passes requests to the local [`Raft`].
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use fairshare_protocol::MESSAGE_BYTES_MAX;
+use openraft::error::{InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError, RaftError, RemoteError, Unreachable};
+use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest, VoteResponse,
+};
+use openraft::{AnyError, BasicNode, EntryPayload};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Request, Response, Status};
+
+use super::log_store::{index_of, log_key};
+use super::{Entry, NodeId, Raft, TypeConfig};
+use crate::api::raft::raft_client::RaftClient;
+use crate::api::raft::raft_server::{self, RaftServer};
+use crate::api::raft::RaftMessage;
+
+/// The longest one attempt to connect to a peer may take: below the election timeout, so a
+/// vote request to a dead peer fails in time. openraft's own per-RPC deadline (one heartbeat,
+/// 150 ms, for AppendEntries) often ends the attempt sooner; either way openraft backs off.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+/// The RPC deadline when openraft gives none.
+pub const RPC_TIMEOUT_DEFAULT: Duration = Duration::from_secs(2);
+/// JSON larger than this is encoded and decoded on a blocking thread, not on a runtime thread.
+const INLINE_JSON_BYTES_MAX: usize = 64 * 1024;
+
+/// Why a node refuses to vote; see [`RaftService::new`].
+pub const VOTES_REFUSED: &str =
+    "this node started on an empty data dir inside an existing ledger; it takes no part in Raft until it is re-added (README, 'Replacing a node')";
+
+/// Creates openraft's connections to peers. The peer's address is its `BasicNode.addr`, a
+/// full URL such as `http://127.0.0.1:7101`.
+pub struct Network {
+    participants: Participants,
+}
+
+impl Network {
+    /// `participants` (from [`load_participants`]) gains every node that answers a Raft RPC.
+    pub fn new(participants: Arc<Mutex<BTreeSet<NodeId>>>, db: sled::Db) -> Network {
+        Network { participants: Participants { known: participants, db } }
+    }
+}
+
+impl RaftNetworkFactory<TypeConfig> for Network {
+    type Network = NetworkConnection;
+
+    async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> NetworkConnection {
+        NetworkConnection { target, node: node.clone(), client: None, participants: self.participants.clone() }
+    }
+}
+
+const PARTICIPANTS: &str = "participants";
+
+/// The node ids that ever answered this node's Raft traffic, from tree `participants`
+/// (big-endian ids). A peer that restarts on an empty data dir asks the others whether they
+/// know it: if they do, it lost its disk and must not vote (see [`RaftService::new`]).
+pub fn load_participants(db: &sled::Db) -> BTreeSet<NodeId> {
+    let read = || -> Result<BTreeSet<NodeId>, sled::Error> {
+        db.open_tree(PARTICIPANTS)?.iter().keys().map(|key| key.map(|key| index_of(&key))).collect()
+    };
+    read().unwrap_or_else(|error| {
+        tracing::error!(%error, "cannot read the Raft participants; starting with none");
+        BTreeSet::new()
+    })
+}
+
+#[derive(Clone)]
+struct Participants {
+    known: Arc<Mutex<BTreeSet<NodeId>>>,
+    db: sled::Db,
+}
+
+impl Participants {
+    /// Records that `target` answered. Not synced: a hint for replacing nodes, flushed by
+    /// sled within half a second and at shutdown.
+    fn answered(&self, target: NodeId) {
+        let mut known = self.known.lock().expect("a participants update panicked");
+        if known.insert(target) {
+            if let Err(error) = self.db.open_tree(PARTICIPANTS).and_then(|tree| tree.insert(log_key(target), &[])) {
+                tracing::warn!(target, %error, "cannot store a Raft participant");
+            }
+        }
+    }
+}
+
+/// One peer, as openraft sees it.
+pub struct NetworkConnection {
+    target: NodeId,
+    node: BasicNode,
+    /// Connected on first use, then reused.
+    client: Option<RaftClient<Channel>>,
+    participants: Participants,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Rpc {
+    AppendEntries,
+    Vote,
+    InstallSnapshot,
+}
+
+type RpcResult<T, E> = Result<T, RPCError<NodeId, BasicNode, RaftError<NodeId, E>>>;
+
+impl NetworkConnection {
+    async fn client<E: std::error::Error>(&mut self) -> RpcResult<RaftClient<Channel>, E> {
+        if let Some(client) = &self.client {
+            return Ok(client.clone());
+        }
+        let endpoint = Endpoint::from_shared(self.node.addr.clone()).map_err(|error| {
+            tracing::error!(target = self.target, addr = %self.node.addr, %error, "a peer's address is not a URL; fix the cluster membership");
+            Unreachable::new(&error)
+        })?;
+        let channel = endpoint.connect_timeout(CONNECT_TIMEOUT).connect().await.map_err(|error| Unreachable::new(&error))?;
+        let client = RaftClient::new(channel).max_decoding_message_size(MESSAGE_BYTES_MAX).max_encoding_message_size(MESSAGE_BYTES_MAX);
+        self.client = Some(client.clone());
+        Ok(client)
+    }
+
+    /// Sends one request (already JSON) and decodes the peer's `Result`.
+    async fn call<Resp, E>(&mut self, rpc: Rpc, json: Vec<u8>, option: &RPCOption) -> RpcResult<Resp, E>
+    where
+        Resp: DeserializeOwned + Send + 'static,
+        E: std::error::Error + DeserializeOwned + Send + 'static,
+    {
+        let mut client = self.client().await?;
+        let mut request = Request::new(RaftMessage { json });
+        let timeout = if option.hard_ttl().is_zero() { RPC_TIMEOUT_DEFAULT } else { option.hard_ttl() };
+        request.set_timeout(timeout);
+        let response = match rpc {
+            Rpc::AppendEntries => client.append_entries(request).await,
+            Rpc::Vote => client.vote(request).await,
+            Rpc::InstallSnapshot => client.install_snapshot(request).await,
+        };
+        let message = response.map_err(|status| status_error(self.target, rpc, status))?.into_inner();
+        self.participants.answered(self.target);
+        let result: Result<Resp, RaftError<NodeId, E>> =
+            from_json(message.json).await.map_err(|error| RPCError::Network(NetworkError::new(&error)))?;
+        result.map_err(|remote| RPCError::RemoteError(RemoteError::new_with_node(self.target, self.node.clone(), remote)))
+    }
+}
+
+/// Unavailable means the peer is down, unreachable or refusing (a node that may not vote):
+/// back off. Anything else is a failed RPC that may be retried.
+fn status_error<E: std::error::Error>(target: NodeId, rpc: Rpc, status: Status) -> RPCError<NodeId, BasicNode, RaftError<NodeId, E>> {
+    tracing::debug!(target, ?rpc, code = ?status.code(), message = status.message(), "Raft RPC failed");
+    match status.code() {
+        Code::Unavailable => RPCError::Unreachable(Unreachable::new(&status)),
+        _ => RPCError::Network(NetworkError::new(&status)),
+    }
+}
+
+impl RaftNetwork<TypeConfig> for NetworkConnection {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> RpcResult<AppendEntriesResponse<NodeId>, openraft::error::Infallible> {
+        let entries = rpc.entries.len() as u64;
+        let large = rpc.entries.iter().map(entry_bytes).sum::<usize>() > INLINE_JSON_BYTES_MAX;
+        let json = to_json(rpc, large).await.map_err(|error| RPCError::Network(NetworkError::new(&error)))?;
+        // The log store already bounds a replication read by bytes; this catches the rest.
+        if json.len() > MESSAGE_BYTES_MAX {
+            if entries > 1 {
+                return Err(RPCError::PayloadTooLarge(PayloadTooLarge::new_entries_hint(entries / 2)));
+            }
+            let error =
+                AnyError::error(format!("one Raft entry is {} bytes, above the {MESSAGE_BYTES_MAX} byte message limit", json.len()));
+            return Err(RPCError::Network(NetworkError::new(&error)));
+        }
+        self.call(Rpc::AppendEntries, json, &option).await
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> RpcResult<InstallSnapshotResponse<NodeId>, InstallSnapshotError> {
+        let large = rpc.data.len() > INLINE_JSON_BYTES_MAX;
+        let json = to_json(rpc, large).await.map_err(|error| RPCError::Network(NetworkError::new(&error)))?;
+        self.call(Rpc::InstallSnapshot, json, &option).await
+    }
+
+    async fn vote(&mut self, rpc: VoteRequest<NodeId>, option: RPCOption) -> RpcResult<VoteResponse<NodeId>, openraft::error::Infallible> {
+        let json = to_json(rpc, false).await.map_err(|error| RPCError::Network(NetworkError::new(&error)))?;
+        self.call(Rpc::Vote, json, &option).await
+    }
+}
+
+fn entry_bytes(entry: &Entry) -> usize {
+    match &entry.payload {
+        EntryPayload::Normal(request) => request.block.len(),
+        _ => 0,
+    }
+}
+
+/// The Raft gRPC service: decodes a request, hands it to the local Raft, encodes its result.
+pub struct RaftService {
+    raft: Raft,
+    votes_allowed: Arc<AtomicBool>,
+}
+
+impl RaftService {
+    /// `votes_allowed` is cleared by the node when its data dir was replaced: a node that
+    /// lost its disk may already have voted in the current term, and voting again could
+    /// elect two leaders; and a leader that still counts it as caught up may trip over its
+    /// empty log. While cleared, every Raft request (vote, append, snapshot) is answered
+    /// `UNAVAILABLE`, so to the others the node is simply down. The leader's
+    /// `admin add-learner` sets it again (after the node was removed from the voters).
+    pub fn new(raft: Raft, votes_allowed: Arc<AtomicBool>) -> RaftService {
+        RaftService { raft, votes_allowed }
+    }
+
+    fn check_admitted(&self) -> Result<(), Status> {
+        if self.votes_allowed.load(Ordering::SeqCst) {
+            Ok(())
+        } else {
+            Err(Status::unavailable(VOTES_REFUSED))
+        }
+    }
+
+    /// The tonic server, with the message limits every fairshare server and client sets.
+    pub fn into_server(self) -> RaftServer<RaftService> {
+        RaftServer::new(self).max_decoding_message_size(MESSAGE_BYTES_MAX).max_encoding_message_size(MESSAGE_BYTES_MAX)
+    }
+}
+
+#[tonic::async_trait]
+impl raft_server::Raft for RaftService {
+    async fn append_entries(&self, request: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {
+        self.check_admitted()?;
+        let rpc: AppendEntriesRequest<TypeConfig> = decode_request(request).await?;
+        reply(self.raft.append_entries(rpc).await).await
+    }
+
+    async fn vote(&self, request: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {
+        self.check_admitted()?;
+        let rpc: VoteRequest<NodeId> = decode_request(request).await?;
+        reply(self.raft.vote(rpc).await).await
+    }
+
+    async fn install_snapshot(&self, request: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {
+        self.check_admitted()?;
+        let rpc: InstallSnapshotRequest<TypeConfig> = decode_request(request).await?;
+        reply(self.raft.install_snapshot(rpc).await).await
+    }
+}
+
+/// A malformed request is the sender's problem, never a reason to stop this node.
+async fn decode_request<T: DeserializeOwned + Send + 'static>(request: Request<RaftMessage>) -> Result<T, Status> {
+    from_json(request.into_inner().json).await.map_err(|error| Status::invalid_argument(format!("not an openraft request: {error}")))
+}
+
+async fn reply<T: Serialize + Send + 'static>(result: T) -> Result<Response<RaftMessage>, Status> {
+    let json = to_json(result, false).await.map_err(|error| Status::internal(format!("encoding the Raft response: {error}")))?;
+    Ok(Response::new(RaftMessage { json }))
+}
+
+/// `large` moves the work to a blocking thread (entries or snapshot chunks of some size).
+async fn to_json<T: Serialize + Send + 'static>(value: T, large: bool) -> serde_json::Result<Vec<u8>> {
+    if !large {
+        return serde_json::to_vec(&value);
+    }
+    tokio::task::spawn_blocking(move || serde_json::to_vec(&value))
+        .await
+        .unwrap_or_else(|error| Err(serde::ser::Error::custom(format!("encoding stopped: {error}"))))
+}
+
+async fn from_json<T: DeserializeOwned + Send + 'static>(json: Vec<u8>) -> serde_json::Result<T> {
+    if json.len() <= INLINE_JSON_BYTES_MAX {
+        return serde_json::from_slice(&json);
+    }
+    tokio::task::spawn_blocking(move || serde_json::from_slice(&json))
+        .await
+        .unwrap_or_else(|error| Err(serde::de::Error::custom(format!("decoding stopped: {error}"))))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use fairshare_protocol::envelope::seal;
+    use fairshare_protocol::pb::{self, transaction::Kind};
+    use fairshare_protocol::testing::{genesis_with_keys, transaction};
+    use prost::Message;
+    use tokio::net::TcpListener;
+    use tokio_stream::wrappers::TcpListenerStream;
+
+    use super::*;
+    use crate::raft::{raft_config, Applied, BlockHistory, BlockRequest, LogStore, StateMachine, VerdictRecord};
+
+    struct TestNode {
+        raft: Raft,
+        applied: tokio::sync::watch::Receiver<Applied>,
+        ledger: Arc<std::sync::RwLock<fairshare_protocol::Ledger>>,
+        votes_allowed: Arc<AtomicBool>,
+        history: BlockHistory,
+        _dir: tempfile::TempDir,
+    }
+
+    /// Starts a node on a port of its own, serving the Raft service over real tonic.
+    async fn start(id: NodeId, listener: TcpListener, genesis: &Arc<fairshare_protocol::Genesis>) -> TestNode {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::open(dir.path()).unwrap();
+        let log_store = LogStore::open(db.clone()).unwrap();
+        let (state_machine, applied) = StateMachine::open(db.clone(), genesis.clone()).unwrap();
+        let (ledger, history) = (state_machine.ledger(), state_machine.history());
+        let network = Network::new(Arc::new(Mutex::new(load_participants(&db))), db);
+        let raft = Raft::new(id, Arc::new(raft_config()), network, log_store, state_machine).await.unwrap();
+        let votes_allowed = Arc::new(AtomicBool::new(true));
+        let service = RaftService::new(raft.clone(), votes_allowed.clone()).into_server();
+        tokio::spawn(tonic::transport::Server::builder().add_service(service).serve_with_incoming(TcpListenerStream::new(listener)));
+        TestNode { raft, applied, ledger, votes_allowed, history, _dir: dir }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn three_nodes_elect_a_leader_and_apply_the_same_block_over_grpc() {
+        let (genesis, keys) = genesis_with_keys();
+        let genesis = Arc::new(genesis);
+        let mut members = BTreeMap::new();
+        let mut nodes = Vec::new();
+        for id in 1..=3 {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            members.insert(id, BasicNode { addr: format!("http://{}", listener.local_addr().unwrap()) });
+            nodes.push(start(id, listener, &genesis).await);
+        }
+        nodes[0].raft.initialize(members).await.unwrap();
+        let metrics = nodes[0].raft.wait(Some(Duration::from_secs(10))).metrics(|m| m.current_leader.is_some(), "a leader").await.unwrap();
+        let leader = nodes[metrics.current_leader.unwrap() as usize - 1].raft.clone();
+
+        let kind = Kind::PartyRegistered(pb::PartyRegistered {
+            party: "agb:01234567".into(),
+            kind: pb::PartyKind::Provider as i32,
+            name: "Ziekenhuis Test".into(),
+            iban: String::new(),
+        });
+        let block = pb::Block { envelopes: vec![seal(&transaction(&genesis, 1, kind), "zk", &keys["zk"])] }.encode_to_vec();
+        let written = leader.client_write(BlockRequest { block }).await.unwrap();
+        assert_eq!(written.data.outcomes[0].verdict, VerdictRecord::Applied { index: 0 });
+
+        let log_index = written.log_id.index;
+        for node in &mut nodes {
+            let applied = tokio::time::timeout(Duration::from_secs(10), node.applied.wait_for(|applied| applied.log_index >= log_index));
+            assert_eq!(applied.await.expect("every node applies the block").unwrap().size, 1);
+        }
+        let heads: Vec<_> = nodes.iter().map(|node| node.ledger.read().unwrap().head()).collect();
+        assert!(heads.windows(2).all(|pair| pair[0] == pair[1]), "every node holds the same head");
+
+        // A node told not to vote answers UNAVAILABLE, which openraft treats as unreachable.
+        nodes[2].votes_allowed.store(false, Ordering::SeqCst);
+        let target = BasicNode { addr: metrics.membership_config.nodes().find(|(id, _)| **id == 3).unwrap().1.addr.clone() };
+        let mut connection = Network::new(Arc::default(), sled::Config::new().temporary(true).open().unwrap()).new_client(3, &target).await;
+        let vote = VoteRequest::new(openraft::Vote::new(99, 1), None);
+        match connection.vote(vote, RPCOption::new(Duration::from_secs(1))).await {
+            Err(RPCError::Unreachable(unreachable)) => assert!(unreachable.to_string().contains("until it is re-added")),
+            other => panic!("expected the vote to be refused, got {other:?}"),
+        }
+
+        // Compact the leader's log, then add a learner: it can only catch up by receiving the
+        // snapshot over gRPC.
+        leader.trigger().snapshot().await.unwrap();
+        let waiting = leader.wait(Some(Duration::from_secs(10)));
+        waiting.metrics(|m| m.snapshot.is_some_and(|id| id.index >= log_index), "a snapshot").await.unwrap();
+        leader.trigger().purge_log(log_index).await.unwrap();
+        waiting.metrics(|m| m.purged.is_some_and(|id| id.index >= log_index), "the log purged").await.unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = format!("http://{}", listener.local_addr().unwrap());
+        let mut learner = start(4, listener, &genesis).await;
+        leader.add_learner(4, BasicNode { addr }, true).await.unwrap();
+        let applied = tokio::time::timeout(Duration::from_secs(10), learner.applied.wait_for(|applied| applied.log_index >= log_index));
+        assert_eq!(applied.await.expect("the learner installs the snapshot").unwrap().size, 1);
+        assert_eq!(learner.ledger.read().unwrap().head(), heads[0]);
+        assert!(learner.history.complete_from().unwrap() > log_index, "the learner got a snapshot, not the entries");
+        assert_eq!(nodes[0].history.complete_from().unwrap(), 0);
+
+        for node in nodes.into_iter().chain([learner]) {
+            node.raft.shutdown().await.unwrap();
+        }
+    }
+}

@@ -1,0 +1,466 @@
+//! The state machine: an adapter between openraft and `fairshare_protocol::Ledger`.
+//!
+//! It decodes each block and hands it to `Ledger::apply_block`; **no business rule lives
+//! here**, so every node and every offline auditor reaches the same state from the same log.
+//!
+//! **Persistence is by snapshot.** `apply` changes the ledger in memory only; a snapshot
+//! (`{ last_applied, last_membership, ledger }` as JSON, written to tree `snapshot` and
+//! fsynced) is the state's durable form. On startup [`StateMachine::open`] restores the
+//! stored snapshot and openraft re-applies the log after it, which the log store has kept on
+//! disk. The ledger's de-duplication state (transaction ids, nonces) is part of the ledger,
+//! so a resubmitted transaction is recognised after a restart or on a node that caught up
+//! from a snapshot.
+//!
+//! Tree `blocks` keeps the encoded block of every applied entry by log index, so that the
+//! full history can be served after the Raft log is compacted (see [`BlockHistory`]).
+
+use std::io::Cursor;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use fairshare_protocol::ledger::LedgerData;
+use fairshare_protocol::{pb, Genesis, Ledger};
+use openraft::storage::{RaftStateMachine, Snapshot};
+use openraft::{AnyError, EntryPayload, OptionalSend, RaftSnapshotBuilder, StorageError, StorageIOError};
+use prost::Message;
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use super::disk::Disk;
+use super::log_store::{index_of, log_key};
+use super::{BlockResponse, Entry, LogId, NodeId, OutcomeRecord, SnapshotMeta, StoreError, StoredMembership, TypeConfig};
+
+/// Where the state machine has got to: sent to listeners (watch streams, the checkpoint
+/// signer) after every applied batch of entries.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// The last applied Raft log index (0 before anything was applied).
+    pub log_index: u64,
+    /// The ledger's size: its number of Merkle leaves.
+    pub size: u64,
+}
+
+/// What a snapshot holds, as JSON: readable, and openraft's own types serialise with serde.
+#[derive(Serialize, Deserialize)]
+struct SnapshotBody {
+    last_applied: Option<LogId>,
+    last_membership: StoredMembership,
+    ledger: LedgerData,
+}
+
+pub struct StateMachine {
+    genesis: Arc<Genesis>,
+    /// Shared with the gRPC query handlers. A `std` lock: nothing awaits while holding it,
+    /// and blocks are applied on a blocking thread, one write lock per block.
+    ledger: Arc<RwLock<Ledger>>,
+    last_applied: Option<LogId>,
+    last_membership: StoredMembership,
+    applied: watch::Sender<Applied>,
+    snapshots: SnapshotStore,
+    history: BlockHistory,
+}
+
+impl StateMachine {
+    /// Opens the state machine in `db`, restored from its stored snapshot if there is one,
+    /// with a receiver of [`Applied`] (more with [`StateMachine::subscribe`]). Refuses a data
+    /// dir whose snapshot was made under another genesis. Blocking: it syncs the data dir
+    /// once and may parse a large snapshot.
+    pub fn open(db: sled::Db, genesis: Arc<Genesis>) -> Result<(StateMachine, watch::Receiver<Applied>), StoreError> {
+        let disk = Disk::open(&db).map_err(|source| StoreError::Io { what: "syncing the data dir".into(), source })?;
+        let snapshots = SnapshotStore { tree: db.open_tree("snapshot")?, disk: Arc::new(disk), writing: Arc::new(Mutex::new(())) };
+        let history = BlockHistory::open(&db)?;
+        let (ledger, last_applied, last_membership) = match snapshots.load()? {
+            None => (Ledger::new(genesis.clone()), None, StoredMembership::default()),
+            Some((meta, data)) => {
+                let body: SnapshotBody =
+                    serde_json::from_slice(&data).map_err(|source| StoreError::Decode { what: "the stored snapshot".into(), source })?;
+                let ledger = Ledger::restore(genesis.clone(), body.ledger).map_err(StoreError::OtherGenesis)?;
+                (ledger, meta.last_log_id, meta.last_membership)
+            }
+        };
+        let (applied, receiver) = watch::channel(Applied { log_index: last_applied.map_or(0, |id| id.index), size: ledger.size() });
+        let machine =
+            StateMachine { genesis, ledger: Arc::new(RwLock::new(ledger)), last_applied, last_membership, applied, snapshots, history };
+        Ok((machine, receiver))
+    }
+
+    /// The ledger, for queries. Take the read lock briefly and never across an `.await`.
+    pub fn ledger(&self) -> Arc<RwLock<Ledger>> {
+        self.ledger.clone()
+    }
+
+    /// Notified after every applied batch; starts with the state restored at open.
+    pub fn subscribe(&self) -> watch::Receiver<Applied> {
+        self.applied.subscribe()
+    }
+
+    /// The stored blocks, for the audit stream.
+    pub fn history(&self) -> BlockHistory {
+        self.history.clone()
+    }
+
+    /// The encoded blocks from log index `from` on, in log order.
+    pub fn blocks_from(&self, from: u64) -> impl Iterator<Item = Result<(u64, Vec<u8>), StoreError>> {
+        self.history.blocks_from(from)
+    }
+
+    fn notify(&self, size: u64) {
+        // `send_replace` also works without listeners, unlike `send`.
+        self.applied.send_replace(Applied { log_index: self.last_applied.map_or(0, |id| id.index), size });
+    }
+}
+
+/// Applies a batch of entries; runs on a blocking thread (signature checks are CPU work).
+fn apply_entries(ledger: &RwLock<Ledger>, history: &BlockHistory, entries: Vec<Entry>) -> Result<AppliedBatch, sled::Error> {
+    let mut batch = AppliedBatch { responses: Vec::with_capacity(entries.len()), last_applied: None, membership: None, size: 0 };
+    let mut blocks = sled::Batch::default();
+    for entry in entries {
+        batch.last_applied = Some(entry.log_id);
+        let response = match entry.payload {
+            EntryPayload::Blank => BlockResponse::default(),
+            EntryPayload::Membership(membership) => {
+                batch.membership = Some(StoredMembership::new(Some(entry.log_id), membership));
+                BlockResponse::default()
+            }
+            EntryPayload::Normal(request) => {
+                blocks.insert(&log_key(entry.log_id.index), request.block.as_slice());
+                match pb::Block::decode(request.block.as_slice()) {
+                    Ok(block) => {
+                        let outcomes = ledger.write().expect("a panic while applying poisoned the ledger").apply_block(&block);
+                        BlockResponse { outcomes: outcomes.iter().map(OutcomeRecord::from).collect() }
+                    }
+                    // Replicated data must never crash a node. The leader encodes blocks
+                    // itself, so this is a bug or a faulty leader; every node answers the same.
+                    Err(error) => {
+                        tracing::warn!(log_id = %entry.log_id, %error, "entry holds no decodable block; applied as empty");
+                        BlockResponse::default()
+                    }
+                }
+            }
+        };
+        batch.responses.push(response);
+    }
+    // Not synced here: the log store keeps these entries durable until a snapshot, whose
+    // sync also covers these blocks.
+    history.blocks.apply_batch(blocks)?;
+    batch.size = ledger.read().expect("a panic while applying poisoned the ledger").size();
+    Ok(batch)
+}
+
+struct AppliedBatch {
+    responses: Vec<BlockResponse>,
+    last_applied: Option<LogId>,
+    membership: Option<StoredMembership>,
+    size: u64,
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotBuilder = SnapshotBuilder;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), StorageError<NodeId>> {
+        Ok((self.last_applied, self.last_membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<BlockResponse>, StorageError<NodeId>>
+    where
+        I: IntoIterator<Item = Entry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let entries: Vec<Entry> = entries.into_iter().collect();
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (ledger, history) = (self.ledger.clone(), self.history.clone());
+        let batch = tokio::task::spawn_blocking(move || apply_entries(&ledger, &history, entries))
+            .await
+            .map_err(|error| StorageIOError::write_state_machine(AnyError::new(&error)))?
+            .map_err(|error| StorageIOError::write_state_machine(AnyError::new(&error)))?;
+        self.last_applied = batch.last_applied.or(self.last_applied);
+        if let Some(membership) = batch.membership {
+            self.last_membership = membership;
+        }
+        self.notify(batch.size);
+        Ok(batch.responses)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> SnapshotBuilder {
+        // A consistent copy, taken between two applies; the builder runs concurrently with
+        // later applies.
+        let ledger = self.ledger.read().expect("a panic while applying poisoned the ledger").data().clone();
+        let body = SnapshotBody { last_applied: self.last_applied, last_membership: self.last_membership.clone(), ledger };
+        SnapshotBuilder { body: Arc::new(body), snapshots: self.snapshots.clone() }
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError<NodeId>> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(&mut self, meta: &SnapshotMeta, snapshot: Box<Cursor<Vec<u8>>>) -> Result<(), StorageError<NodeId>> {
+        let data = snapshot.into_inner();
+        let (genesis, snapshots, history, stored_meta) = (self.genesis.clone(), self.snapshots.clone(), self.history.clone(), meta.clone());
+        let ledger = tokio::task::spawn_blocking(move || -> Result<Ledger, StoreError> {
+            let body: SnapshotBody =
+                serde_json::from_slice(&data).map_err(|source| StoreError::Decode { what: "the received snapshot".into(), source })?;
+            if body.last_applied != stored_meta.last_log_id {
+                return Err(StoreError::Io {
+                    what: "installing a snapshot".into(),
+                    source: std::io::Error::new(std::io::ErrorKind::InvalidData, "its data and its metadata name different log ids"),
+                });
+            }
+            let ledger = Ledger::restore(genesis, body.ledger).map_err(StoreError::OtherGenesis)?;
+            snapshots.save(&stored_meta, &data)?;
+            // The blocks the snapshot covers were never applied here: the stored history now
+            // runs without gaps only from after it.
+            if let Some(last) = stored_meta.last_log_id {
+                history.mark_complete_from(last.index + 1)?;
+            }
+            Ok(ledger)
+        })
+        .await
+        .map_err(|error| StorageIOError::write_snapshot(Some(meta.signature()), AnyError::new(&error)))?
+        .map_err(|error| StorageIOError::write_snapshot(Some(meta.signature()), AnyError::new(&error)))?;
+        let size = ledger.size();
+        *self.ledger.write().expect("a panic while applying poisoned the ledger") = ledger;
+        self.last_applied = meta.last_log_id;
+        self.last_membership = meta.last_membership.clone();
+        self.notify(size);
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError<NodeId>> {
+        let stored = self.snapshots.load().map_err(|error| StorageIOError::read_snapshot(None, AnyError::new(&error)))?;
+        Ok(stored.map(|(meta, data)| Snapshot { meta, snapshot: Box::new(Cursor::new(data)) }))
+    }
+}
+
+/// Builds a snapshot from a copy of the state taken by `get_snapshot_builder`.
+pub struct SnapshotBuilder {
+    body: Arc<SnapshotBody>,
+    snapshots: SnapshotStore,
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
+    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<NodeId>> {
+        let (body, snapshots) = (self.body.clone(), self.snapshots.clone());
+        let snapshot = tokio::task::spawn_blocking(move || -> Result<Snapshot<TypeConfig>, StoreError> {
+            let data = serde_json::to_vec(&*body)
+                .map_err(|source| StoreError::Io { what: "serialising the state".into(), source: source.into() })?;
+            let meta = SnapshotMeta {
+                last_log_id: body.last_applied,
+                last_membership: body.last_membership.clone(),
+                snapshot_id: snapshot_id(&body),
+            };
+            snapshots.save(&meta, &data)?;
+            Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) })
+        })
+        .await
+        .map_err(|error| StorageIOError::write_snapshot(None, AnyError::new(&error)))?
+        .map_err(|error| StorageIOError::write_snapshot(None, AnyError::new(&error)))?;
+        tracing::info!(snapshot = %snapshot.meta.snapshot_id, bytes = snapshot.snapshot.get_ref().len(), "snapshot built and synced");
+        Ok(snapshot)
+    }
+}
+
+/// Unique per build: openraft's chunked transfer tells snapshots apart by id.
+fn snapshot_id(body: &SnapshotBody) -> String {
+    let millis = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| since.as_millis());
+    match body.last_applied {
+        Some(last) => format!("{}-{}-{millis}", last.leader_id, last.index),
+        None => format!("empty-{millis}"),
+    }
+}
+
+const CURRENT: &[u8] = b"current";
+const CURRENT_META: &[u8] = b"current_meta";
+const BLOCKS_COMPLETE_FROM: &[u8] = b"blocks_complete_from";
+
+/// The one current snapshot, in tree `snapshot`: its data under `current`, its metadata
+/// (JSON) under `current_meta`, written together.
+#[derive(Clone)]
+struct SnapshotStore {
+    tree: sled::Tree,
+    disk: Arc<Disk>,
+    /// Serialises saves, so that the newer-than check and the write are one step.
+    writing: Arc<Mutex<()>>,
+}
+
+impl SnapshotStore {
+    fn load(&self) -> Result<Option<(SnapshotMeta, Vec<u8>)>, StoreError> {
+        let (Some(meta), Some(data)) = (self.tree.get(CURRENT_META)?, self.tree.get(CURRENT)?) else { return Ok(None) };
+        let meta =
+            serde_json::from_slice(&meta).map_err(|source| StoreError::Decode { what: "the stored snapshot's metadata".into(), source })?;
+        Ok(Some((meta, data.to_vec())))
+    }
+
+    /// Stores `data` as the current snapshot and syncs it, unless a newer one is stored
+    /// already (a snapshot received from the leader while this one was being built must not
+    /// be replaced by an older one: the log before it may be gone). Blocking.
+    fn save(&self, meta: &SnapshotMeta, data: &[u8]) -> Result<(), StoreError> {
+        let _writing = self.writing.lock().expect("a snapshot save panicked");
+        if let Some((stored, _)) = self.load()? {
+            if stored.last_log_id > meta.last_log_id {
+                tracing::info!(stored = %stored.snapshot_id, built = %meta.snapshot_id, "kept the newer stored snapshot");
+                return Ok(());
+            }
+        }
+        let meta_json = serde_json::to_vec(meta)
+            .map_err(|source| StoreError::Io { what: "serialising the snapshot's metadata".into(), source: source.into() })?;
+        let mut batch = sled::Batch::default();
+        batch.insert(CURRENT_META, meta_json);
+        batch.insert(CURRENT, data);
+        self.tree.apply_batch(batch)?;
+        self.disk.sync().map_err(|source| StoreError::Io { what: "syncing the snapshot".into(), source })
+    }
+}
+
+/// The encoded blocks from log index `from` on, in log order (see [`BlockHistory`]), straight
+/// from the database. A read error ends the iteration and is logged; use
+/// [`BlockHistory::blocks_from`] to see it instead.
+pub fn blocks_from(db: &sled::Db, from: u64) -> impl Iterator<Item = (u64, Vec<u8>)> {
+    let history = BlockHistory::open(db).map_err(|error| tracing::error!(%error, "cannot open the stored blocks"));
+    history.into_iter().flat_map(move |history| history.blocks_from(from)).map_while(|item| {
+        item.map_err(|error| tracing::error!(%error, "reading the stored blocks failed; the history served stops here")).ok()
+    })
+}
+
+/// The encoded block of every applied entry, in tree `blocks` by big-endian log index, kept
+/// after the Raft log is compacted so that the audit stream can serve the whole history.
+///
+/// Written lazily by `apply` and made durable by the next snapshot's sync; until then the
+/// Raft log holds the same blocks and a restart re-applies (and rewrites) them. A node that
+/// caught up by receiving a snapshot never applied the blocks it covers: those are missing
+/// here, and [`BlockHistory::complete_from`] says from where the history has no gaps.
+#[derive(Clone)]
+pub struct BlockHistory {
+    blocks: sled::Tree,
+    snapshot: sled::Tree,
+}
+
+impl BlockHistory {
+    pub fn open(db: &sled::Db) -> Result<BlockHistory, StoreError> {
+        Ok(BlockHistory { blocks: db.open_tree("blocks")?, snapshot: db.open_tree("snapshot")? })
+    }
+
+    /// The encoded blocks (`pb::Block`) from log index `from` on, in log order. Indexes of
+    /// entries that held no block (elections, membership changes) are absent.
+    pub fn blocks_from(&self, from: u64) -> impl Iterator<Item = Result<(u64, Vec<u8>), StoreError>> {
+        self.blocks.range(log_key(from)..).map(|item| {
+            let (key, value) = item?;
+            Ok((index_of(&key), value.to_vec()))
+        })
+    }
+
+    /// The first log index from which every applied block is stored: 0, unless this node
+    /// caught up by installing a snapshot.
+    pub fn complete_from(&self) -> Result<u64, StoreError> {
+        Ok(self.snapshot.get(BLOCKS_COMPLETE_FROM)?.map_or(0, |bytes| index_of(&bytes)))
+    }
+
+    fn mark_complete_from(&self, index: u64) -> Result<(), StoreError> {
+        if index > self.complete_from()? {
+            self.snapshot.insert(BLOCKS_COMPLETE_FROM, &log_key(index))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use fairshare_protocol::envelope::seal;
+    use fairshare_protocol::pb::transaction::Kind;
+    use fairshare_protocol::testing::{genesis_with_keys, transaction};
+    use openraft::{CommittedLeaderId, Membership};
+
+    use super::*;
+    use crate::raft::{BlockRequest, VerdictRecord};
+
+    fn open(dir: &std::path::Path, genesis: &Arc<Genesis>) -> StateMachine {
+        StateMachine::open(sled::open(dir).unwrap(), genesis.clone()).unwrap().0
+    }
+
+    fn log_id(index: u64) -> LogId {
+        LogId::new(CommittedLeaderId::new(1, 1), index)
+    }
+
+    fn normal(index: u64, block: Vec<u8>) -> Entry {
+        Entry { log_id: log_id(index), payload: EntryPayload::Normal(BlockRequest { block }) }
+    }
+
+    /// A block with one signed transaction that the rules apply: an insurer registers a provider.
+    fn registration_block(genesis: &Genesis, keys: &std::collections::BTreeMap<String, ed25519_dalek::SigningKey>) -> Vec<u8> {
+        let kind = Kind::PartyRegistered(pb::PartyRegistered {
+            party: "agb:01234567".into(),
+            kind: pb::PartyKind::Provider as i32,
+            name: "Ziekenhuis Test".into(),
+            iban: String::new(),
+        });
+        let envelope = seal(&transaction(genesis, 1, kind), "zk", &keys["zk"]);
+        pb::Block { envelopes: vec![envelope] }.encode_to_vec()
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_restores_the_same_ledger_in_a_fresh_state_machine() {
+        let (genesis, keys) = genesis_with_keys();
+        let genesis = Arc::new(genesis);
+        let block = registration_block(&genesis, &keys);
+        let (leader_dir, follower_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+
+        let mut leader = open(leader_dir.path(), &genesis);
+        let mut watcher = leader.subscribe();
+        let membership = Entry { log_id: log_id(1), payload: EntryPayload::Membership(Membership::new(vec![[1].into()], ())) };
+        let responses = leader.apply(vec![membership, normal(2, block.clone())]).await.unwrap();
+        assert_eq!(responses[0], BlockResponse::default());
+        assert_eq!(responses[1].outcomes.len(), 1);
+        assert_eq!(responses[1].outcomes[0].verdict, VerdictRecord::Applied { index: 0 });
+        assert!(watcher.has_changed().unwrap());
+        assert_eq!(*watcher.borrow_and_update(), Applied { log_index: 2, size: 1 });
+        let head = leader.ledger().read().unwrap().head();
+
+        let snapshot = leader.get_snapshot_builder().await.build_snapshot().await.unwrap();
+        let mut follower = open(follower_dir.path(), &genesis);
+        follower.install_snapshot(&snapshot.meta, snapshot.snapshot).await.unwrap();
+        assert_eq!(follower.ledger().read().unwrap().head(), head);
+        assert_eq!(follower.applied_state().await.unwrap().0, Some(log_id(2)));
+        assert_eq!(follower.history().complete_from().unwrap(), 3, "the follower never saw block 2");
+
+        // Both restart from their stored snapshot.
+        drop((leader, follower));
+        for dir in [&leader_dir, &follower_dir] {
+            let mut restarted = open(dir.path(), &genesis);
+            assert_eq!(restarted.ledger().read().unwrap().head(), head);
+            assert_eq!(restarted.applied_state().await.unwrap().0, Some(log_id(2)));
+            assert_eq!(*restarted.subscribe().borrow(), Applied { log_index: 2, size: 1 });
+        }
+        let leader = open(leader_dir.path(), &genesis);
+        let blocks: Vec<_> = leader.blocks_from(0).map(Result::unwrap).collect();
+        assert_eq!(blocks, vec![(2, block)]);
+    }
+
+    #[tokio::test]
+    async fn an_undecodable_block_is_applied_as_empty() {
+        let (genesis, _) = genesis_with_keys();
+        let genesis = Arc::new(genesis);
+        let dir = tempfile::tempdir().unwrap();
+        let mut machine = open(dir.path(), &genesis);
+        let responses = machine.apply(vec![normal(1, vec![0xff, 0xff, 0xff])]).await.unwrap();
+        assert_eq!(responses, vec![BlockResponse::default()]);
+        assert_eq!(machine.applied_state().await.unwrap().0, Some(log_id(1)));
+        assert_eq!(machine.ledger().read().unwrap().size(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_data_dir_of_another_genesis_is_refused() {
+        let (genesis, _) = genesis_with_keys();
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut machine = open(dir.path(), &Arc::new(genesis));
+            machine.get_snapshot_builder().await.build_snapshot().await.unwrap();
+        }
+        let other = fairshare_protocol::testing::genesis_file("5.00").build().unwrap();
+        match StateMachine::open(sled::open(dir.path()).unwrap(), Arc::new(other)) {
+            Err(StoreError::OtherGenesis(_)) => {}
+            Err(other) => panic!("expected a genesis mismatch, got {other}"),
+            Ok(_) => panic!("expected a genesis mismatch, the state machine opened"),
+        }
+    }
+}
