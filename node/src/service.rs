@@ -192,6 +192,14 @@ impl LedgerApi for LedgerService {
 
     async fn audit_log(&self, request: Request<AuditLogRequest>) -> Result<Response<Self::AuditLogStream>, Status> {
         let from = request.into_inner().from_log_index;
+        let complete_from = crate::raft::BlockHistory::open(&self.shared.db)
+            .and_then(|history| history.complete_from())
+            .map_err(|error| Status::internal(format!("cannot read the stored blocks: {error}")))?;
+        if from < complete_from {
+            return Err(Status::failed_precondition(format!(
+                "this node holds the blocks from log index {complete_from} on (it caught up from a snapshot); ask another node for the history before that"
+            )));
+        }
         let (sender, receiver) = mpsc::channel(STREAM_QUEUE_CAPACITY);
         let db = self.shared.db.clone();
         tokio::task::spawn_blocking(move || {

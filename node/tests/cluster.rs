@@ -83,35 +83,39 @@ fn bad_envelopes_are_refused_and_the_log_does_not_change() {
 }
 
 #[test]
-fn killing_the_leader_loses_nothing_acknowledged() {
+fn killing_the_leader_mid_load_loses_nothing_acknowledged() {
     let mut cluster = cluster();
-    let mut signer = Signer::new("iza-test", 0);
-    let mut acknowledged = Vec::new();
-    for number in 0..20u32 {
-        let envelope = signer.party(ALL[number as usize % 4], number);
-        if let Ok(response) = cluster.submit(ALL[number as usize % 4], envelope) {
-            assert!(applied(&response));
-            acknowledged.push(response.transaction_id);
-        }
-    }
     let leader = cluster.wait_for_leader(&ALL, ELECTION);
+    let followers: Vec<String> = ALL.iter().filter(|id| **id != leader).map(|id| cluster.nodes[*id].address.clone()).collect();
+    // Load: 60 transactions through the followers (who forward to the leader), each
+    // retried with the same envelope until acknowledged, while the leader is killed.
+    let (acknowledged_sender, acknowledged) = std::sync::mpsc::channel::<String>();
+    let load = std::thread::spawn(move || {
+        let mut signer = Signer::new("iza-test", 0);
+        for number in 0..60u32 {
+            let envelope = signer.party("zk", number);
+            let address = &followers[number as usize % followers.len()];
+            let response =
+                wait_until("a write to be acknowledged", ELECTION, || fairshare_tests::submit_to(address, envelope.clone()).ok());
+            assert!(applied(&response) || response.verdict == VerdictKind::Duplicate as i32, "{response:?}");
+            acknowledged_sender.send(response.transaction_id).expect("report");
+        }
+    });
+    // Kill the leader once the load is under way.
+    let mut acked: Vec<String> = (0..15).map(|_| acknowledged.recv_timeout(ELECTION).expect("early acknowledgements")).collect();
     cluster.kill(&leader);
+    load.join().expect("the load finished");
+    acked.extend(acknowledged.try_iter());
+    assert_eq!(acked.len(), 60);
     let rest: Vec<&str> = ALL.iter().copied().filter(|id| *id != leader).collect();
-    // Keep submitting through the survivors while they elect a new leader.
-    for number in 20..40u32 {
-        let node = rest[number as usize % 3];
-        let envelope = signer.party(node, number);
-        let response = wait_until("a write to be accepted after the leader died", ELECTION, || cluster.submit(node, envelope.clone()).ok());
-        assert!(applied(&response) || response.verdict == VerdictKind::Duplicate as i32, "{response:?}");
-        acknowledged.push(response.transaction_id);
-    }
     let new_leader = cluster.wait_for_leader(&rest, ELECTION);
     assert_ne!(new_leader, leader);
+    // The old leader restarts from its disk and catches up.
     cluster.start(&leader);
-    let status = cluster.wait_for_agreement(&ALL, 40, Duration::from_secs(60));
-    assert_eq!(status.size, 40, "every acknowledged transaction exactly once");
-    let unique: BTreeSet<_> = acknowledged.iter().collect();
-    assert_eq!(unique.len(), 40);
+    let status = cluster.wait_for_agreement(&ALL, 60, Duration::from_secs(60));
+    assert_eq!(status.size, 60, "every acknowledged transaction exactly once, nothing else");
+    let unique: BTreeSet<_> = acked.iter().collect();
+    assert_eq!(unique.len(), 60);
 }
 
 #[test]

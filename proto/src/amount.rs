@@ -14,6 +14,9 @@ use crate::pb::ReasonCode;
 use crate::rejection::Rejection;
 
 const MICROS_PER_CENT: i64 = 10_000;
+/// The largest amount one transaction may state: €10 billion, well above the whole fund,
+/// so that sums over millions of entries stay far inside i64 cents.
+pub const STATED_AMOUNT_CENTS_MAX: i64 = 1_000_000_000_000;
 
 /// Euros with exactly two decimals. May be zero or negative as a *result* (a balance);
 /// whether a stated amount must be positive is the caller's rule.
@@ -209,6 +212,8 @@ mod tests {
         assert_eq!(Amount::positive_from_micros(0, "x").unwrap_err().code, ReasonCode::InvalidAmount);
         assert_eq!(Amount::positive_from_micros(-10_000, "x").unwrap_err().code, ReasonCode::InvalidAmount);
         assert_eq!(Amount::positive_from_micros(10_000, "x").unwrap().cents(), 1);
+        let beyond = (STATED_AMOUNT_CENTS_MAX + 1) * MICROS_PER_CENT;
+        assert_eq!(Amount::positive_from_micros(beyond, "x").unwrap_err().code, ReasonCode::LimitExceeded);
     }
 
     #[test]

@@ -3,8 +3,10 @@
 //! The author encodes a [`pb::Transaction`], signs those exact bytes with ed25519 and
 //! ships them in a [`pb::Envelope`]. Everyone decodes the body from the signed bytes
 //! themselves: nothing is re-encoded, so there is no canonicalisation problem. The
-//! transaction id is the SHA-256 of the body bytes, so a resubmission of the same
-//! envelope (after a leader change, say) has the same id and is applied at most once.
+//! transaction id is the SHA-256 of the signer's key id and the body bytes, so a
+//! resubmission of the same envelope (after a leader change, say) has the same id and is
+//! applied at most once, while the same body signed by two signers (two insurers
+//! approving a key with equal nonces) is two transactions.
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use prost::Message;
@@ -15,11 +17,19 @@ use crate::pb::{self, transaction::Kind, ReasonCode};
 use crate::rejection::Rejection;
 use crate::TRANSACTION_BYTES_MAX;
 
-/// SHA-256 of the signed body bytes.
+/// SHA-256 over the signer's key id (length-prefixed) and the signed body bytes.
 pub type TransactionId = [u8; 32];
 
+/// The body alone does not name its signer, so the id binds the signer too: otherwise one
+/// signer's envelope would count as a duplicate of another signer's identical body, and
+/// anyone who saw a body first could sign it themselves and so keep the author's own
+/// envelope from ever being applied.
 pub fn transaction_id(envelope: &pb::Envelope) -> TransactionId {
-    Sha256::digest(&envelope.body).into()
+    let mut hasher = Sha256::new();
+    hasher.update((envelope.signer.len() as u64).to_be_bytes());
+    hasher.update(envelope.signer.as_bytes());
+    hasher.update(&envelope.body);
+    hasher.finalize().into()
 }
 
 /// Encodes and signs a transaction: the one way envelopes are made.

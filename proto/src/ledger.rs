@@ -5,7 +5,7 @@
 //! - one that fails to decode, names an unknown signer or carries a bad signature is
 //!   *refused*: it is not a leaf and changes nothing (nodes refuse these before the log;
 //!   this keeps a faulty leader from getting one in);
-//! - one whose id (SHA-256 of its body) is already a leaf is a *duplicate*: not a leaf,
+//! - one whose id (SHA-256 of its signer and body) is already a leaf is a *duplicate*: not a leaf,
 //!   the submitter learns the original verdict (a resubmission across a leader change);
 //! - a checkpoint signature certifies the log and is not a leaf either, so an idle ledger
 //!   stays idle;
@@ -212,9 +212,24 @@ impl Ledger {
         self.data.state.transactions.get(&hex::encode(id))
     }
 
-    /// Applies one block: see the module documentation.
+    /// Applies one block: see the module documentation. Records the head (with a full
+    /// state digest) after the block if it added leaves.
     pub fn apply_block(&mut self, block: &pb::Block) -> Vec<Outcome> {
         let opened = open_all(&block.envelopes, &self.genesis);
+        self.apply_opened(block, opened, &|_| true)
+    }
+
+    /// Applies a block whose envelopes were already opened (by [`open_all`], perhaps on
+    /// other threads, as an auditor does). `record_head(size)` says whether to compute and
+    /// record the head after this block: nodes always do; an auditor only at the sizes
+    /// that checkpoint signatures name, since the digest walks the whole state.
+    pub fn apply_opened(
+        &mut self,
+        block: &pb::Block,
+        opened: Vec<Result<VerifiedTransaction, Rejection>>,
+        record_head: &dyn Fn(u64) -> bool,
+    ) -> Vec<Outcome> {
+        assert_eq!(opened.len(), block.envelopes.len(), "one opening per envelope");
         let size_before = self.size();
         let mut outcomes = Vec::with_capacity(block.envelopes.len());
         for (envelope, opened) in block.envelopes.iter().zip(opened) {
@@ -228,7 +243,7 @@ impl Ledger {
             };
             outcomes.push(Outcome { id, verdict });
         }
-        if self.size() > size_before {
+        if self.size() > size_before && record_head(self.size()) {
             let head = Head { size: self.size(), root: self.data.merkle.root(), state_digest: self.data.state.digest() };
             self.data.certification.heads.insert(head.size, head);
         }

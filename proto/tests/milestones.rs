@@ -262,7 +262,11 @@ fn shares_that_do_not_sum_to_exactly_one_are_rejected() {
     scenario.rejected("cz", propose(&[]), ReasonCode::Empty);
     scenario.rejected("cz", key_proposed("somatic", 2, "2027-13-01", &sums_to("0.25")), ReasonCode::InvalidDate);
     // Exact decimals: three thirds in 12 decimals do not make 1, and no tolerance applies.
-    scenario.rejected("cz", propose(&[("cz", "0.333333333333"), ("menzis", "0.333333333333"), ("vgz", "0.333333333333")]), ReasonCode::SharesDoNotSumToOne);
+    scenario.rejected(
+        "cz",
+        propose(&[("cz", "0.333333333333"), ("menzis", "0.333333333333"), ("vgz", "0.333333333333")]),
+        ReasonCode::SharesDoNotSumToOne,
+    );
     scenario.ok("cz", propose(&[("cz", "0.333333333333"), ("menzis", "0.333333333333"), ("vgz", "0.333333333334")]));
 }
 

@@ -98,11 +98,13 @@ fn a_plan_needs_milestones_lines_a_title_and_valid_ids() {
     let mut no_kind = simple_milestone("m1", "2026-03-31", "1.00");
     no_kind.kind = pb::MilestoneKind::Unspecified as i32;
     scenario.rejected(COORDINATOR, Kind::PlanSubmitted(plan("p", vec![no_kind])), ReasonCode::MalformedTransaction);
-    let short_hash = pb::PlanSubmitted { evidence_sha256: vec![vec![1, 2, 3]], ..plan("p", vec![simple_milestone("m1", "2026-03-31", "1.00")]) };
+    let short_hash =
+        pb::PlanSubmitted { evidence_sha256: vec![vec![1, 2, 3]], ..plan("p", vec![simple_milestone("m1", "2026-03-31", "1.00")]) };
     scenario.rejected(COORDINATOR, Kind::PlanSubmitted(short_hash), ReasonCode::MalformedTransaction);
     let long_title = pb::PlanSubmitted { title: "x".repeat(fairshare_protocol::TEXT_BYTES_MAX + 1), ..plan("p", vec![]) };
     scenario.rejected(COORDINATOR, Kind::PlanSubmitted(long_title), ReasonCode::LimitExceeded);
-    let too_many: Vec<_> = (0..=fairshare_protocol::PLAN_MILESTONES_MAX).map(|n| simple_milestone(&format!("m{n}"), "2026-03-31", "1.00")).collect();
+    let too_many: Vec<_> =
+        (0..=fairshare_protocol::PLAN_MILESTONES_MAX).map(|n| simple_milestone(&format!("m{n}"), "2026-03-31", "1.00")).collect();
     scenario.rejected(COORDINATOR, Kind::PlanSubmitted(plan("p", too_many)), ReasonCode::LimitExceeded);
     scenario.ok(COORDINATOR, Kind::PlanSubmitted(plan("p", vec![simple_milestone("m1", "2026-03-31", "1.00")])));
 }
@@ -120,7 +122,8 @@ fn a_full_plan_needs_a_passed_quick_test_with_the_same_assessors() {
     scenario.rejected(SECOND, quick_test_decided("p", pb::QuickTestOutcome::Unspecified), ReasonCode::MalformedTransaction);
     scenario.ok(SECOND, quick_test_decided("p", pb::QuickTestOutcome::Passed));
     scenario.rejected(COORDINATOR, quick_test_decided("p", pb::QuickTestOutcome::Failed), ReasonCode::WrongPlanStatus);
-    let other_assessor = pb::PlanSubmitted { second_assessor: OUTSIDER.into(), ..plan("p", vec![simple_milestone("m1", "2026-03-31", "1.00")]) };
+    let other_assessor =
+        pb::PlanSubmitted { second_assessor: OUTSIDER.into(), ..plan("p", vec![simple_milestone("m1", "2026-03-31", "1.00")]) };
     scenario.rejected(COORDINATOR, Kind::PlanSubmitted(other_assessor), ReasonCode::AssessorsInvalid);
     let version_two = pb::PlanSubmitted { version: 2, ..plan("p", vec![simple_milestone("m1", "2026-03-31", "1.00")]) };
     scenario.rejected(COORDINATOR, Kind::PlanSubmitted(version_two), ReasonCode::VersionMismatch);
@@ -135,7 +138,11 @@ fn a_failed_quick_test_stops_the_plan() {
     let mut scenario = world("1000000.00");
     scenario.ok(COORDINATOR, quick_test("p", COORDINATOR, SECOND));
     scenario.ok(COORDINATOR, quick_test_decided("p", pb::QuickTestOutcome::Failed));
-    scenario.rejected(COORDINATOR, Kind::PlanSubmitted(plan("p", vec![simple_milestone("m1", "2026-03-31", "1.00")])), ReasonCode::QuickTestRequired);
+    scenario.rejected(
+        COORDINATOR,
+        Kind::PlanSubmitted(plan("p", vec![simple_milestone("m1", "2026-03-31", "1.00")])),
+        ReasonCode::QuickTestRequired,
+    );
     scenario.rejected(COORDINATOR, quick_test("p", COORDINATOR, SECOND), ReasonCode::AlreadyExists);
 }
 
@@ -278,7 +285,10 @@ fn an_addendum_is_assessed_like_a_plan_and_funded_on_its_own() {
     assert_eq!(status(&scenario, "p"), AssessmentStatus::Approved, "the plan itself is untouched");
 
     scenario.attain_and_confirm("p", "w1", "2026-09-30");
-    assert_eq!(obligations_of(scenario.ledger.state(), "p", "w1").iter().map(|o| o.amount).sum::<fairshare_protocol::Amount>(), eur("30.00"));
+    assert_eq!(
+        obligations_of(scenario.ledger.state(), "p", "w1").iter().map(|o| o.amount).sum::<fairshare_protocol::Amount>(),
+        eur("30.00")
+    );
     assert_conserved(scenario.ledger.state());
 }
 

@@ -234,3 +234,19 @@ impl Signer {
         )
     }
 }
+
+/// Submits one envelope to a node by address, from any thread (own small runtime).
+pub fn submit_to(address: &str, envelope: pb::Envelope) -> Result<SubmitResponse, tonic::Status> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let address = address.to_string();
+    runtime.block_on(async move {
+        let channel = tonic::transport::Endpoint::from_shared(address)
+            .map_err(|error| tonic::Status::invalid_argument(error.to_string()))?
+            .connect_timeout(Duration::from_millis(500))
+            .timeout(Duration::from_secs(20))
+            .connect()
+            .await
+            .map_err(|error| tonic::Status::unavailable(error.to_string()))?;
+        LedgerClient::new(channel).submit(SubmitRequest { envelope: Some(envelope) }).await.map(|reply| reply.into_inner())
+    })
+}

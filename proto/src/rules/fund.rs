@@ -51,8 +51,11 @@ pub fn request_funding(state: &mut LedgerState, unit: UnitRef, index: LeafIndex)
         fund_unit(state, &unit, total, index);
         return;
     }
-    if state.fund.queue.is_empty() && total <= state.free() {
-        fund_unit(state, &unit, Amount::ZERO, index);
+    // Nobody waits, so this unit is the head: like any head it draws on what is left of its
+    // reservation first and on the free fund for the rest.
+    let from_reservation = reservation_available(state, &theme).min(total);
+    if state.fund.queue.is_empty() && total - from_reservation <= state.free() {
+        fund_unit(state, &unit, from_reservation, index);
         return;
     }
     let plan = state.plans.get_mut(&unit.plan).expect("approved units exist");
@@ -92,6 +95,9 @@ pub fn adjust(state: &mut LedgerState, context: &Context, body: &pb::FundAdjuste
     let delta = Amount::from_micros(body.delta_micros)?;
     if delta.is_zero() {
         return reject(ReasonCode::InvalidAmount, "a fund adjustment of 0.00 changes nothing");
+    }
+    if delta.cents().abs() > crate::amount::STATED_AMOUNT_CENTS_MAX {
+        return reject(ReasonCode::LimitExceeded, format!("a fund adjustment of {delta} is beyond what one transaction may state"));
     }
     let effective = Date::parse(&body.effective, "effective date")?;
     let new_total =

@@ -3,7 +3,7 @@
 //! conservation check that every scenario ends with.
 //!
 //! Every test file compiles this module on its own and uses part of it.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use fairshare_protocol::amount::Amount;
 use fairshare_protocol::pb::{self, transaction::Kind};
@@ -271,7 +271,11 @@ pub fn key_approved(group: &str, version: u32) -> Kind {
 
 /// `delta`: signed euros, "-100.00" lowers the fund.
 pub fn fund_adjusted(delta: &str) -> Kind {
-    Kind::FundAdjusted(pb::FundAdjusted { delta_micros: micros(delta), reason: "decision of the IZA parties".into(), effective: "2026-01-01".into() })
+    Kind::FundAdjusted(pb::FundAdjusted {
+        delta_micros: micros(delta),
+        reason: "decision of the IZA parties".into(),
+        effective: "2026-01-01".into(),
+    })
 }
 
 pub fn reservation_set(theme: &str, euros: &str) -> Kind {
