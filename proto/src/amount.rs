@@ -56,6 +56,12 @@ impl Amount {
         if amount.cents() <= 0 {
             return Err(Rejection::new(ReasonCode::InvalidAmount, format!("{what} must be more than 0.00, got {amount}")));
         }
+        if amount.cents() > STATED_AMOUNT_CENTS_MAX {
+            return Err(Rejection::new(
+                ReasonCode::LimitExceeded,
+                format!("{what} is {amount}; at most {} can be stated in one transaction", Amount::from_cents(STATED_AMOUNT_CENTS_MAX)),
+            ));
+        }
         Ok(amount)
     }
 
