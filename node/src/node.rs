@@ -198,9 +198,14 @@ async fn probe_peers(shared: Arc<Shared>, metrics: Arc<Metrics>) {
     loop {
         let peers: Vec<(String, String)> =
             shared.peers.lock().expect("peers lock").iter().map(|(id, (address, _))| (id.clone(), address.clone())).collect();
+        // Probe all peers at once, so one that hangs does not delay the others' rows.
+        let probes: Vec<_> = peers
+            .into_iter()
+            .map(|(id, address)| tokio::spawn(async move { (id, probe(&address, Duration::from_millis(500)).await.is_ok()) }))
+            .collect();
         let mut up = 0;
-        for (id, address) in peers {
-            let reachable = probe(&address, Duration::from_millis(500)).await.is_ok();
+        for probe in probes {
+            let Ok((id, reachable)) = probe.await else { continue };
             up += u64::from(reachable);
             if let Some(entry) = shared.peers.lock().expect("peers lock").get_mut(&id) {
                 entry.1 = reachable;

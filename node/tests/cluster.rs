@@ -238,3 +238,97 @@ fn a_wiped_node_disturbs_nothing_and_is_replaced_through_a_snapshot() {
     // It votes again: a write through it succeeds.
     assert!(applied(&cluster.submit(victim, signer.party("cz", 10_001)).expect("submit via the replaced node")));
 }
+
+fn submit_all(cluster: &Cluster, node: &str, envelopes: Vec<pb::Envelope>) {
+    for envelope in envelopes {
+        let response = cluster.submit(node, envelope).expect("submit");
+        assert!(applied(&response), "{response:?}");
+    }
+}
+
+#[test]
+fn the_obligation_stream_resumes_without_gaps_or_duplicates() {
+    use fairshare_node::api::v1::WatchRequest;
+    use tokio_stream::StreamExt;
+    let cluster = cluster();
+    let mut signer = Signer::new("iza-test", 0);
+    submit_all(&cluster, "zk", fairshare_tests::approved_plan(&mut signer, "acute"));
+    submit_all(&cluster, "vgz", fairshare_tests::attain_and_confirm(&mut signer, "acute", "m1"));
+    let mut client = cluster.client("cz").expect("client");
+    // First subscription: the obligation of m1 for cz, then m2's after it is confirmed.
+    let first: Vec<(u64, String)> = cluster.block_on(async {
+        let mut stream = client.watch_obligations(WatchRequest { insurer: "cz".into(), from_index: 0 }).await.expect("watch").into_inner();
+        let mut seen = Vec::new();
+        let item =
+            tokio::time::timeout(Duration::from_secs(20), stream.next()).await.expect("an obligation").expect("stream open").expect("ok");
+        seen.push((item.index, item.json));
+        seen
+    });
+    assert_eq!(first.len(), 1);
+    assert!(first[0].1.contains("acute/m1/1/cz"), "{}", first[0].1);
+    let resume_from = first[0].0 + 1;
+    submit_all(&cluster, "menzis", fairshare_tests::attain_and_confirm(&mut signer, "acute", "m2"));
+    let second: Vec<String> = cluster.block_on(async {
+        let mut stream =
+            client.watch_obligations(WatchRequest { insurer: "cz".into(), from_index: resume_from }).await.expect("watch").into_inner();
+        let item =
+            tokio::time::timeout(Duration::from_secs(20), stream.next()).await.expect("an obligation").expect("stream open").expect("ok");
+        // Nothing else is pending: a second item within a short wait would be a duplicate.
+        let extra = tokio::time::timeout(Duration::from_millis(500), stream.next()).await;
+        assert!(extra.is_err(), "no duplicate or stray obligation: {extra:?}");
+        vec![item.json]
+    });
+    assert_eq!(second.len(), 1);
+    assert!(second[0].contains("acute/m2/1/cz"), "{}", second[0]);
+}
+
+#[test]
+fn a_conflicting_checkpoint_signature_is_evidence_and_halts_signing_but_not_reads() {
+    let cluster = cluster();
+    let mut signer = Signer::new("iza-test", 0);
+    submit_all(&cluster, "cz", vec![signer.party("cz", 1), signer.party("zk", 2)]);
+    let certified = wait_until("size 2 certified", CONVERGE, || cluster.status("zk").ok().filter(|status| status.certified_size == 2));
+    // cz's node key signs a second, different root for the size it already signed.
+    let forged = signer.sign(
+        "node:cz",
+        pb::transaction::Kind::CheckpointSigned(pb::CheckpointSigned {
+            node: "cz".into(),
+            checkpoint: Some(pb::Checkpoint { ledger_id: "iza-test".into(), size: 2, root: vec![9; 32], state_digest: vec![9; 32] }),
+        }),
+    );
+    let response = cluster.submit("menzis", forged).expect("the signature is well formed, so it is logged");
+    assert_eq!(response.verdict, VerdictKind::Checkpoint as i32);
+    for id in ALL {
+        let status =
+            wait_until("evidence in every node's status", CONVERGE, || cluster.status(id).ok().filter(|status| status.signing_halted));
+        assert!(status.evidence.iter().any(|what| what.contains("node cz")), "{:?}", status.evidence);
+        let metrics = fairshare_tests::scrape(&cluster.nodes[id].metrics).expect("metrics");
+        assert!(metrics.contains("fairshare_checkpoint_evidence 1"), "{metrics}");
+    }
+    // Reads and writes go on; nothing past the divergence is certified.
+    assert!(applied(&cluster.submit("vgz", signer.party("vgz", 3)).expect("submit")));
+    let status = cluster.wait_for_agreement(&ALL, 3, CONVERGE);
+    assert_eq!(status.certified_size, certified.certified_size);
+}
+
+#[test]
+fn sigterm_stops_cleanly_and_a_restart_keeps_everything() {
+    let mut cluster = cluster();
+    let mut signer = Signer::new("iza-test", 0);
+    submit_all(&cluster, "vgz", (0..10).map(|number| signer.party("menzis", number)).collect());
+    let before = cluster.wait_for_agreement(&ALL, 10, CONVERGE);
+    let metrics = wait_until("vgz to see its three peers up", CONVERGE, || {
+        fairshare_tests::scrape(&cluster.nodes["vgz"].metrics).ok().filter(|text| text.contains("fairshare_peers_up 3"))
+    });
+    for name in ["fairshare_applied_index", "fairshare_certified_size", "fairshare_submit_seconds_bucket", "fairshare_log_size 10"] {
+        assert!(metrics.contains(name), "{name} missing from:\n{metrics}");
+    }
+    for id in ALL {
+        let exit = cluster.stop(id);
+        assert!(exit.success(), "{id} exited {exit:?}: {}", cluster.log(id));
+    }
+    cluster.start_all();
+    cluster.wait_for_leader(&ALL, ELECTION);
+    let after = cluster.wait_for_agreement(&ALL, 10, CONVERGE);
+    assert_eq!((after.size, after.root, after.state_digest), (before.size, before.root, before.state_digest));
+}

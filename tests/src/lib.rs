@@ -34,6 +34,8 @@ pub struct Node {
     pub config: PathBuf,
     pub data_dir: PathBuf,
     pub address: String,
+    /// Prometheus endpoint, "127.0.0.1:PORT".
+    pub metrics: String,
     pub log: PathBuf,
     child: Option<Child>,
 }
@@ -62,6 +64,7 @@ impl Cluster {
         std::fs::create_dir_all(root.join("keys")).expect("keys dir");
         std::fs::write(root.join("genesis.toml"), toml::to_string(&genesis).expect("genesis toml")).expect("write genesis");
         let ports: BTreeMap<&str, u16> = INSURERS.iter().map(|id| (*id, free_port())).collect();
+        let metrics_ports: BTreeMap<&str, u16> = INSURERS.iter().map(|id| (*id, free_port())).collect();
         let mut nodes = BTreeMap::new();
         for id in INSURERS {
             write_key(&root.join(format!("keys/{id}.node.key")), &node_signer(id));
@@ -74,8 +77,8 @@ impl Cluster {
             std::fs::write(
                 &config,
                 format!(
-                    "id = \"{id}\"\nkey_file = \"keys/{id}.node.key\"\ngenesis = \"genesis.toml\"\ndata_dir = \"data/{id}\"\nlisten = \"127.0.0.1:{}\"\n{peers}",
-                    ports[id]
+                    "id = \"{id}\"\nkey_file = \"keys/{id}.node.key\"\ngenesis = \"genesis.toml\"\ndata_dir = \"data/{id}\"\nlisten = \"127.0.0.1:{}\"\nmetrics_listen = \"127.0.0.1:{}\"\n{peers}",
+                    ports[id], metrics_ports[id]
                 ),
             )
             .expect("write node config");
@@ -86,6 +89,7 @@ impl Cluster {
                     config,
                     data_dir: root.join(format!("data/{id}")),
                     address: format!("http://127.0.0.1:{}", ports[id]),
+                    metrics: format!("127.0.0.1:{}", metrics_ports[id]),
                     log: root.join(format!("{id}.log")),
                     child: None,
                 },
@@ -249,4 +253,123 @@ pub fn submit_to(address: &str, envelope: pb::Envelope) -> Result<SubmitResponse
             .map_err(|error| tonic::Status::unavailable(error.to_string()))?;
         LedgerClient::new(channel).submit(SubmitRequest { envelope: Some(envelope) }).await.map(|reply| reply.into_inner())
     })
+}
+
+/// Reads the Prometheus text of a node.
+pub fn scrape(address: &str) -> std::io::Result<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address)?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    stream.write_all(b"GET /metrics HTTP/1.1\r\nhost: localhost\r\n\r\n")?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text)?;
+    Ok(text)
+}
+
+/// The transactions of a small plan, from parties to an approved, funded plan with two
+/// milestones ("m1", "m2") of 1000.00 each over one line; ready for attainment.
+pub fn approved_plan(signer: &mut Signer, plan: &str) -> Vec<pb::Envelope> {
+    use pb::transaction::Kind;
+    let line = |amount_micros: i64| pb::MilestoneLine {
+        beneficiary: "agb:10000001".into(),
+        payee: String::new(),
+        sector: "msz".into(),
+        amount_micros,
+    };
+    let milestone = |id: &str, due: &str| pb::Milestone {
+        id: id.into(),
+        title: format!("milestone {id}"),
+        kind: pb::MilestoneKind::Effort as i32,
+        due: due.into(),
+        lines: vec![line(1_000_000_000)],
+    };
+    vec![
+        signer.sign(
+            "zk",
+            Kind::PartyRegistered(pb::PartyRegistered {
+                party: "agb:10000001".into(),
+                kind: pb::PartyKind::Provider as i32,
+                name: "Ziekenhuis".into(),
+                iban: String::new(),
+            }),
+        ),
+        signer.sign(
+            "zk",
+            Kind::QuickTestSubmitted(pb::QuickTestSubmitted {
+                plan: plan.into(),
+                title: "Acute care".into(),
+                region: "Noord".into(),
+                theme: "acute-care".into(),
+                coordinating_insurer: "zk".into(),
+                second_assessor: "vgz".into(),
+                estimated_total_micros: 0,
+            }),
+        ),
+        signer.sign(
+            "vgz",
+            Kind::QuickTestDecided(pb::QuickTestDecided {
+                plan: plan.into(),
+                outcome: pb::QuickTestOutcome::Passed as i32,
+                note: String::new(),
+            }),
+        ),
+        signer.sign(
+            "zk",
+            Kind::PlanSubmitted(pb::PlanSubmitted {
+                plan: plan.into(),
+                version: 1,
+                title: "Acute care".into(),
+                region: "Noord".into(),
+                theme: "acute-care".into(),
+                coordinating_insurer: "zk".into(),
+                second_assessor: "vgz".into(),
+                start: "2025-01-01".into(),
+                milestones: vec![milestone("m1", "2025-03-31"), milestone("m2", "2025-06-30")],
+                evidence_sha256: vec![],
+            }),
+        ),
+        signer.sign(
+            "zk",
+            Kind::PlanAssessed(pb::PlanAssessed {
+                plan: plan.into(),
+                version: 1,
+                addendum: String::new(),
+                assessment: pb::Assessment::Approve as i32,
+                note: String::new(),
+            }),
+        ),
+        signer.sign(
+            "vgz",
+            Kind::PlanAssessed(pb::PlanAssessed {
+                plan: plan.into(),
+                version: 1,
+                addendum: String::new(),
+                assessment: pb::Assessment::Approve as i32,
+                note: String::new(),
+            }),
+        ),
+    ]
+}
+
+/// Attainment by the coordinating insurer and confirmation by the second assessor.
+pub fn attain_and_confirm(signer: &mut Signer, plan: &str, milestone: &str) -> Vec<pb::Envelope> {
+    use pb::transaction::Kind;
+    vec![
+        signer.sign(
+            "zk",
+            Kind::MilestoneAttained(pb::MilestoneAttained {
+                plan: plan.into(),
+                milestone: milestone.into(),
+                attained_on: "2025-03-15".into(),
+                payout_fraction: String::new(),
+                payable_micros: 0,
+                evidence_sha256: vec![],
+                note: String::new(),
+            }),
+        ),
+        signer.sign(
+            "vgz",
+            Kind::MilestoneConfirmed(pb::MilestoneConfirmed { plan: plan.into(), milestone: milestone.into(), note: String::new() }),
+        ),
+    ]
 }
