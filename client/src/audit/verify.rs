@@ -1,0 +1,732 @@
+//! `audit verify`: re-checks an export with nothing but the genesis' public keys.
+//!
+//! Two stages run at once, so that both cores work:
+//!
+//! - **opening** (all cores, rayon): the blocks are cut into chunks of about
+//!   [`CHUNK_ENVELOPES`] envelopes; each chunk is decoded and its signatures checked with
+//!   ed25519 batch verification ([`open_all`], which falls back to one-by-one only to name a
+//!   bad signature). Chunks are opened a window at a time, ahead of the applier.
+//! - **re-execution** (one thread, in log order): [`Ledger::apply_opened`] applies every
+//!   block exactly as a node does: the same rules, the same Merkle log, the same
+//!   certification of checkpoints. A node records its head (size, root, state digest) after
+//!   every block; the auditor only at the sizes that checkpoint signatures in the export
+//!   name (found by a pre-scan), since the digest walks the whole state.
+//!
+//! Then the conclusions: every refused envelope is a finding (honest nodes refuse those
+//! before the log); every checkpoint that a quorum of nodes signed must equal the
+//! re-executed head, or the history was altered; the trailer's claims (the exporting node's
+//! size, root and certified size) must hold; and a node that signed two different
+//! checkpoints for one size, or one that contradicts the certified history, has signed
+//! evidence against itself.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
+use std::sync::{mpsc, Arc};
+
+use fairshare_protocol::envelope::{open_all, VerifiedTransaction};
+use fairshare_protocol::genesis::Role;
+use fairshare_protocol::ledger::Head;
+use fairshare_protocol::pb::{self, transaction::Kind};
+use fairshare_protocol::{Genesis, Ledger, Rejection, Verdict};
+use indicatif::ProgressBar;
+use prost::Message;
+use rayon::prelude::*;
+
+use super::file::{Export, FORMAT_VERSION};
+use super::report::{Checks, EvidenceReport, Finding, Report, SignedStatement, Suspect};
+
+/// Envelopes per batch verification: large enough that batching pays (the gain flattens
+/// out past a few hundred signatures), small enough that the applier is never far behind.
+pub const CHUNK_ENVELOPES: usize = 1_024;
+/// Chunks opened in one parallel round, per core: small, so the applier starts early.
+const CHUNKS_PER_ROUND_PER_CORE: usize = 2;
+/// Opened chunks waiting for the applier. Deep, because the applier stalls for a whole state
+/// digest at a checkpoint (most of a second on a large state) and the openers must keep
+/// both cores busy meanwhile; bounded, at about 100 MB of opened transactions.
+const CHUNKS_AHEAD_MAX: usize = 512;
+
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error(
+        "the export starts at log index {from}, not at the beginning of the log; re-execution needs the whole log from genesis: export without --from"
+    )]
+    Partial { from: u64 },
+}
+
+/// How to verify.
+pub struct Options {
+    /// The genesis hash the auditor trusts (from `--genesis FILE`); `None`: not pinned.
+    pub pinned_genesis: Option<[u8; 32]>,
+    /// Advanced by one per envelope applied; hidden by default.
+    pub progress: ProgressBar,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options { pinned_genesis: None, progress: ProgressBar::hidden() }
+    }
+}
+
+type Opened = Vec<Result<VerifiedTransaction, Rejection>>;
+
+/// A checkpoint signature that opened (authentic, by a node key, for this ledger).
+struct Statement {
+    log_index: u64,
+    node: String,
+    checkpoint: pb::Checkpoint,
+    envelope: pb::Envelope,
+}
+
+/// What re-execution leaves behind for the conclusions.
+#[derive(Default)]
+struct Run {
+    checks: Checks,
+    findings: Vec<Finding>,
+    statements: Vec<Statement>,
+    /// Heads recorded where a quorum names a size; roots where fewer do.
+    heads: BTreeMap<u64, Head>,
+    roots: BTreeMap<u64, [u8; 32]>,
+    /// (log index, leaves after the block), for every block in order.
+    boundaries: Vec<(u64, u64)>,
+    /// Rejected leaves: the first places to look when a range of history is in doubt.
+    rejections: Vec<Suspect>,
+}
+
+/// Verifies an export. `Err` only when it cannot be verified at all (a partial export);
+/// everything wrong with the log or the file is a finding in the report.
+pub fn verify(export: &Export, options: &Options) -> Result<Report, VerifyError> {
+    let mut report = Report::default();
+    let Some(genesis) = check_genesis(export, options, &mut report)? else {
+        report.conclude();
+        return Ok(report);
+    };
+    let named = named_sizes(export, genesis.quorum());
+    let mut ledger = Ledger::new(genesis.clone());
+    let mut run = Run::default();
+    check_block_order(export, &mut run);
+    options.progress.set_length(export.envelopes());
+    re_execute(export, &genesis, &named, &mut ledger, &mut run, &options.progress);
+    options.progress.finish_and_clear();
+    conclude(export, &genesis, &ledger, run, &mut report);
+    // Freeing a re-executed state of a million transactions takes most of a second on one
+    // core, and nothing needs it: let a background thread do it.
+    std::thread::spawn(move || drop(ledger));
+    Ok(report)
+}
+
+/// The header and its genesis; `None` when verification cannot go on (a finding says why).
+fn check_genesis(export: &Export, options: &Options, report: &mut Report) -> Result<Option<Arc<Genesis>>, VerifyError> {
+    let Some(header) = &export.header else {
+        let what = export.damage.as_ref().map_or("the file has no header".to_string(), |damage| damage.what.clone());
+        report.findings.push(Finding::at("damaged_file", None, format!("not an export: {what}")));
+        return Ok(None);
+    };
+    report.exported_from = header.exported_from.clone();
+    if header.format_version != FORMAT_VERSION {
+        let what = format!("the export has format version {}; this client reads version {FORMAT_VERSION}", header.format_version);
+        report.findings.push(Finding::at("unsupported_format", None, what));
+        return Ok(None);
+    }
+    let Some(canonical) = &header.genesis else {
+        report.findings.push(Finding::at("bad_genesis", None, "the header carries no genesis".into()));
+        return Ok(None);
+    };
+    let genesis = match Genesis::from_pb(canonical) {
+        Ok(genesis) => genesis,
+        Err(error) => {
+            report.findings.push(Finding::at("bad_genesis", None, format!("the genesis in the header is not valid: {error}")));
+            return Ok(None);
+        }
+    };
+    let hash = genesis.hash();
+    debug_assert_eq!(hash.as_slice(), <sha2::Sha256 as sha2::Digest>::digest(canonical.encode_to_vec()).as_slice());
+    report.ledger_id = genesis.ledger_id.clone();
+    report.genesis_hash = hex::encode(hash);
+    if header.genesis_hash != hash {
+        let what = format!(
+            "the header's genesis hash {} is not the hash {} of the genesis it carries",
+            hex::encode(&header.genesis_hash),
+            hex::encode(hash)
+        );
+        report.findings.push(Finding::at("bad_genesis", None, what));
+        return Ok(None);
+    }
+    report.checks.genesis = true;
+    if let Some(pinned) = options.pinned_genesis {
+        report.checks.genesis_pinned = Some(pinned == hash);
+        if pinned != hash {
+            let what = format!(
+                "the export is of genesis {}, not of the pinned genesis {}: another ledger, or one with other keys",
+                hex::encode(hash),
+                hex::encode(pinned)
+            );
+            report.findings.push(Finding::at("genesis_not_pinned", None, what));
+            return Ok(None);
+        }
+    }
+    if header.from_log_index > 0 {
+        return Err(VerifyError::Partial { from: header.from_log_index });
+    }
+    Ok(Some(Arc::new(genesis)))
+}
+
+fn check_block_order(export: &Export, run: &mut Run) {
+    for pair in export.blocks.windows(2) {
+        if pair[1].log_index <= pair[0].log_index {
+            let what = format!(
+                "block at log index {} follows log index {}: blocks were reordered or repeated",
+                pair[1].log_index, pair[0].log_index
+            );
+            run.findings.push(Finding::at("blocks_out_of_order", Some(pair[1].log_index), what));
+        }
+    }
+    for exported in export.blocks.iter().filter(|exported| exported.block.is_none()) {
+        run.findings.push(Finding::at("damaged_file", Some(exported.log_index), "a block record holds no block".into()));
+    }
+}
+
+/// The sizes that checkpoint signatures in the export name, found by a pre-scan.
+struct Named {
+    /// Every named size: the Merkle root is recorded there (O(log n) from the frontier).
+    all: BTreeSet<u64>,
+    /// Sizes where a quorum of nodes claims one head: only these can be certified, so only
+    /// here is the full head recorded (the state digest walks the whole state).
+    quorum: BTreeSet<u64>,
+}
+
+/// (size, root, state digest) as a checkpoint signature states it.
+type ClaimedHead = (u64, Vec<u8>, Vec<u8>);
+
+/// Only node keys sign checkpoints, so only their envelopes are decoded. Unverified: a
+/// superset is harmless (a head recorded for nothing); a forged or removed statement shows
+/// up when re-execution checks every signature and certificate.
+fn named_sizes(export: &Export, quorum: usize) -> Named {
+    let mut claims: BTreeMap<ClaimedHead, BTreeSet<&str>> = BTreeMap::new();
+    for envelope in blocks(export).flat_map(|(_, block)| &block.envelopes) {
+        let Some(node) = envelope.signer.strip_prefix("node:") else { continue };
+        let Ok(pb::Transaction { kind: Some(Kind::CheckpointSigned(signed)), .. }) = pb::Transaction::decode(envelope.body.as_slice())
+        else {
+            continue;
+        };
+        if let (Some(checkpoint), true) = (signed.checkpoint, signed.node == node) {
+            claims.entry((checkpoint.size, checkpoint.root, checkpoint.state_digest)).or_default().insert(node);
+        }
+    }
+    Named {
+        all: claims.keys().map(|(size, _, _)| *size).collect(),
+        quorum: claims.iter().filter(|(_, nodes)| nodes.len() >= quorum).map(|((size, _, _), _)| *size).collect(),
+    }
+}
+
+static EMPTY_BLOCK: pb::Block = pb::Block { envelopes: Vec::new() };
+
+fn blocks(export: &Export) -> impl Iterator<Item = (u64, &pb::Block)> {
+    export.blocks.iter().map(|exported| (exported.log_index, exported.block.as_ref().unwrap_or(&EMPTY_BLOCK)))
+}
+
+/// Consecutive blocks of about [`CHUNK_ENVELOPES`] envelopes (a bigger block is one chunk).
+fn chunks(export: &Export) -> Vec<Range<usize>> {
+    let mut chunks = Vec::new();
+    let mut start = 0;
+    let mut envelopes = 0;
+    for (position, (_, block)) in blocks(export).enumerate() {
+        envelopes += block.envelopes.len();
+        if envelopes >= CHUNK_ENVELOPES {
+            chunks.push(start..position + 1);
+            start = position + 1;
+            envelopes = 0;
+        }
+    }
+    if start < export.blocks.len() {
+        chunks.push(start..export.blocks.len());
+    }
+    chunks
+}
+
+/// Opens the envelopes of some blocks with one batch verification; one result list per block.
+fn open_chunk(blocks: &[&pb::Block], genesis: &Genesis) -> Vec<Opened> {
+    if let [block] = blocks {
+        return vec![open_all(&block.envelopes, genesis)];
+    }
+    // Batching across blocks: each envelope's verdict is independent of its neighbours.
+    let together: Vec<pb::Envelope> = blocks.iter().flat_map(|block| block.envelopes.iter().cloned()).collect();
+    let mut opened = open_all(&together, genesis).into_iter();
+    blocks.iter().map(|block| opened.by_ref().take(block.envelopes.len()).collect()).collect()
+}
+
+/// How much lower the openers' scheduling priority is than the applier's (a nice value).
+/// Both stages want every core, but only the openers can be spread over cores: the applier
+/// is the one that must never wait for a core, or it becomes the critical path.
+const OPENER_NICENESS: i32 = 10;
+
+/// One thread per core for opening chunks, each at a lower priority than the applier.
+fn opener_pool() -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .thread_name(|number| format!("audit-open-{number}"))
+        .start_handler(|_| lower_this_threads_priority())
+        .build()
+        .expect("a thread pool for the openers")
+}
+
+#[cfg(target_os = "linux")]
+fn lower_this_threads_priority() {
+    // On Linux the nice value is per thread: this lowers only the calling thread. A failure
+    // leaves the priority as it was, which costs speed and nothing else.
+    // SAFETY: plain system calls on this thread's own id, with no pointers.
+    unsafe {
+        let thread = libc::gettid() as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, thread, OPENER_NICENESS);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_this_threads_priority() {}
+
+/// Opens chunks on all cores, a window ahead, while this thread applies them in order.
+fn re_execute(export: &Export, genesis: &Genesis, named: &Named, ledger: &mut Ledger, run: &mut Run, progress: &ProgressBar) {
+    let all: Vec<(u64, &pb::Block)> = blocks(export).collect();
+    let chunks = chunks(export);
+    let openers = opener_pool();
+    let window = (openers.current_num_threads() * CHUNKS_PER_ROUND_PER_CORE).max(2);
+    let (sender, receiver) = mpsc::sync_channel::<Vec<Opened>>(CHUNKS_AHEAD_MAX);
+    std::thread::scope(|scope| {
+        let (all, chunks, openers) = (&all, &chunks, &openers);
+        scope.spawn(move || {
+            for group in chunks.chunks(window) {
+                let opened: Vec<Vec<Opened>> = openers.install(|| {
+                    group
+                        .par_iter()
+                        .map(|range| open_chunk(&all[range.clone()].iter().map(|(_, block)| *block).collect::<Vec<_>>(), genesis))
+                        .collect()
+                });
+                for chunk in opened {
+                    if sender.send(chunk).is_err() {
+                        return; // the applier stopped
+                    }
+                }
+            }
+        });
+        for (range, opened) in chunks.iter().zip(receiver.iter()) {
+            for (&(log_index, block), opened) in all[range.clone()].iter().zip(opened) {
+                apply_block(log_index, block, opened, named, ledger, run);
+                progress.inc(block.envelopes.len() as u64);
+            }
+        }
+    });
+    assert_eq!(run.boundaries.len(), all.len(), "every block was applied");
+}
+
+fn apply_block(log_index: u64, block: &pb::Block, opened: Opened, named: &Named, ledger: &mut Ledger, run: &mut Run) {
+    let checks = &mut run.checks;
+    checks.blocks += 1;
+    checks.envelopes += block.envelopes.len() as u64;
+    for (envelope, opened) in block.envelopes.iter().zip(&opened) {
+        let Ok(transaction) = opened else { continue };
+        checks.signatures_verified += 1;
+        if let (Kind::CheckpointSigned(signed), Role::Node(node)) = (&transaction.kind, &transaction.role) {
+            let checkpoint = signed.checkpoint.as_ref().filter(|checkpoint| checkpoint.ledger_id == ledger.genesis().ledger_id);
+            if let (Some(checkpoint), true) = (checkpoint, signed.node == *node) {
+                checks.checkpoint_statements += 1;
+                run.statements.push(Statement {
+                    log_index,
+                    node: node.clone(),
+                    checkpoint: checkpoint.clone(),
+                    envelope: envelope.clone(),
+                });
+            }
+        }
+    }
+    let size_before = ledger.size();
+    let outcomes = ledger.apply_opened(block, opened, &|size| named.quorum.contains(&size));
+    for (position, (outcome, envelope)) in outcomes.iter().zip(&block.envelopes).enumerate() {
+        match &outcome.verdict {
+            Verdict::Applied { .. } => checks.applied += 1,
+            Verdict::Rejected { index, rejection } => {
+                checks.rejected += 1;
+                run.rejections.push(Suspect {
+                    log_index,
+                    leaf: *index,
+                    transaction_id: hex::encode(outcome.id),
+                    why: format!("signed by '{}', rejected: {}: {}", envelope.signer, rejection.code.as_str_name(), rejection.message),
+                });
+            }
+            Verdict::Duplicate { .. } => checks.duplicates += 1,
+            Verdict::Refused { rejection } => {
+                checks.refused += 1;
+                let what = format!(
+                    "envelope {position} of the block (signer '{}') is not authentic: {}: {}; honest nodes refuse such envelopes before the log, so it was put there or altered afterwards",
+                    envelope.signer,
+                    rejection.code.as_str_name(),
+                    rejection.message
+                );
+                run.findings
+                    .push(Finding { transaction_id: Some(hex::encode(outcome.id)), ..Finding::at("bad_envelope", Some(log_index), what) });
+            }
+            Verdict::CheckpointRecorded { .. } | Verdict::CheckpointIgnored { .. } => {}
+        }
+    }
+    let size = ledger.size();
+    checks.leaves = size;
+    if size > size_before && named.quorum.contains(&size) {
+        run.heads.insert(size, ledger.head());
+    } else if size > size_before && named.all.contains(&size) {
+        run.roots.insert(size, ledger.merkle().root());
+    }
+    run.boundaries.push((log_index, size));
+}
+
+/// The re-executed log at one size, as far as it can be known.
+enum Reexecuted<'run> {
+    /// A block boundary where the head was recorded.
+    Head(&'run Head),
+    /// A block boundary where only the root was recorded (fewer than a quorum named it).
+    Boundary([u8; 32]),
+    /// Within the log but not a block boundary: only the Merkle root is known.
+    Within([u8; 32]),
+    /// Beyond the log.
+    Beyond,
+}
+
+impl Reexecuted<'_> {
+    fn matches(&self, checkpoint: &pb::Checkpoint) -> bool {
+        match self {
+            Reexecuted::Head(head) => checkpoint.root == head.root && checkpoint.state_digest == head.state_digest,
+            // The digest is not known here; no certificate depends on it.
+            Reexecuted::Boundary(root) => checkpoint.root == root,
+            Reexecuted::Within(_) | Reexecuted::Beyond => false,
+        }
+    }
+
+    fn root(&self) -> Option<[u8; 32]> {
+        match self {
+            Reexecuted::Head(head) => Some(head.root),
+            Reexecuted::Boundary(root) | Reexecuted::Within(root) => Some(*root),
+            Reexecuted::Beyond => None,
+        }
+    }
+}
+
+struct Conclusions<'run> {
+    ledger: &'run Ledger,
+    run: &'run Run,
+    final_head: Head,
+}
+
+impl Conclusions<'_> {
+    fn at(&self, size: u64) -> Reexecuted<'_> {
+        if let Some(head) = self.run.heads.get(&size) {
+            return Reexecuted::Head(head);
+        }
+        if size == self.final_head.size {
+            return Reexecuted::Head(&self.final_head);
+        }
+        if let Some(root) = self.run.roots.get(&size) {
+            return Reexecuted::Boundary(*root);
+        }
+        // O(size): only for sizes no statement names as a boundary of this log.
+        match self.ledger.merkle().root_at(size) {
+            Some(root) => Reexecuted::Within(root),
+            None => Reexecuted::Beyond,
+        }
+    }
+
+    /// The first block after which the log holds at least `size` leaves (else the last block).
+    fn block_reaching(&self, size: u64) -> Option<u64> {
+        let boundaries = &self.run.boundaries;
+        boundaries.iter().find(|(_, leaves)| *leaves >= size).or(boundaries.last()).map(|(log_index, _)| *log_index)
+    }
+
+    /// The first block that adds a leaf past `size`.
+    fn block_after(&self, size: u64) -> Option<u64> {
+        self.run.boundaries.iter().find(|(_, leaves)| *leaves > size).map(|(log_index, _)| *log_index)
+    }
+}
+
+/// (size, root, state digest) as signed.
+type SignedHead<'run> = (u64, &'run [u8], &'run [u8]);
+
+fn names(nodes: &BTreeSet<&str>) -> String {
+    nodes.iter().copied().collect::<Vec<_>>().join(", ")
+}
+
+fn conclude(export: &Export, genesis: &Genesis, ledger: &Ledger, mut run: Run, report: &mut Report) {
+    let final_head = ledger.head();
+    let certification = ledger.certification();
+    let run_checks = std::mem::take(&mut run.checks);
+    let mut findings = std::mem::take(&mut run.findings);
+    let mut evidence = Vec::new();
+    let conclusions = Conclusions { ledger, run: &run, final_head: final_head.clone() };
+    let quorum = genesis.quorum();
+
+    // Which statements agree with the re-executed log.
+    let matching: Vec<bool> =
+        run.statements.iter().map(|statement| conclusions.at(statement.checkpoint.size).matches(&statement.checkpoint)).collect();
+    let agreeing_sizes: BTreeSet<u64> =
+        run.statements.iter().zip(&matching).filter(|(_, agrees)| **agrees).map(|(statement, _)| statement.checkpoint.size).collect();
+
+    // Checkpoints a quorum of nodes signed: each must be the re-executed head.
+    let mut claims: BTreeMap<SignedHead, BTreeSet<&str>> = BTreeMap::new();
+    for statement in &run.statements {
+        let checkpoint = &statement.checkpoint;
+        claims.entry((checkpoint.size, &checkpoint.root, &checkpoint.state_digest)).or_default().insert(&statement.node);
+    }
+    let disagreeing_claims: Vec<(u64, &[u8], &BTreeSet<&str>)> = claims
+        .iter()
+        .filter(|(_, nodes)| nodes.len() >= quorum)
+        .filter(|((size, root, digest), _)| {
+            let checkpoint =
+                pb::Checkpoint { ledger_id: genesis.ledger_id.clone(), size: *size, root: root.to_vec(), state_digest: digest.to_vec() };
+            !conclusions.at(*size).matches(&checkpoint)
+        })
+        .map(|((size, root, _), nodes)| (*size, *root, nodes))
+        .collect();
+    // Once a quorum's checkpoint disagrees, every disagreement after the last agreeing size
+    // is part of that one alteration, not news about the nodes.
+    let altered_after = disagreeing_claims.first().map(|(size, _, _)| agreeing_sizes.range(..*size).next_back().copied().unwrap_or(0));
+    if let Some((size, root, nodes)) = disagreeing_claims.first() {
+        findings.push(history_altered(&conclusions, &agreeing_sizes, *size, root, nodes, disagreeing_claims.len() - 1));
+    }
+
+    // Evidence: two different checkpoints for one size by one node.
+    let mut by_node_size: BTreeMap<(&str, u64), Vec<&Statement>> = BTreeMap::new();
+    for statement in &run.statements {
+        let seen = by_node_size.entry((&statement.node, statement.checkpoint.size)).or_default();
+        if !seen.iter().any(|earlier| earlier.checkpoint == statement.checkpoint) {
+            seen.push(statement);
+        }
+    }
+    let mut accused: BTreeSet<(&str, u64)> = BTreeSet::new();
+    for ((node, size), statements) in &by_node_size {
+        if statements.len() > 1 {
+            accused.insert((node, *size));
+            evidence.push(EvidenceReport {
+                node: node.to_string(),
+                size: *size,
+                kind: "conflicting_statements".into(),
+                what: format!(
+                    "node {node} signed {} different checkpoints for size {size} (log indexes {}); honest nodes never do",
+                    statements.len(),
+                    statements.iter().map(|statement| statement.log_index.to_string()).collect::<Vec<_>>().join(", ")
+                ),
+                statements: statements.iter().map(|statement| SignedStatement::of(&statement.envelope)).collect(),
+            });
+        }
+    }
+
+    // A statement that contradicts the log: evidence if the log there is certified (and
+    // re-execution agrees); a finding if not, since then the log may be what is wrong.
+    let certified_size = certification.latest_certified().map_or(0, |head| head.size);
+    let mut uncertified: BTreeMap<u64, (BTreeSet<&str>, u64)> = BTreeMap::new();
+    for (statement, agrees) in run.statements.iter().zip(&matching) {
+        let size = statement.checkpoint.size;
+        if *agrees || accused.contains(&(statement.node.as_str(), size)) || altered_after.is_some_and(|agreeing| size > agreeing) {
+            continue;
+        }
+        let in_quorum_claim = claims
+            .get(&(size, statement.checkpoint.root.as_slice(), statement.checkpoint.state_digest.as_slice()))
+            .is_some_and(|nodes| nodes.len() >= quorum);
+        if in_quorum_claim {
+            continue; // reported as history_altered
+        }
+        if size <= certified_size {
+            if let Reexecuted::Within(root) = conclusions.at(size) {
+                if root.as_slice() == statement.checkpoint.root {
+                    let what = format!(
+                        "size {size}, signed by {}, is not a block boundary of this log although its root is: blocks were split or merged",
+                        statement.node
+                    );
+                    findings.push(Finding::at("blocks_recut", conclusions.block_reaching(size), what));
+                    continue;
+                }
+            }
+            let covering = certification.certified.range(size..).next().map(|(covering, _)| *covering).expect("size <= certified size");
+            let mut statements = vec![SignedStatement::of(&statement.envelope)];
+            statements.extend(certification.certificate(covering).iter().map(SignedStatement::of));
+            evidence.push(EvidenceReport {
+                node: statement.node.clone(),
+                size,
+                kind: "contradicts_certified_log".into(),
+                what: format!(
+                    "node {} signed a checkpoint for size {size} (log index {}) that differs from the history certified at size {covering} by a quorum, which re-execution reproduces",
+                    statement.node, statement.log_index
+                ),
+                statements,
+            });
+        } else {
+            let entry = uncertified.entry(size).or_insert_with(|| (BTreeSet::new(), statement.log_index));
+            entry.0.insert(&statement.node);
+        }
+    }
+    for (size, (nodes, log_index)) in &uncertified {
+        let what = format!(
+            "at size {size}, which no quorum has certified, the re-executed head differs from the one signed by {}: either the uncertified end of the log was altered or {} signed a wrong head",
+            names(nodes),
+            if nodes.len() == 1 { "that node" } else { "those nodes" }
+        );
+        let finding = Finding {
+            up_to_log_index: Some(*log_index),
+            ..Finding::at("uncertified_disagreement", conclusions.block_after(certified_size), what)
+        };
+        findings.push(finding);
+    }
+
+    check_trailer(export, &conclusions, &run, certification, genesis, &mut findings, report);
+    if let Some(damage) = &export.damage {
+        let after =
+            damage.after_log_index.map_or("before the first block".to_string(), |index| format!("after the block at log index {index}"));
+        let what = format!(
+            "the file is damaged at record {} (byte {}): {}; nothing {after} could be read",
+            damage.record, damage.offset, damage.what
+        );
+        let kind = if damage.what.contains("ends") { "truncated" } else { "damaged_file" };
+        findings.push(Finding::at(kind, damage.after_log_index.or(export.blocks.last().map(|block| block.log_index)), what));
+    }
+    if !ledger.state().paid_never_exceeds_obligations() {
+        findings.push(Finding::at(
+            "rules_broken",
+            None,
+            "after re-execution some obligation is paid beyond its amount or below zero".into(),
+        ));
+    }
+
+    let checks = &mut report.checks;
+    *checks = Checks { genesis: checks.genesis, genesis_pinned: checks.genesis_pinned, trailer: checks.trailer, ..run_checks };
+    checks.checkpoint_statements_matching = matching.iter().filter(|agrees| **agrees).count() as u64;
+    checks.heads_recorded = run.heads.len() as u64;
+    checks.certified_checkpoints = certification.certified.len() as u64;
+    report.size = final_head.size;
+    report.root = hex::encode(final_head.root);
+    report.state_digest = hex::encode(final_head.state_digest);
+    if let Some(certified) = certification.latest_certified() {
+        report.certified_size = certified.size;
+        report.certified_root = hex::encode(certified.root);
+        report.certified_state_digest = hex::encode(certified.state_digest);
+    }
+    report.uncertified_leaves = report.size - report.certified_size;
+    report.findings = findings;
+    report.evidence = evidence;
+    report.conclude();
+}
+
+/// The finding for the first checkpoint a quorum signed that re-execution does not reproduce.
+fn history_altered(
+    conclusions: &Conclusions,
+    agreeing_sizes: &BTreeSet<u64>,
+    size: u64,
+    signed_root: &[u8],
+    nodes: &BTreeSet<&str>,
+    later: usize,
+) -> Finding {
+    let last_agreeing = agreeing_sizes.range(..size).next_back().copied().unwrap_or(0);
+    let last_certified = conclusions.ledger.certification().certified.range(..size).next_back().map_or(0, |(certified, _)| *certified);
+    let signers = names(nodes);
+    let problem = match conclusions.at(size) {
+        Reexecuted::Head(head) if head.root.as_slice() == signed_root => format!(
+            "the transactions up to size {size} are the ones {signers} signed, but re-executing them gives another state digest than the one they signed: the state or the rules differ"
+        ),
+        Reexecuted::Head(_) | Reexecuted::Boundary(_) => format!(
+            "the re-executed Merkle root at size {size} differs from the one signed by {signers}: the history before this point was altered (a transaction changed, dropped, added or moved)"
+        ),
+        Reexecuted::Within(root) if root.as_slice() == signed_root => {
+            format!("size {size}, signed by {signers}, is not a block boundary of this log although its root is: blocks were split or merged")
+        }
+        Reexecuted::Within(_) => format!(
+            "the re-executed Merkle root at size {size} differs from the one signed by {signers}, and size {size} is not even a block boundary of this log: transactions before it were dropped, added or moved"
+        ),
+        Reexecuted::Beyond => format!(
+            "{signers} certified size {size}, but this log holds only {} leaves: transactions were dropped or the log is cut short",
+            conclusions.final_head.size
+        ),
+    };
+    let later = if later > 0 { format!("; {later} later certified checkpoint(s) disagree as well") } else { String::new() };
+    let what = format!(
+        "{problem}; last agreeing size {last_agreeing} (last agreeing certified size {last_certified}): look at leaves {last_agreeing}..{size}{later}"
+    );
+    let suspects: Vec<Suspect> = conclusions
+        .run
+        .rejections
+        .iter()
+        .filter(|suspect| suspect.leaf >= last_agreeing && suspect.leaf < size)
+        .take(10)
+        .cloned()
+        .collect();
+    Finding {
+        kind: "history_altered".into(),
+        log_index: conclusions.block_after(last_agreeing),
+        up_to_log_index: conclusions.block_reaching(size),
+        leaf: None,
+        transaction_id: (suspects.len() == 1).then(|| suspects[0].transaction_id.clone()),
+        what,
+        suspects,
+    }
+}
+
+fn check_trailer(
+    export: &Export,
+    conclusions: &Conclusions,
+    run: &Run,
+    certification: &fairshare_protocol::ledger::Certification,
+    genesis: &Genesis,
+    findings: &mut Vec<Finding>,
+    report: &mut Report,
+) {
+    let Some(trailer) = &export.trailer else { return };
+    let last_block = export.blocks.last().map(|block| block.log_index);
+    let before = findings.len();
+    let mut found = |kind: &str, what: String| findings.push(Finding::at(kind, last_block, what));
+    if trailer.blocks != export.blocks.len() as u64 {
+        found(
+            "trailer_mismatch",
+            format!("the trailer counts {} blocks, the file holds {}: blocks were removed or added", trailer.blocks, export.blocks.len()),
+        );
+    }
+    match conclusions.at(trailer.size).root() {
+        None => found(
+            "trailer_mismatch",
+            format!(
+                "the exporting node reported {} leaves, the re-executed log has {}: transactions were dropped",
+                trailer.size, conclusions.final_head.size
+            ),
+        ),
+        Some(root) if root.as_slice() != trailer.root => found(
+            "trailer_mismatch",
+            format!(
+                "the exporting node reported root {} at size {}, the re-executed log has {}: the log was altered",
+                hex::encode(&trailer.root),
+                trailer.size,
+                hex::encode(root)
+            ),
+        ),
+        Some(_) => {}
+    }
+    let claimed = trailer.certified_size;
+    if claimed > 0 && !certification.certified.contains_key(&claimed) {
+        let head = conclusions.at(claimed);
+        let mut valid = BTreeSet::new();
+        let mut other = BTreeSet::new();
+        for statement in run.statements.iter().filter(|statement| statement.checkpoint.size == claimed) {
+            if head.matches(&statement.checkpoint) {
+                valid.insert(statement.node.as_str());
+            } else {
+                other.insert(statement.node.as_str());
+            }
+        }
+        let cause = if other.is_empty() {
+            "checkpoint signatures were removed".to_string()
+        } else {
+            format!("{} signed another head for it: the log differs from the one they certified", names(&other))
+        };
+        let latest = certification.latest_certified().map_or(0, |head| head.size);
+        found(
+            "certificate_short",
+            format!(
+                "the exporting node says size {claimed} is certified, but the log holds valid signatures for it by only {} node(s) ({}) where {} of {} are needed; {cause}; the log certifies up to size {latest}",
+                valid.len(),
+                names(&valid),
+                genesis.quorum(),
+                genesis.insurers.len()
+            ),
+        );
+    }
+    report.checks.trailer = findings.len() == before;
+}

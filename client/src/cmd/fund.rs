@@ -1,0 +1,61 @@
+//! `fairshare fund adjust|reserve|release`: the fund over time (the ministry signs).
+
+use anyhow::Result;
+use fairshare_client::action::Action;
+
+use super::{input, Context};
+
+/// The fund: adjustments, reservations per theme (signed by the ministry, VWS).
+#[derive(clap::Args)]
+#[command(
+    after_help = "Examples:\n  fairshare --as vws fund adjust --delta -350000000.00 --reason \"AZWA\" --effective 2025-07-01\n  fairshare --as vws fund reserve mental-health-networks 50000000.00 --reason \"GGZ networks\"\n  fairshare --as vws fund release mental-health-networks --reason \"not needed\""
+)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Raise or lower the fund (refused if it would no longer cover what is committed and reserved).
+    #[command(
+        after_help = "Example:\n  fairshare --as vws fund adjust --delta -350000000.00 --reason \"AZWA: moved to the ministry's budget\" --effective 2025-07-01"
+    )]
+    Adjust {
+        /// Signed amount: negative lowers the fund.
+        #[arg(long, allow_hyphen_values = true, value_name = "AMOUNT")]
+        delta: String,
+        #[arg(long)]
+        reason: String,
+        #[arg(long, value_name = "DATE")]
+        effective: String,
+    },
+    /// Set the reservation for a theme (its new total).
+    #[command(
+        after_help = "Example:\n  fairshare --as vws fund reserve mental-health-networks 50000000.00 --reason \"IZA agreement on GGZ networks\""
+    )]
+    Reserve {
+        theme: String,
+        amount: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Release what a theme's reservation did not use (it funds the queue).
+    #[command(after_help = "Example:\n  fairshare --as vws fund release mental-health-networks --reason \"theme fully funded\"")]
+    Release {
+        theme: String,
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+impl Args {
+    pub async fn run(self, context: &Context) -> Result<()> {
+        let action = match self.command {
+            Command::Adjust { delta, reason, effective } => Action::FundAdjust { delta, reason, effective },
+            Command::Reserve { theme, amount, reason } => Action::Reserve { theme, amount, reason },
+            Command::Release { theme, reason } => Action::Release { theme, reason },
+        };
+        context.submit(input(action.to_kind(&context.signer(None)?.0))?).await
+    }
+}

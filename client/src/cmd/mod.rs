@@ -1,0 +1,262 @@
+//! One command per file (as mini-redis does): each parses its flags with clap, builds what
+//! it needs through [`Context`], and prints. Errors are `anyhow` here and only here; the
+//! library below (`fairshare_client`) has typed errors that name the input at fault.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use ed25519_dalek::SigningKey;
+use fairshare_client::config::{self, ClientConfig};
+use fairshare_client::connection::Connection;
+use fairshare_client::keyfile;
+use fairshare_client::nonce::{now_micros, NonceStore};
+use fairshare_node::api::v1::{query_request::Query, SubmitResponse, VerdictKind};
+use fairshare_protocol::envelope::seal;
+use fairshare_protocol::pb::{self, transaction::Kind};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+mod audit;
+mod balances;
+mod devnet;
+mod export;
+mod fund;
+mod funding;
+mod intake;
+mod key;
+mod keygen;
+mod milestone;
+mod node;
+mod obligations;
+mod party;
+mod pay;
+mod plan;
+mod plans;
+mod play;
+mod quicktest;
+mod report;
+mod status;
+mod watch;
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    Keygen(keygen::Args),
+    Devnet(devnet::Args),
+    /// Runs one node (used by `devnet` for its child processes).
+    #[command(hide = true)]
+    Node(node::Args),
+    Play(play::Args),
+    Status(status::Args),
+    Party(party::Args),
+    Key(key::Args),
+    Quicktest(quicktest::Args),
+    Plan(plan::Args),
+    Plans(plans::Args),
+    Milestone(milestone::Args),
+    Pay(pay::Args),
+    Fund(fund::Args),
+    Intake(intake::Args),
+    Funding(funding::Args),
+    Obligations(obligations::Args),
+    Balances(balances::Args),
+    Report(report::Args),
+    Watch(watch::Args),
+    Export(export::Args),
+    Audit(audit::Args),
+}
+
+impl Command {
+    pub async fn run(self, context: &Context) -> Result<()> {
+        match self {
+            Command::Keygen(args) => args.run(context),
+            Command::Devnet(args) => args.run(context).await,
+            Command::Node(args) => args.run(context).await,
+            Command::Play(args) => args.run(context).await,
+            Command::Status(args) => args.run(context).await,
+            Command::Party(args) => args.run(context).await,
+            Command::Key(args) => args.run(context).await,
+            Command::Quicktest(args) => args.run(context).await,
+            Command::Plan(args) => args.run(context).await,
+            Command::Plans(args) => args.run(context).await,
+            Command::Milestone(args) => args.run(context).await,
+            Command::Pay(args) => args.run(context).await,
+            Command::Fund(args) => args.run(context).await,
+            Command::Intake(args) => args.run(context).await,
+            Command::Funding(args) => args.run(context).await,
+            Command::Obligations(args) => args.run(context).await,
+            Command::Balances(args) => args.run(context).await,
+            Command::Report(args) => args.run(context).await,
+            Command::Watch(args) => args.run(context).await,
+            Command::Export(args) => args.run(context).await,
+            Command::Audit(args) => args.run(context).await,
+        }
+    }
+}
+
+/// What every command may need: the global flags, and lazily the config and connection.
+pub struct Context {
+    pub config_path: Option<PathBuf>,
+    pub identity: Option<String>,
+    pub node: Option<String>,
+    pub key: Option<PathBuf>,
+    pub json: bool,
+    config: OnceLock<ClientConfig>,
+    ledger_id: OnceLock<String>,
+}
+
+/// A transaction's verdict, and the node that gave it.
+pub struct Submitted {
+    pub node: String,
+    pub response: SubmitResponse,
+}
+
+impl Submitted {
+    pub fn verdict(&self) -> VerdictKind {
+        VerdictKind::try_from(self.response.verdict).unwrap_or(VerdictKind::Unspecified)
+    }
+
+    pub fn reason(&self) -> &'static str {
+        pb::ReasonCode::try_from(self.response.reason).map(|code| code.as_str_name()).unwrap_or("UNKNOWN_REASON")
+    }
+
+    pub fn short_id(&self) -> &str {
+        &self.response.transaction_id[..self.response.transaction_id.len().min(12)]
+    }
+
+    /// "applied at leaf 12 (tx 3f2a…)" or the rejection as an error.
+    pub fn outcome(&self) -> Result<String> {
+        let response = &self.response;
+        match self.verdict() {
+            VerdictKind::Applied => Ok(format!("applied at leaf {} (tx {})", response.index, self.short_id())),
+            VerdictKind::Duplicate if response.reason == 0 => Ok(format!(
+                "already applied at leaf {} (tx {}): this exact transaction was submitted before",
+                response.index,
+                self.short_id()
+            )),
+            VerdictKind::Duplicate => bail!(
+                "already in the log at leaf {} (tx {}), rejected then: {}: {}",
+                response.index,
+                self.short_id(),
+                self.reason(),
+                response.message
+            ),
+            VerdictKind::Rejected => {
+                bail!("rejected at leaf {} (tx {}): {}: {}", response.index, self.short_id(), self.reason(), response.message)
+            }
+            VerdictKind::Refused => bail!("refused by {}: {}: {}", self.node, self.reason(), response.message),
+            other => bail!("unexpected verdict {} from {}: {}", other.as_str_name(), self.node, response.message),
+        }
+    }
+}
+
+impl Context {
+    pub fn new(config_path: Option<PathBuf>, identity: Option<String>, node: Option<String>, key: Option<PathBuf>, json: bool) -> Context {
+        Context { config_path, identity, node, key, json, config: OnceLock::new(), ledger_id: OnceLock::new() }
+    }
+
+    /// The client config; an error says where it was looked for.
+    pub fn config(&self) -> Result<&ClientConfig> {
+        if let Some(config) = self.config.get() {
+            return Ok(config);
+        }
+        let path = config::locate(self.config_path.as_deref())?;
+        let loaded = ClientConfig::load(&path)?;
+        Ok(self.config.get_or_init(|| loaded))
+    }
+
+    /// The nodes to talk to: `--node`, else the config's.
+    pub fn connection(&self) -> Result<Connection> {
+        if let Some(node) = &self.node {
+            if !node.starts_with("http://") && !node.starts_with("https://") {
+                bail!("--node '{node}' is not a URL like http://127.0.0.1:7101");
+            }
+            return Ok(Connection::new(vec![node.clone()]));
+        }
+        Ok(Connection::new(self.config()?.file.nodes.clone()))
+    }
+
+    /// Where the client keeps nonces and watch positions: beside the config, else ./.fairshare.
+    pub fn state_dir(&self) -> PathBuf {
+        match self.config() {
+            Ok(config) => config.dir(),
+            Err(_) => PathBuf::from(".fairshare"),
+        }
+    }
+
+    /// The signing identity and its key: `--as` (or the config's default) and `--key` (or the config's key file).
+    pub fn signer(&self, identity: Option<&str>) -> Result<(String, SigningKey)> {
+        let requested = identity.or(self.identity.as_deref());
+        if let Some(key) = &self.key {
+            let id = requested.ok_or_else(|| anyhow!("--key needs --as ID: the identity the key belongs to"))?;
+            return Ok((id.to_string(), keyfile::read(key)?));
+        }
+        let (id, key_file) = self.config()?.identity(requested)?;
+        let key = keyfile::read(&key_file).with_context(|| format!("identity '{id}'"))?;
+        Ok((id, key))
+    }
+
+    async fn ledger_id(&self, connection: &Connection) -> Result<String> {
+        if let Some(id) = self.ledger_id.get() {
+            return Ok(id.clone());
+        }
+        let id = match self.config().ok().and_then(|config| config.file.ledger_id.clone()) {
+            Some(id) => id,
+            None => connection.genesis().await.context("cannot learn the ledger id from the node")?.ledger_id,
+        };
+        Ok(self.ledger_id.get_or_init(|| id).clone())
+    }
+
+    /// Signs `kind` as `signer` with a fresh nonce and submits it; returns the verdict.
+    pub async fn sign_and_submit(&self, connection: &Connection, signer: &str, key: &SigningKey, kind: Kind) -> Result<Submitted> {
+        let ledger_id = self.ledger_id(connection).await?;
+        let nonce = NonceStore::new(&self.state_dir().join("nonces")).next(signer, now_micros())?;
+        let envelope = seal(&pb::Transaction { ledger_id, nonce, kind: Some(kind) }, signer, key);
+        let (node, response) = connection.submit(&envelope).await?;
+        Ok(Submitted { node, response })
+    }
+
+    /// Signs and submits as the command's identity, and prints the verdict.
+    pub async fn submit(&self, kind: Kind) -> Result<()> {
+        let (signer, key) = self.signer(None)?;
+        let connection = self.connection()?;
+        let submitted = self.sign_and_submit(&connection, &signer, &key, kind).await?;
+        if self.json {
+            self.print_json(&serde_json::json!({
+                "verdict": submitted.verdict().as_str_name(),
+                "index": submitted.response.index,
+                "transaction_id": submitted.response.transaction_id,
+                "reason": if submitted.response.reason == 0 { "" } else { submitted.reason() },
+                "message": submitted.response.message,
+                "node": submitted.node,
+            }))?;
+        }
+        let line = submitted.outcome()?;
+        if !self.json {
+            println!("{line}");
+        }
+        Ok(())
+    }
+
+    /// Asks a query and reads the JSON answer.
+    pub async fn query<T: DeserializeOwned>(&self, query: Query) -> Result<T> {
+        let (node, response) = self.connection()?.query(query).await?;
+        serde_json::from_str(&response.json)
+            .with_context(|| format!("{node} answered with JSON this client does not understand (another version?)"))
+    }
+
+    pub fn print_json<T: Serialize>(&self, value: &T) -> Result<()> {
+        println!("{}", serde_json::to_string_pretty(value)?);
+        Ok(())
+    }
+}
+
+/// Reads a file named on the command line, naming it in the error.
+pub fn read_file(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// Turns a library input error into an anyhow error with the command's flag names.
+pub fn input<T>(result: Result<T, fairshare_client::InputError>) -> Result<T> {
+    result.map_err(|error| anyhow!("{error}"))
+}

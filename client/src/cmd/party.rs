@@ -1,0 +1,74 @@
+//! `fairshare party register|list`: parties that receive money (providers, cashiers, …).
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use fairshare_client::action::Action;
+use fairshare_client::table::Table;
+use fairshare_node::api::v1::{query_request::Query, Empty};
+use fairshare_protocol::state::Party;
+
+use super::{input, Context};
+
+/// Parties that can receive money: register one, or list them.
+#[derive(clap::Args)]
+#[command(
+    after_help = "Examples:\n  fairshare --as zk party register agb:06011234 --name \"Spaarne Gasthuis\" --kind provider\n  fairshare party list"
+)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Register a provider, cashier, municipality or social partner (any insurer may).
+    #[command(after_help = "Examples:\n  \
+        fairshare party register agb:06011234 --name \"Spaarne Gasthuis\" --kind provider\n  \
+        fairshare party register kvk:34112233 --name \"Regiokassier ROAZ Noordwest\" --kind cashier --iban NL91ABNA0417164300")]
+    Register {
+        /// agb:01234567 (AGB code) or kvk:12345678 (KvK number, for parties without an AGB code).
+        #[arg(value_name = "AGB_OR_KVK")]
+        party: String,
+        #[arg(long)]
+        name: String,
+        /// provider | cashier | municipality | social_partner
+        #[arg(long)]
+        kind: String,
+        /// Where payments go; checked (ISO 13616 mod-97) before it is signed.
+        #[arg(long)]
+        iban: Option<String>,
+    },
+    /// List the registered parties.
+    #[command(after_help = "Example:\n  fairshare party list --json")]
+    List,
+}
+
+impl Args {
+    pub async fn run(self, context: &Context) -> Result<()> {
+        match self.command {
+            Command::Register { party, name, kind, iban } => {
+                let action = Action::PartyRegister { party, name, party_kind: kind, iban };
+                context.submit(input(action.to_kind(&context.signer(None)?.0))?).await
+            }
+            Command::List => {
+                let parties: BTreeMap<String, Party> = context.query(Query::Parties(Empty {})).await?;
+                if context.json {
+                    return context.print_json(&parties.values().collect::<Vec<_>>());
+                }
+                let mut table = Table::new(&["party", "kind", "name", "iban", "registered by"]);
+                for party in parties.values() {
+                    table.row(vec![
+                        party.id.clone(),
+                        party.kind.clone(),
+                        party.name.clone(),
+                        party.iban.clone().unwrap_or_default(),
+                        party.registered_by.clone(),
+                    ]);
+                }
+                print!("{}", table.render());
+                Ok(())
+            }
+        }
+    }
+}

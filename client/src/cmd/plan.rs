@@ -1,0 +1,191 @@
+//! `fairshare plan …`: a coordinating insurer's plans and their assessment.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Result};
+use fairshare_client::action::Action;
+use fairshare_client::plan_file::{AddendumFile, PlanFile};
+use fairshare_client::table::Table;
+use fairshare_client::views::PlanSummary;
+use fairshare_node::api::v1::query_request::Query;
+use fairshare_protocol::query::milestone_status_name;
+use fairshare_protocol::state::{MilestoneStatus, Plan};
+use serde::Deserialize;
+
+use super::{input, read_file, Context};
+
+/// Plans: submit, revise, assess, amend with addenda, reschedule, cancel, show.
+#[derive(clap::Args)]
+#[command(
+    after_help = "Examples:\n  fairshare --as zk plan submit config/plan.example.toml\n  fairshare --as vgz plan assess rav-nw-acute --version 1 --approve\n  fairshare plan show rav-nw-acute"
+)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args)]
+#[group(required = true, multiple = false)]
+struct Verdict {
+    /// Approve (both assessors must).
+    #[arg(long)]
+    approve: bool,
+    #[arg(long)]
+    reject: bool,
+    /// Return with questions: the coordinating insurer may submit a revised version.
+    #[arg(long = "return")]
+    give_back: bool,
+}
+
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Submit a plan file (version 1, or the file's version) as its coordinating insurer.
+    #[command(after_help = "Example:\n  fairshare --as zk plan submit config/plan.example.toml\n\n\
+        The plan file format is documented in config/plan.example.toml; it needs a passed quick test.")]
+    Submit { file: PathBuf },
+    /// Submit a revised version (n + 1) of a plan that was returned with questions.
+    #[command(after_help = "Example:\n  fairshare --as zk plan revise rav-nw-acute.v2.toml")]
+    Revise { file: PathBuf },
+    /// Assess a plan version (or an addendum) as one of its two assessors.
+    #[command(after_help = "Examples:\n  \
+        fairshare --as vgz plan assess rav-nw-acute --version 1 --return --note \"split Q2 into four milestones\"\n  \
+        fairshare --as vgz plan assess rav-nw-acute --version 2 --approve\n  \
+        fairshare --as zk plan assess rav-nw-acute --addendum beverwijk --approve")]
+    Assess {
+        plan: String,
+        /// The plan version assessed ('fairshare plan show' names it); not needed for an addendum.
+        #[arg(long, required_unless_present = "addendum")]
+        version: Option<u32>,
+        #[command(flatten)]
+        verdict: Verdict,
+        /// Assess this addendum instead of the plan itself.
+        #[arg(long)]
+        addendum: Option<String>,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Add an addendum (a party joining an approved plan later) from an addendum file.
+    #[command(after_help = "Example:\n  fairshare --as zk plan addendum rav-nw-acute beverwijk.toml\n\n\
+        An addendum file has id, title, optional evidence and [[milestones]] as in a plan file.")]
+    Addendum { plan: String, file: PathBuf },
+    /// Move a milestone's due date (both assessors sign the same request).
+    #[command(
+        after_help = "Example:\n  fairshare --as zk plan reschedule rav-nw-acute q3-evaluation --due 2026-12-15 --reason \"survey delayed\""
+    )]
+    Reschedule {
+        plan: String,
+        milestone: String,
+        #[arg(long, value_name = "DATE")]
+        due: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Cancel a plan (both assessors sign); releases what it committed and had not made payable.
+    #[command(after_help = "Example:\n  fairshare --as cz plan cancel dig-triage-pilot --reason \"no-go after phase 1\"")]
+    Cancel {
+        plan: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Show one plan: its summary, milestones and history.
+    #[command(after_help = "Example:\n  fairshare plan show rav-nw-acute\n  fairshare plan show rav-nw-acute --json")]
+    Show { plan: String },
+}
+
+#[derive(Deserialize)]
+struct PlanView {
+    summary: PlanSummary,
+    plan: Plan,
+}
+
+impl Args {
+    pub async fn run(self, context: &Context) -> Result<()> {
+        let action = match self.command {
+            Command::Submit { file } => Action::PlanSubmit { file: None, plan: Some(parse_plan(&file)?), version: None },
+            Command::Revise { file } => {
+                let plan = parse_plan(&file)?;
+                let current: PlanView = context.query(Query::Plan(plan.id.clone())).await?;
+                let next = current.plan.version + 1;
+                if plan.version.is_some_and(|version| version != next) {
+                    bail!(
+                        "{} says version {}, but plan '{}' is at version {}; the revision is version {next}",
+                        file.display(),
+                        plan.version.unwrap_or(0),
+                        plan.id,
+                        current.plan.version
+                    );
+                }
+                Action::PlanSubmit { file: None, plan: Some(plan), version: Some(next) }
+            }
+            Command::Assess { plan, version, verdict, addendum, note } => {
+                let assessment = if verdict.approve {
+                    "approve"
+                } else if verdict.reject {
+                    "reject"
+                } else {
+                    "return"
+                };
+                Action::PlanAssess { plan, version, assessment: assessment.to_string(), addendum, note }
+            }
+            Command::Addendum { plan, file } => {
+                let addendum = AddendumFile::parse(&read_file(&file)?)
+                    .map_err(|problem| anyhow::anyhow!("addendum file {}: {problem}", file.display()))?;
+                Action::Addendum { plan, file: None, addendum: Some(addendum) }
+            }
+            Command::Reschedule { plan, milestone, due, reason } => Action::Reschedule { plan, milestone, due, reason },
+            Command::Cancel { plan, reason } => Action::PlanCancel { plan, reason },
+            Command::Show { plan } => return show(context, plan).await,
+        };
+        context.submit(input(action.to_kind(&context.signer(None)?.0))?).await
+    }
+}
+
+fn parse_plan(file: &Path) -> Result<PlanFile> {
+    PlanFile::parse(&read_file(file)?).map_err(|problem| anyhow::anyhow!("plan file {}: {problem}", file.display()))
+}
+
+async fn show(context: &Context, id: String) -> Result<()> {
+    if context.json {
+        let value: serde_json::Value = context.query(Query::Plan(id)).await?;
+        return context.print_json(&value);
+    }
+    let PlanView { summary, plan } = context.query(Query::Plan(id)).await?;
+    println!("{} v{}: {}", summary.id, summary.version, summary.title);
+    println!(
+        "  region {}, theme {}, assessors {} (coordinating) and {}",
+        summary.region, summary.theme, summary.coordinating_insurer, summary.second_assessor
+    );
+    println!("  status {}, funding {}, starts {}", summary.status, summary.funding, plan.start);
+    println!("  total {}  committed {}  payable {}  paid {}", summary.total, summary.committed, summary.payable, summary.paid);
+    for (addendum, unit) in plan.units.iter().filter(|(addendum, _)| !addendum.is_empty()) {
+        println!("  addendum {addendum}: {} ({:?}, {:?})", unit.title, unit.status, unit.funding);
+    }
+    println!();
+    let mut table = Table::new(&["milestone", "addendum", "kind", "due", "status", ">amount", ">payable", ">obligations"]);
+    for unit in plan.units.values() {
+        for id in &unit.milestones {
+            let milestone = &plan.milestones[id];
+            let payable = match &milestone.status {
+                MilestoneStatus::Attained { payable, .. } | MilestoneStatus::Confirmed { payable, .. } => payable.to_string(),
+                _ => String::new(),
+            };
+            table.row(vec![
+                milestone.id.clone(),
+                milestone.addendum.clone(),
+                milestone.kind.clone(),
+                milestone.due.to_string(),
+                milestone_status_name(&milestone.status).to_string(),
+                milestone.amount.to_string(),
+                payable,
+                milestone.obligations.len().to_string(),
+            ]);
+        }
+    }
+    print!("{}", table.render());
+    println!();
+    println!("history:");
+    for event in &plan.history {
+        println!("  leaf {:>5}  {:<8} {}", event.index, event.by, event.what);
+    }
+    Ok(())
+}

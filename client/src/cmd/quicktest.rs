@@ -1,0 +1,91 @@
+//! `fairshare quicktest submit|decide|list`: the quick test before a full plan.
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use fairshare_client::action::Action;
+use fairshare_client::table::Table;
+use fairshare_node::api::v1::{query_request::Query, Empty};
+use fairshare_protocol::state::QuickTest;
+
+use super::{input, Context};
+
+/// The quick test (snelle toets): submit one, decide it, list them.
+#[derive(clap::Args)]
+#[command(
+    after_help = "Examples:\n  fairshare --as zk quicktest submit rav-nw-acute --title \"Acute care\" --region \"ROAZ Noordwest\" --theme acute-care-coordination --second-assessor vgz\n  fairshare --as vgz quicktest decide rav-nw-acute --passed\n  fairshare quicktest list"
+)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Submit a quick test as the coordinating insurer (the signer).
+    #[command(after_help = "Example:\n  \
+        fairshare --as zk quicktest submit rav-nw-acute --title \"Regional acute-care coordination\" \\\n    \
+        --region \"ROAZ Noordwest\" --theme acute-care-coordination --second-assessor vgz --estimated-total 4800000.00")]
+    Submit {
+        /// The plan id the full plan will have.
+        plan: String,
+        #[arg(long)]
+        title: String,
+        #[arg(long)]
+        region: String,
+        #[arg(long)]
+        theme: String,
+        #[arg(long, value_name = "INSURER")]
+        second_assessor: String,
+        #[arg(long, value_name = "AMOUNT")]
+        estimated_total: Option<String>,
+    },
+    /// Record the quick test's outcome (either assessor).
+    #[command(after_help = "Example:\n  fairshare --as vgz quicktest decide rav-nw-acute --passed --note \"fits the regional agenda\"")]
+    Decide {
+        plan: String,
+        #[arg(long, conflicts_with = "failed", required_unless_present = "failed")]
+        passed: bool,
+        #[arg(long)]
+        failed: bool,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// List the quick tests.
+    #[command(after_help = "Example:\n  fairshare quicktest list")]
+    List,
+}
+
+impl Args {
+    pub async fn run(self, context: &Context) -> Result<()> {
+        let action = match self.command {
+            Command::Submit { plan, title, region, theme, second_assessor, estimated_total } => {
+                Action::QuickTest { plan, title, region, theme, second_assessor, coordinating_insurer: None, estimated_total }
+            }
+            Command::Decide { plan, passed, note, .. } => {
+                Action::QuickTestDecide { plan, outcome: if passed { "passed" } else { "failed" }.to_string(), note }
+            }
+            Command::List => {
+                let tests: BTreeMap<String, QuickTest> = context.query(Query::QuickTests(Empty {})).await?;
+                if context.json {
+                    return context.print_json(&tests.values().collect::<Vec<_>>());
+                }
+                let mut table = Table::new(&["plan", "status", "coordinating", "second", "region", "theme", ">estimated"]);
+                for test in tests.values() {
+                    table.row(vec![
+                        test.plan.clone(),
+                        format!("{:?}", test.status).to_lowercase(),
+                        test.coordinating_insurer.clone(),
+                        test.second_assessor.clone(),
+                        test.region.clone(),
+                        test.theme.clone(),
+                        test.estimated_total.to_string(),
+                    ]);
+                }
+                print!("{}", table.render());
+                return Ok(());
+            }
+        };
+        context.submit(input(action.to_kind(&context.signer(None)?.0))?).await
+    }
+}

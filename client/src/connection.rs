@@ -1,0 +1,153 @@
+//! Talking to the ledger: the node API over gRPC, trying the configured nodes in order.
+//!
+//! Any node answers any call (followers forward submissions to the leader), so the client
+//! takes the first node that answers and moves on to the next when one is down. A
+//! submission is retried on the next node with the *same* envelope: its id is the hash of
+//! the signed body, so the ledger applies it at most once, and a retry of something that
+//! was in fact committed answers with the original verdict.
+
+use std::future::Future;
+use std::time::Duration;
+
+use fairshare_node::api::v1::{
+    ledger_client::LedgerClient, query_request::Query, GenesisRequest, ObligationEvent, QueryRequest, QueryResponse, StatusRequest,
+    StatusResponse, SubmitRequest, SubmitResponse, WatchRequest,
+};
+use fairshare_protocol::{pb, MESSAGE_BYTES_MAX};
+use tonic::transport::{Channel, Endpoint};
+use tonic::Code;
+
+/// A node that does not accept a connection within this is taken as down.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// A node waits up to 8 s for a commit before it answers "not committed"; allow for that.
+pub const SUBMIT_TIMEOUT: Duration = Duration::from_secs(20);
+pub const QUERY_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("no node answered ({}); start a ledger with 'fairshare devnet', check 'fairshare status', or pass --node URL", tried.join("; "))]
+    NoNode { tried: Vec<String> },
+    #[error("{node} answered: {message}{}", hint(*code))]
+    Rpc { node: String, code: Code, message: String },
+}
+
+fn hint(code: Code) -> &'static str {
+    match code {
+        Code::InvalidArgument => "",
+        Code::NotFound => " (check the id; 'fairshare plans' and 'fairshare obligations' list what exists)",
+        Code::FailedPrecondition => "",
+        Code::Unimplemented => " (the node runs another version of fairshare)",
+        Code::ResourceExhausted => " (the request is too large; split it)",
+        _ => "",
+    }
+}
+
+/// Worth trying the next node: the node is down, restarting, or has no quorum right now.
+fn is_transient(code: Code) -> bool {
+    matches!(code, Code::Unavailable | Code::Unknown | Code::Cancelled | Code::DeadlineExceeded)
+}
+
+#[derive(Debug, Clone)]
+pub struct Connection {
+    nodes: Vec<String>,
+}
+
+/// Opens a client to one node. `timeout` bounds every call on it (none for streams).
+pub async fn client(url: &str, timeout: Option<Duration>) -> Result<LedgerClient<Channel>, String> {
+    let endpoint = Endpoint::from_shared(url.to_string()).map_err(|_| format!("'{url}' is not a URL like http://127.0.0.1:7101"))?;
+    let endpoint = endpoint.connect_timeout(CONNECT_TIMEOUT);
+    let endpoint = match timeout {
+        Some(timeout) => endpoint.timeout(timeout),
+        None => endpoint,
+    };
+    let channel = endpoint.connect().await.map_err(|error| {
+        let mut message = error.to_string();
+        let mut source = std::error::Error::source(&error);
+        while let Some(inner) = source {
+            message = inner.to_string();
+            source = inner.source();
+        }
+        message
+    })?;
+    Ok(LedgerClient::new(channel).max_decoding_message_size(MESSAGE_BYTES_MAX).max_encoding_message_size(MESSAGE_BYTES_MAX))
+}
+
+/// The status of one node.
+pub async fn status(url: &str) -> Result<StatusResponse, ClientError> {
+    let mut ledger = client(url, Some(Duration::from_secs(3)))
+        .await
+        .map_err(|problem| ClientError::NoNode { tried: vec![format!("{url}: {problem}")] })?;
+    ledger.status(StatusRequest {}).await.map(tonic::Response::into_inner).map_err(|status| ClientError::Rpc {
+        node: url.to_string(),
+        code: status.code(),
+        message: status.message().to_string(),
+    })
+}
+
+impl Connection {
+    pub fn new(nodes: Vec<String>) -> Connection {
+        assert!(!nodes.is_empty(), "a connection needs at least one node");
+        Connection { nodes }
+    }
+
+    pub fn nodes(&self) -> &[String] {
+        &self.nodes
+    }
+
+    /// Calls each node in turn until one answers; returns the node and its answer.
+    async fn first_answer<T, F, Fut>(&self, timeout: Option<Duration>, mut call: F) -> Result<(String, T), ClientError>
+    where
+        F: FnMut(LedgerClient<Channel>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let mut tried = Vec::new();
+        for url in &self.nodes {
+            let ledger = match client(url, timeout).await {
+                Ok(ledger) => ledger,
+                Err(problem) => {
+                    tried.push(format!("{url}: {problem}"));
+                    continue;
+                }
+            };
+            match call(ledger).await {
+                Ok(response) => return Ok((url.clone(), response.into_inner())),
+                Err(status) if is_transient(status.code()) => tried.push(format!("{url}: {}", status.message())),
+                Err(status) => {
+                    return Err(ClientError::Rpc { node: url.clone(), code: status.code(), message: status.message().to_string() })
+                }
+            }
+        }
+        Err(ClientError::NoNode { tried })
+    }
+
+    pub async fn submit(&self, envelope: &pb::Envelope) -> Result<(String, SubmitResponse), ClientError> {
+        self.first_answer(Some(SUBMIT_TIMEOUT), |mut ledger| {
+            let request = SubmitRequest { envelope: Some(envelope.clone()) };
+            async move { ledger.submit(request).await }
+        })
+        .await
+    }
+
+    pub async fn query(&self, query: Query) -> Result<(String, QueryResponse), ClientError> {
+        self.first_answer(Some(QUERY_TIMEOUT), |mut ledger| {
+            let request = QueryRequest { query: Some(query.clone()) };
+            async move { ledger.query(request).await }
+        })
+        .await
+    }
+
+    pub async fn genesis(&self) -> Result<pb::Genesis, ClientError> {
+        self.first_answer(Some(QUERY_TIMEOUT), |mut ledger| async move { ledger.genesis(GenesisRequest {}).await })
+            .await
+            .map(|(_, genesis)| genesis)
+    }
+
+    /// Opens the stream of new obligations of one insurer from a leaf index on.
+    pub async fn watch(&self, insurer: &str, from_index: u64) -> Result<(String, tonic::Streaming<ObligationEvent>), ClientError> {
+        self.first_answer(None, |mut ledger| {
+            let request = WatchRequest { insurer: insurer.to_string(), from_index };
+            async move { ledger.watch_obligations(request).await }
+        })
+        .await
+    }
+}

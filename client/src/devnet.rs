@@ -1,0 +1,363 @@
+//! The files of a local ledger: keys, genesis, node configs and a client config, laid out
+//! in one directory by `fairshare devnet`:
+//!
+//! ```text
+//! DIR/genesis.toml          ledger "iza-devnet": insurers, NZa, VWS, sectors, keys, fund
+//! DIR/keys/<id>.key         signing keys (insurers, nza, vws), mode 0600
+//! DIR/keys/node-<id>.key    each insurer's node key
+//! DIR/nodes/<id>.toml       node configs (listen base+i, metrics base+100+i)
+//! DIR/data/<id>/            node data (sled)
+//! DIR/logs/<id>.log         node output
+//! DIR/client.toml           every identity, every node
+//! ```
+//!
+//! Generated once: a second run on the same directory reuses keys, genesis and data, so a
+//! restarted devnet is the same ledger. The names and shares are illustrative.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+
+use fairshare_node::config::{NodeConfig, Peer};
+use fairshare_protocol::genesis::{GenesisFile, KeyFile, MemberFile, SectorFile};
+
+use crate::config::{ClientConfigFile, Identity};
+use crate::keyfile;
+
+pub const NODES_MIN: usize = 2;
+pub const NODES_MAX: usize = 10;
+pub const LEDGER_ID: &str = "iza-devnet";
+/// Metrics listen on the node's port plus this.
+pub const METRICS_PORT_OFFSET: u16 = 100;
+const _: () = assert!(NODES_MAX as u16 <= METRICS_PORT_OFFSET, "node and metrics ports must not overlap");
+
+/// An illustrative insurer: id, name, and weights for the somatic and GGZ keys (shares are
+/// the weights of the insurers present, normalised to four decimals).
+pub struct InsurerSpec {
+    pub id: &'static str,
+    pub name: &'static str,
+    pub somatic: u32,
+    pub ggz: u32,
+}
+
+pub const INSURERS: [InsurerSpec; NODES_MAX] = [
+    InsurerSpec { id: "zk", name: "Zilveren Kruis", somatic: 2900, ggz: 2800 },
+    InsurerSpec { id: "vgz", name: "VGZ", somatic: 2600, ggz: 2700 },
+    InsurerSpec { id: "cz", name: "CZ", somatic: 2400, ggz: 2500 },
+    InsurerSpec { id: "menzis", name: "Menzis", somatic: 2100, ggz: 2000 },
+    InsurerSpec { id: "dsw", name: "DSW", somatic: 600, ggz: 650 },
+    InsurerSpec { id: "onvz", name: "ONVZ", somatic: 500, ggz: 450 },
+    InsurerSpec { id: "zorgenzekerheid", name: "Zorg en Zekerheid", somatic: 400, ggz: 350 },
+    InsurerSpec { id: "eno", name: "ENO", somatic: 300, ggz: 300 },
+    InsurerSpec { id: "caresq", name: "Caresq", somatic: 100, ggz: 100 },
+    InsurerSpec { id: "eucare", name: "EUCARE", somatic: 100, ggz: 100 },
+];
+
+pub const REGULATOR: (&str, &str) = ("nza", "Nederlandse Zorgautoriteit");
+pub const MINISTRY: (&str, &str) = ("vws", "Ministerie van Volksgezondheid, Welzijn en Sport");
+
+/// (id, name, key group, earmark): the IZA sector earmarks (DOMAIN.md, rule 8).
+pub const SECTORS: [(&str, &str, &str, &str); 4] = [
+    ("msz", "Medisch-specialistische zorg", "somatic", "940000000.00"),
+    ("ggz", "Geestelijke gezondheidszorg", "ggz", "160000000.00"),
+    ("hamdz", "Huisartsenzorg en multidisciplinaire zorg", "somatic", "160000000.00"),
+    ("wijk", "Wijkverpleging", "somatic", "140000000.00"),
+];
+
+pub const FUND: &str = "1960000000.00";
+
+#[derive(Debug, thiserror::Error)]
+pub enum DevnetError {
+    #[error("cannot use {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Key(#[from] keyfile::KeyFileError),
+    #[error("{path} is malformed: {problem}")]
+    Malformed { path: PathBuf, problem: String },
+    #[error("{dir} holds keys but no genesis.toml (an interrupted devnet?); remove {dir} or choose another --dir")]
+    Incomplete { dir: PathBuf },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DevnetError + '_ {
+    move |source| DevnetError::Io { path: path.to_path_buf(), source }
+}
+
+/// Shares of `weights` with four decimals that sum to exactly 1: each is the floor of its
+/// proportional part, and the ten-thousandths left over go to the first (largest) insurer.
+pub fn shares(weights: &[u32]) -> Vec<String> {
+    let total: u64 = weights.iter().map(|weight| u64::from(*weight)).sum();
+    assert!(total > 0, "weights must not all be zero");
+    let mut parts: Vec<u64> = weights.iter().map(|weight| u64::from(*weight) * 10_000 / total).collect();
+    let left = 10_000 - parts.iter().sum::<u64>();
+    parts[0] += left;
+    assert_eq!(parts.iter().sum::<u64>(), 10_000);
+    assert!(parts.iter().all(|part| *part > 0), "every insurer gets a share above zero");
+    parts.into_iter().map(|part| format!("{}.{:04}", part / 10_000, part % 10_000)).collect()
+}
+
+/// One node of the devnet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DevnetNode {
+    pub id: String,
+    pub listen: String,
+    pub metrics: Option<String>,
+    pub config: PathBuf,
+    pub log: PathBuf,
+}
+
+impl DevnetNode {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.listen)
+    }
+}
+
+/// A devnet directory, created or found.
+#[derive(Debug, Clone)]
+pub struct Devnet {
+    pub dir: PathBuf,
+    pub nodes: Vec<DevnetNode>,
+    /// True when the directory was made just now.
+    pub created: bool,
+}
+
+impl Devnet {
+    pub fn client_config(&self) -> PathBuf {
+        self.dir.join("client.toml")
+    }
+
+    pub fn genesis(&self) -> PathBuf {
+        self.dir.join("genesis.toml")
+    }
+
+    /// The first listen port: the block `base..base+N` holds the nodes.
+    pub fn base_port(&self) -> u16 {
+        port_of(&self.nodes[0].listen).unwrap_or(0)
+    }
+
+    /// Ports that something else already listens on, with what they are for.
+    pub fn busy_ports(&self) -> Vec<String> {
+        busy_ports(&self.nodes)
+    }
+}
+
+/// Ports of `nodes` that something else already listens on, with what they are for.
+pub fn busy_ports(nodes: &[DevnetNode]) -> Vec<String> {
+    let mut busy = Vec::new();
+    for node in nodes {
+        for (what, address) in [("listen", Some(&node.listen)), ("metrics", node.metrics.as_ref())] {
+            if let Some(address) = address {
+                if TcpListener::bind(address.as_str()).is_err() {
+                    busy.push(format!("{address} ({what} of node {})", node.id));
+                }
+            }
+        }
+    }
+    busy
+}
+
+fn port_of(address: &str) -> Option<u16> {
+    address.rsplit_once(':').and_then(|(_, port)| port.parse().ok())
+}
+
+/// The devnet already in `dir`, if there is one.
+pub fn find(dir: &Path) -> Result<Option<Devnet>, DevnetError> {
+    if dir.join("genesis.toml").exists() {
+        return open(dir).map(Some);
+    }
+    if dir.join("keys").exists() {
+        return Err(DevnetError::Incomplete { dir: dir.to_path_buf() });
+    }
+    Ok(None)
+}
+
+/// The nodes a new devnet of `count` insurers in `dir` would have, ports from `base_port`.
+pub fn layout(dir: &Path, count: usize, base_port: u16) -> Vec<DevnetNode> {
+    assert!((NODES_MIN..=NODES_MAX).contains(&count), "the caller checks the node count");
+    INSURERS[..count]
+        .iter()
+        .enumerate()
+        .map(|(index, insurer)| {
+            let offset = u16::try_from(index).expect("at most NODES_MAX nodes");
+            DevnetNode {
+                id: insurer.id.to_string(),
+                listen: format!("127.0.0.1:{}", base_port + offset),
+                metrics: Some(format!("127.0.0.1:{}", base_port + METRICS_PORT_OFFSET + offset)),
+                config: dir.join("nodes").join(format!("{}.toml", insurer.id)),
+                log: dir.join("logs").join(format!("{}.log", insurer.id)),
+            }
+        })
+        .collect()
+}
+
+fn open(dir: &Path) -> Result<Devnet, DevnetError> {
+    let genesis_path = dir.join("genesis.toml");
+    let text = std::fs::read_to_string(&genesis_path).map_err(io(&genesis_path))?;
+    let genesis: GenesisFile = toml::from_str(&text)
+        .map_err(|error| DevnetError::Malformed { path: genesis_path.clone(), problem: error.message().to_string() })?;
+    let mut nodes = Vec::new();
+    for insurer in &genesis.insurers {
+        let config = dir.join("nodes").join(format!("{}.toml", insurer.id));
+        let text = std::fs::read_to_string(&config).map_err(io(&config))?;
+        let node: NodeConfig =
+            toml::from_str(&text).map_err(|error| DevnetError::Malformed { path: config.clone(), problem: error.message().to_string() })?;
+        nodes.push(DevnetNode {
+            id: insurer.id.clone(),
+            listen: node.listen,
+            metrics: node.metrics_listen,
+            config,
+            log: dir.join("logs").join(format!("{}.log", insurer.id)),
+        });
+    }
+    Ok(Devnet { dir: dir.to_path_buf(), nodes, created: false })
+}
+
+/// Generates keys, genesis, node configs and the client config of a new devnet.
+pub fn create(dir: &Path, count: usize, base_port: u16) -> Result<Devnet, DevnetError> {
+    let insurers = &INSURERS[..count];
+    let keys = dir.join("keys");
+    let member = |id: &str, name: &str, node: bool| -> Result<MemberFile, DevnetError> {
+        let signing = keyfile::generate();
+        keyfile::write_new(&keys.join(format!("{id}.key")), &signing)?;
+        let node_key = if node {
+            let node_key = keyfile::generate();
+            keyfile::write_new(&keys.join(format!("node-{id}.key")), &node_key)?;
+            Some(keyfile::public_hex(&node_key))
+        } else {
+            None
+        };
+        Ok(MemberFile { id: id.to_string(), name: name.to_string(), public_key: keyfile::public_hex(&signing), node_key })
+    };
+    let mut members = Vec::new();
+    for insurer in insurers {
+        members.push(member(insurer.id, insurer.name, true)?);
+    }
+    let regulator = member(REGULATOR.0, REGULATOR.1, false)?;
+    let ministry = member(MINISTRY.0, MINISTRY.1, false)?;
+    let key = |group: &str, weights: Vec<u32>| KeyFile {
+        key_group: group.to_string(),
+        valid_from: "2023-01-01".to_string(),
+        shares: insurers.iter().map(|insurer| insurer.id.to_string()).zip(shares(&weights)).collect(),
+    };
+    let genesis = GenesisFile {
+        ledger_id: LEDGER_ID.to_string(),
+        fund: FUND.to_string(),
+        ministry,
+        insurers: members,
+        regulators: vec![regulator],
+        sectors: SECTORS
+            .iter()
+            .map(|(id, name, group, earmark)| SectorFile {
+                id: id.to_string(),
+                name: name.to_string(),
+                key_group: group.to_string(),
+                earmark: earmark.to_string(),
+            })
+            .collect(),
+        keys: vec![
+            key("somatic", insurers.iter().map(|insurer| insurer.somatic).collect()),
+            key("ggz", insurers.iter().map(|insurer| insurer.ggz).collect()),
+        ],
+    };
+    genesis.build().map_err(|error| DevnetError::Malformed { path: dir.join("genesis.toml"), problem: error.to_string() })?;
+
+    let nodes = layout(dir, count, base_port);
+    for node in &nodes {
+        let config = NodeConfig {
+            id: node.id.clone(),
+            key_file: PathBuf::from(format!("../keys/node-{}.key", node.id)),
+            genesis: PathBuf::from("../genesis.toml"),
+            data_dir: PathBuf::from(format!("../data/{}", node.id)),
+            listen: node.listen.clone(),
+            metrics_listen: node.metrics.clone(),
+            log_format: "human".to_string(),
+            peers: nodes.iter().filter(|peer| peer.id != node.id).map(|peer| Peer { id: peer.id.clone(), address: peer.url() }).collect(),
+        };
+        let text = format!(
+            "# Node {} of the devnet in {}; written by 'fairshare devnet'. Paths are relative to this file.\n{}",
+            node.id,
+            dir.display(),
+            toml::to_string(&config).expect("node configs serialise")
+        );
+        write(&node.config, &text)?;
+    }
+
+    let mut identities: Vec<Identity> = insurers
+        .iter()
+        .map(|insurer| Identity { id: insurer.id.to_string(), key_file: PathBuf::from(format!("keys/{}.key", insurer.id)) })
+        .collect();
+    for (id, _) in [REGULATOR, MINISTRY] {
+        identities.push(Identity { id: id.to_string(), key_file: PathBuf::from(format!("keys/{id}.key")) });
+    }
+    let client = ClientConfigFile {
+        ledger_id: Some(LEDGER_ID.to_string()),
+        nodes: nodes.iter().map(DevnetNode::url).collect(),
+        default_identity: Some(insurers[0].id.to_string()),
+        identities,
+    };
+    write(
+        &dir.join("client.toml"),
+        &format!(
+            "# Client config of the devnet; written by 'fairshare devnet'. Use it with\n#   fairshare --config {} status\n{}",
+            dir.join("client.toml").display(),
+            toml::to_string(&client).expect("client configs serialise")
+        ),
+    )?;
+    // Genesis last: its presence marks a complete devnet directory.
+    write(
+        &dir.join("genesis.toml"),
+        &format!(
+            "# Genesis of the devnet ledger '{LEDGER_ID}'; written by 'fairshare devnet'. Illustrative names and shares.\n{}",
+            toml::to_string(&genesis).expect("genesis serialises")
+        ),
+    )?;
+    Ok(Devnet { dir: dir.to_path_buf(), nodes, created: true })
+}
+
+fn write(path: &Path, text: &str) -> Result<(), DevnetError> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(io(parent))?;
+    }
+    std::fs::write(path, text).map_err(io(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_sum_to_exactly_one_for_every_size() {
+        assert_eq!(shares(&[2900, 2600, 2400, 2100]), ["0.2900", "0.2600", "0.2400", "0.2100"]);
+        for count in NODES_MIN..=NODES_MAX {
+            for weights in [
+                INSURERS[..count].iter().map(|insurer| insurer.somatic).collect::<Vec<_>>(),
+                INSURERS[..count].iter().map(|insurer| insurer.ggz).collect(),
+            ] {
+                let parts = shares(&weights);
+                let total: rust_decimal::Decimal = parts.iter().map(|share| share.parse::<rust_decimal::Decimal>().unwrap()).sum();
+                assert_eq!(total, rust_decimal::Decimal::ONE, "{count} insurers: {parts:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_devnet_is_created_once_and_found_again() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(find(dir.path()).unwrap().is_none());
+        let created = create(dir.path(), 5, 17101).unwrap();
+        assert!(created.created);
+        assert_eq!(created.nodes.len(), 5);
+        assert_eq!(created.nodes[1].listen, "127.0.0.1:17102");
+        assert_eq!(created.nodes[1].metrics.as_deref(), Some("127.0.0.1:17202"));
+        let node = fairshare_node::config::load(&created.nodes[0].config).unwrap();
+        assert_eq!(node.genesis.insurers.len(), 5);
+        assert_eq!(node.config.peers.len(), 4);
+        let client = crate::config::ClientConfig::load(&created.client_config()).unwrap();
+        for identity in ["zk", "dsw", "nza", "vws"] {
+            let (_, key_file) = client.identity(Some(identity)).unwrap();
+            keyfile::read(&key_file).unwrap();
+        }
+        let found = find(dir.path()).unwrap().unwrap();
+        assert!(!found.created);
+        assert_eq!(found.nodes, created.nodes, "a second run reuses what the first made");
+        assert_eq!(found.base_port(), 17101);
+    }
+}

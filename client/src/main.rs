@@ -1,0 +1,54 @@
+//! `fairshare`: the command-line client of a fairshare ledger.
+//!
+//! Parses the command line, runs one command from `cmd/`, and turns any error into one
+//! line on stderr and exit code 1 (clap exits with 2 on usage errors).
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+mod cmd;
+
+#[derive(Parser)]
+#[command(name = "fairshare", version, about = "The client of a fairshare ledger: IZA transformation funds, settled between insurers.")]
+#[command(after_help = "Examples:\n  \
+    fairshare devnet --demo                      # a local ledger of 4 insurer nodes, with a demo scenario\n  \
+    fairshare --config devnet/client.toml status\n  \
+    fairshare obligations --insurer zk --open\n  \
+    fairshare --as vgz milestone confirm rav-nw-acute triage-desk\n\n\
+    The client config is --config FILE, else $FAIRSHARE_CONFIG, else ./client.toml, else ./devnet/client.toml.")]
+struct Cli {
+    /// The client config (TOML): nodes and signing identities.
+    #[arg(long, global = true, env = "FAIRSHARE_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The identity that signs (an id of the client config, e.g. zk, vgz, vws).
+    #[arg(long = "as", global = true, value_name = "ID")]
+    identity: Option<String>,
+    /// Talk to this node only, e.g. http://127.0.0.1:7101 (default: the first that answers).
+    #[arg(long, global = true, value_name = "URL")]
+    node: Option<String>,
+    /// Sign with this secret key file instead of the config's (needs --as).
+    #[arg(long, global = true, value_name = "FILE")]
+    key: Option<PathBuf>,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: cmd::Command,
+}
+
+#[tokio::main]
+async fn main() {
+    // Like other Unix tools, end quietly when the reader of our output goes away
+    // (`fairshare export payments | head`) instead of panicking on a broken pipe.
+    // SAFETY: restoring the default disposition of SIGPIPE before any other thread writes.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+    let cli = Cli::parse();
+    let context = cmd::Context::new(cli.config, cli.identity, cli.node, cli.key, cli.json);
+    if let Err(error) = cli.command.run(&context).await {
+        eprintln!("fairshare: {error:#}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,69 @@
+//! Nonces: unique per signer, or the node refuses the envelope as a replay.
+//!
+//! Each identity's last nonce is kept in `nonces/<id>` beside the client config, and a new
+//! one is `max(last + 1, now in microseconds)`: the counter keeps nonces unique on one
+//! machine even if the clock steps back, and the clock keeps them unique when the same
+//! identity signs from two machines (or after the nonce file was lost). The new nonce is
+//! written (atomically, by rename) before the transaction is submitted, so a crash between
+//! the two wastes a nonce but never reuses one.
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+#[derive(Debug, Clone)]
+pub struct NonceStore {
+    dir: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot keep the nonce of '{identity}' in {path}: {source}")]
+pub struct NonceError {
+    pub identity: String,
+    pub path: PathBuf,
+    pub source: std::io::Error,
+}
+
+pub fn now_micros() -> u64 {
+    let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    u64::try_from(since.as_micros()).unwrap_or(u64::MAX)
+}
+
+impl NonceStore {
+    pub fn new(dir: &Path) -> NonceStore {
+        NonceStore { dir: dir.to_path_buf() }
+    }
+
+    /// The next nonce of `identity`, persisted before it is returned.
+    pub fn next(&self, identity: &str, now_micros: u64) -> Result<u64, NonceError> {
+        let path = self.dir.join(identity);
+        let failed = |source| NonceError { identity: identity.to_string(), path: path.clone(), source };
+        std::fs::create_dir_all(&self.dir).map_err(failed)?;
+        let last: u64 = match std::fs::read_to_string(&path) {
+            Ok(text) => text.trim().parse().unwrap_or(0),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => 0,
+            Err(error) => return Err(failed(error)),
+        };
+        let nonce = last.saturating_add(1).max(now_micros);
+        let temporary = self.dir.join(format!(".{identity}.{}", std::process::id()));
+        std::fs::write(&temporary, format!("{nonce}\n")).map_err(failed)?;
+        std::fs::rename(&temporary, &path).map_err(failed)?;
+        Ok(nonce)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nonces_only_grow_even_when_the_clock_steps_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = NonceStore::new(&dir.path().join("nonces"));
+        assert_eq!(store.next("zk", 1_000).unwrap(), 1_000);
+        assert_eq!(store.next("zk", 1_000).unwrap(), 1_001);
+        assert_eq!(store.next("zk", 10).unwrap(), 1_002, "a clock that stepped back does not reuse nonces");
+        assert_eq!(store.next("zk", 5_000).unwrap(), 5_000);
+        assert_eq!(store.next("vgz", 7).unwrap(), 7, "each identity has its own counter");
+        assert_eq!(std::fs::read_to_string(dir.path().join("nonces/zk")).unwrap().trim(), "5000");
+    }
+}

@@ -1,0 +1,283 @@
+//! End to end: `fairshare devnet --demo` brings up four real nodes (child processes of the
+//! built binary) and plays config/demo.toml; then the CLI's own queries must show that
+//! every obligation follows from the rules and that every node holds the same ledger.
+//!
+//! The expectations are derived from the demo file itself (read with the library's
+//! scenario parser), so the test keeps checking the rules if the demo changes.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use fairshare_client::action::Action;
+use fairshare_client::scenario;
+use fairshare_client::views::{Balances, NodeStatus, ObligationRow, PlanSummary};
+use fairshare_protocol::state::{MilestoneStatus, Plan};
+use fairshare_protocol::Amount;
+use rust_decimal::{Decimal, RoundingStrategy};
+
+const READY_DEADLINE: Duration = Duration::from_secs(120);
+const CONVERGE_DEADLINE: Duration = Duration::from_secs(30);
+const STOP_DEADLINE: Duration = Duration::from_secs(30);
+const POLL_INTERVAL: Duration = Duration::from_millis(100);
+const NODES: u16 = 4;
+const METRICS_OFFSET: u16 = 100;
+
+fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_fairshare")
+}
+
+/// A base port where base..base+N and base+100..base+100+N are free right now. The start
+/// is spread by the process id so parallel test runs rarely try the same block.
+fn free_base_port() -> u16 {
+    let free = |port: u16| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok();
+    let start = 20_000 + (std::process::id() % 3_000) as u16 * 10;
+    for attempt in 0..200u16 {
+        let base = 20_000 + (start - 20_000 + attempt * 137) % 40_000;
+        if (0..NODES).all(|offset| free(base + offset) && free(base + METRICS_OFFSET + offset)) {
+            return base;
+        }
+    }
+    panic!("found no free block of ports for the devnet");
+}
+
+/// The running devnet: stopped with SIGTERM (and killed after a deadline) on drop.
+struct Devnet {
+    child: Child,
+    dir: tempfile::TempDir,
+    stderr: PathBuf,
+    stdout: mpsc::Receiver<String>,
+}
+
+impl Devnet {
+    fn start() -> Devnet {
+        let dir = tempfile::Builder::new().prefix("fairshare-devnet-demo-").tempdir().expect("temp dir");
+        let stderr = dir.path().join("devnet.stderr");
+        let base = free_base_port();
+        let child = Command::new(binary())
+            .args(["devnet", "--demo", "--base-port", &base.to_string(), "--dir"])
+            .arg(dir.path().join("devnet"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr).expect("stderr file"))
+            .spawn()
+            .expect("start fairshare devnet");
+        let mut devnet = Devnet { child, dir, stderr, stdout: mpsc::channel().1 };
+        let output = devnet.child.stdout.take().expect("piped stdout");
+        let (sender, receiver) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(output).lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        devnet.stdout = receiver;
+        devnet
+    }
+
+    fn client_config(&self) -> PathBuf {
+        self.dir.path().join("devnet/client.toml")
+    }
+
+    /// Reads stdout until a line starts with "ready"; everything read is returned.
+    fn wait_ready(&mut self) -> Vec<String> {
+        let deadline = Instant::now() + READY_DEADLINE;
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stdout.recv_timeout(left.min(Duration::from_secs(1))) {
+                Ok(line) => {
+                    let ready = line.starts_with("ready");
+                    seen.push(line);
+                    if ready {
+                        return seen;
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    let status = self.child.wait().expect("wait for devnet");
+                    panic!("devnet exited ({status}) before it was ready:\n{}\n{}", seen.join("\n"), self.stderr_text());
+                }
+            }
+            assert!(Instant::now() < deadline, "devnet not ready within {READY_DEADLINE:?}:\n{}\n{}", seen.join("\n"), self.stderr_text());
+        }
+    }
+
+    fn stderr_text(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// SIGTERM, then wait (bounded), then kill. Returns how it ended.
+    fn stop(&mut self) -> Option<ExitStatus> {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            return Some(status);
+        }
+        // SAFETY: kill(2) on the pid of our own child, which has not been reaped yet.
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + STOP_DEADLINE;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(POLL_INTERVAL); // a polling interval while the nodes stop
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        None
+    }
+}
+
+impl Drop for Devnet {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Runs `fairshare ARGS --json --config CONFIG` and parses its JSON output.
+fn query<T: serde::de::DeserializeOwned>(config: &Path, args: &[&str]) -> T {
+    let output = Command::new(binary()).args(args).arg("--json").arg("--config").arg(config).output().expect("run fairshare");
+    assert!(output.status.success(), "fairshare {args:?} failed ({}): {}", output.status, String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|error| panic!("fairshare {args:?} printed no JSON ({error}): {}", String::from_utf8_lossy(&output.stdout)))
+}
+
+fn wait_until<T>(what: &str, limit: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = probe() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "waited {limit:?} for {what}");
+        std::thread::sleep(POLL_INTERVAL); // a polling interval, not a guess
+    }
+}
+
+fn sum<'a>(amounts: impl Iterator<Item = &'a Amount>) -> Amount {
+    amounts.copied().sum()
+}
+
+fn half_even(amount: Amount, fraction: &str) -> Amount {
+    let fraction: Decimal = fraction.parse().expect("a decimal fraction");
+    Amount::from_decimal((amount.value() * fraction).round_dp_with_strategy(2, RoundingStrategy::MidpointNearestEven)).expect("cents")
+}
+
+#[test]
+fn devnet_demo_obligations_follow_the_rules_and_every_node_agrees() {
+    let mut devnet = Devnet::start();
+    let started = devnet.wait_ready();
+    assert!(started.iter().any(|line| line.contains("rejected as expected")), "the demo shows a rejection:\n{}", started.join("\n"));
+    let config = devnet.client_config();
+
+    let obligations: Vec<ObligationRow> = query(&config, &["obligations"]);
+    assert!(!obligations.is_empty(), "the demo creates obligations");
+    for obligation in &obligations {
+        assert_eq!(obligation.paid + obligation.outstanding, obligation.amount, "paid + outstanding = amount on {}", obligation.id);
+        assert!(!obligation.paid.is_negative() && !obligation.outstanding.is_negative(), "{obligation:?}");
+        assert!(obligation.amount.cents() > 0, "no obligation of 0.00: {obligation:?}");
+        assert_eq!(obligation.id, format!("{}/{}/{}/{}", obligation.plan, obligation.milestone, obligation.line, obligation.insurer));
+    }
+    let of_milestone = |plan: &str, milestone: &str| -> Vec<&ObligationRow> {
+        obligations.iter().filter(|obligation| obligation.plan == plan && obligation.milestone == milestone).collect()
+    };
+
+    // Every milestone's obligations add up to its payable amount, to the cent; a milestone
+    // that is not confirmed has none.
+    let plans: Vec<PlanSummary> = query(&config, &["plans"]);
+    let mut details: BTreeMap<String, Plan> = BTreeMap::new();
+    for summary in &plans {
+        let shown: serde_json::Value = query(&config, &["plan", "show", &summary.id]);
+        let plan: Plan = serde_json::from_value(shown["plan"].clone()).expect("a plan");
+        for milestone in plan.milestones.values() {
+            let created = of_milestone(&plan.id, &milestone.id);
+            match &milestone.status {
+                MilestoneStatus::Confirmed { payable, .. } => {
+                    assert_eq!(sum(created.iter().map(|obligation| &obligation.amount)), *payable, "{}/{}", plan.id, milestone.id);
+                    assert_eq!(created.len(), milestone.obligations.len());
+                    for (number, line) in milestone.lines.iter().enumerate() {
+                        let parts = created.iter().filter(|obligation| obligation.line as usize == number + 1);
+                        assert_eq!(
+                            sum(parts.map(|obligation| &obligation.amount)),
+                            line.payable,
+                            "line {} of {}",
+                            number + 1,
+                            milestone.id
+                        );
+                    }
+                }
+                _ => assert!(created.is_empty(), "{}/{} is not confirmed but has obligations", plan.id, milestone.id),
+            }
+        }
+        details.insert(plan.id.clone(), plan);
+    }
+
+    // What the demo's attainments ask for is what was created.
+    let demo = scenario::read(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/demo.toml")).expect("the demo parses");
+    let (mut partial, mut actual_costs, mut missed) = (0, 0, 0);
+    for step in &demo.steps {
+        match &step.action {
+            Action::Attain { plan, milestone, fraction, amount, .. } => {
+                let planned = &details[plan].milestones[milestone];
+                let expected = match (fraction, amount) {
+                    (Some(fraction), None) => {
+                        partial += 1;
+                        half_even(planned.amount, fraction)
+                    }
+                    (None, Some(amount)) => {
+                        actual_costs += 1;
+                        amount.parse().expect("an amount")
+                    }
+                    _ => planned.amount,
+                };
+                let created = sum(of_milestone(plan, milestone).iter().map(|obligation| &obligation.amount));
+                assert_eq!(created, expected, "{plan}/{milestone} attained with fraction {fraction:?} / amount {amount:?}");
+            }
+            Action::Miss { plan, milestone, .. } => {
+                missed += 1;
+                assert!(matches!(details[plan].milestones[milestone].status, MilestoneStatus::Missed));
+                assert!(of_milestone(plan, milestone).is_empty(), "missed {plan}/{milestone} created obligations");
+            }
+            _ => {}
+        }
+    }
+    assert!(partial > 0 && actual_costs > 0 && missed > 0, "the demo covers partial, actual-cost and missed milestones");
+    // The 0.75 milestone: 250000.06 × 0.75 = 187500.045, half-even to 187500.04 (half-up would give .05).
+    let dashboard = sum(of_milestone("rav-nw-acute", "regional-dashboard").iter().map(|obligation| &obligation.amount));
+    assert_eq!(dashboard.to_string(), "187500.04");
+
+    // Balances agree with the obligations they sum.
+    let balances: Balances = query(&config, &["balances"]);
+    assert!(!balances.insurers.is_empty());
+    for balance in &balances.insurers {
+        let owed: Vec<&ObligationRow> = obligations.iter().filter(|obligation| obligation.insurer == balance.insurer).collect();
+        assert_eq!(balance.owed, sum(owed.iter().map(|obligation| &obligation.amount)), "owed by {}", balance.insurer);
+        assert_eq!(balance.paid, sum(owed.iter().map(|obligation| &obligation.paid)), "paid by {}", balance.insurer);
+        assert_eq!(balance.outstanding, sum(owed.iter().map(|obligation| &obligation.outstanding)), "outstanding of {}", balance.insurer);
+    }
+    for balance in &balances.parties {
+        let to: Vec<&ObligationRow> = obligations.iter().filter(|obligation| obligation.payee == balance.party).collect();
+        assert_eq!(balance.receivable, sum(to.iter().map(|obligation| &obligation.amount)), "receivable of {}", balance.party);
+        assert_eq!(balance.received, sum(to.iter().map(|obligation| &obligation.paid)), "received by {}", balance.party);
+        let benefiting = obligations.iter().filter(|obligation| obligation.provider == balance.party).map(|obligation| &obligation.amount);
+        assert_eq!(balance.benefiting, sum(benefiting), "benefiting {}", balance.party);
+    }
+
+    // Every node holds the same ledger: the same size and root (once replication settles).
+    let statuses = wait_until("every node to report the same root", CONVERGE_DEADLINE, || {
+        let statuses: Vec<NodeStatus> = query(&config, &["status"]);
+        let first = &statuses[0];
+        let agree = statuses.iter().all(|status| status.reachable && status.size == first.size && status.root == first.root);
+        agree.then_some(statuses)
+    });
+    assert_eq!(statuses.len(), NODES as usize);
+    assert!(statuses[0].size > 50, "the demo's transactions are leaves: {:?}", statuses[0]);
+    assert!(statuses.iter().all(|status| status.state_digest == statuses[0].state_digest), "{statuses:?}");
+
+    let status = devnet.stop().expect("the devnet stops within its deadline on SIGTERM");
+    assert!(status.success(), "devnet exit: {status}; {}", devnet.stderr_text());
+}
