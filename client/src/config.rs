@@ -47,8 +47,8 @@ pub struct ClientConfig {
 pub enum ConfigError {
     #[error("no client config: looked for {}; pass --config FILE (or set FAIRSHARE_CONFIG), or start a local ledger with 'fairshare devnet'", tried.join(" and "))]
     NotFound { tried: Vec<String> },
-    #[error("cannot read client config {path}: {source}")]
-    Unreadable { path: PathBuf, source: std::io::Error },
+    #[error("cannot read client config {path}: {cause}")]
+    Unreadable { path: PathBuf, cause: std::io::Error },
     #[error("client config {path} is malformed: {problem}")]
     Malformed { path: PathBuf, problem: String },
     #[error("client config {path} has no identity '{id}'; it has {}", known.join(", "))]
@@ -72,7 +72,7 @@ pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, ConfigError> {
 
 impl ClientConfig {
     pub fn load(path: &Path) -> Result<ClientConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Unreadable { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Unreadable { path: path.to_path_buf(), cause: source })?;
         ClientConfig::parse(path, &text)
     }
 

@@ -8,18 +8,18 @@ use ed25519_dalek::SigningKey;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyFileError {
-    #[error("cannot read key file {path}: {source}")]
-    Unreadable { path: PathBuf, source: std::io::Error },
+    #[error("cannot read key file {path}: {cause}")]
+    Unreadable { path: PathBuf, cause: std::io::Error },
     #[error("key file {path} does not hold 64 hex digits (an ed25519 secret key); make one with 'fairshare keygen --out FILE'")]
     Malformed { path: PathBuf },
-    #[error("cannot write key file {path}: {source}")]
-    Unwritable { path: PathBuf, source: std::io::Error },
+    #[error("cannot write key file {path}: {cause}")]
+    Unwritable { path: PathBuf, cause: std::io::Error },
     #[error("key file {path} already exists; remove it first or write elsewhere (a key is never overwritten)")]
     Exists { path: PathBuf },
 }
 
 pub fn read(path: &Path) -> Result<SigningKey, KeyFileError> {
-    let text = std::fs::read_to_string(path).map_err(|source| KeyFileError::Unreadable { path: path.to_path_buf(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| KeyFileError::Unreadable { path: path.to_path_buf(), cause: source })?;
     let bytes = hex::decode(text.trim()).map_err(|_| KeyFileError::Malformed { path: path.to_path_buf() })?;
     let bytes: [u8; 32] = bytes.try_into().map_err(|_| KeyFileError::Malformed { path: path.to_path_buf() })?;
     Ok(SigningKey::from_bytes(&bytes))
@@ -27,7 +27,7 @@ pub fn read(path: &Path) -> Result<SigningKey, KeyFileError> {
 
 /// Writes a new key file with mode 0600; never overwrites an existing file.
 pub fn write_new(path: &Path, key: &SigningKey) -> Result<(), KeyFileError> {
-    let unwritable = |source| KeyFileError::Unwritable { path: path.to_path_buf(), source };
+    let unwritable = |source| KeyFileError::Unwritable { path: path.to_path_buf(), cause: source };
     if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(unwritable)?;
     }

@@ -15,6 +15,7 @@
 //! - [`connection`]: the gRPC client that tries the configured nodes in order.
 //! - [`devnet`]: generating keys, genesis and configs for a local cluster.
 //! - [`views`], [`table`], [`csv`]: what queries return and how it is printed.
+//! - [`sepa`]: SEPA credit-transfer files (pain.001.001.09) of an insurer's open obligations.
 //!
 //! Nothing here prints or exits; the binary decides what a person sees.
 
@@ -28,6 +29,7 @@ pub mod keyfile;
 pub mod nonce;
 pub mod plan_file;
 pub mod scenario;
+pub mod sepa;
 pub mod table;
 pub mod views;
 

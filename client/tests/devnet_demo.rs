@@ -6,11 +6,7 @@
 //! scenario parser), so the test keeps checking the rules if the demo changes.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::path::Path;
 
 use fairshare_client::action::Action;
 use fairshare_client::scenario;
@@ -19,144 +15,8 @@ use fairshare_protocol::state::{MilestoneStatus, Plan};
 use fairshare_protocol::Amount;
 use rust_decimal::{Decimal, RoundingStrategy};
 
-const READY_DEADLINE: Duration = Duration::from_secs(120);
-const CONVERGE_DEADLINE: Duration = Duration::from_secs(30);
-const STOP_DEADLINE: Duration = Duration::from_secs(30);
-const POLL_INTERVAL: Duration = Duration::from_millis(100);
-const NODES: u16 = 4;
-const METRICS_OFFSET: u16 = 100;
-
-fn binary() -> &'static str {
-    env!("CARGO_BIN_EXE_fairshare")
-}
-
-/// A base port where base..base+N and base+100..base+100+N are free right now. The start
-/// is spread by the process id so parallel test runs rarely try the same block.
-fn free_base_port() -> u16 {
-    let free = |port: u16| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok();
-    let start = 20_000 + (std::process::id() % 3_000) as u16 * 10;
-    for attempt in 0..200u16 {
-        let base = 20_000 + (start - 20_000 + attempt * 137) % 40_000;
-        if (0..NODES).all(|offset| free(base + offset) && free(base + METRICS_OFFSET + offset)) {
-            return base;
-        }
-    }
-    panic!("found no free block of ports for the devnet");
-}
-
-/// The running devnet: stopped with SIGTERM (and killed after a deadline) on drop.
-struct Devnet {
-    child: Child,
-    dir: tempfile::TempDir,
-    stderr: PathBuf,
-    stdout: mpsc::Receiver<String>,
-}
-
-impl Devnet {
-    fn start() -> Devnet {
-        let dir = tempfile::Builder::new().prefix("fairshare-devnet-demo-").tempdir().expect("temp dir");
-        let stderr = dir.path().join("devnet.stderr");
-        let base = free_base_port();
-        let child = Command::new(binary())
-            .args(["devnet", "--demo", "--base-port", &base.to_string(), "--dir"])
-            .arg(dir.path().join("devnet"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&stderr).expect("stderr file"))
-            .spawn()
-            .expect("start fairshare devnet");
-        let mut devnet = Devnet { child, dir, stderr, stdout: mpsc::channel().1 };
-        let output = devnet.child.stdout.take().expect("piped stdout");
-        let (sender, receiver) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(output).lines().map_while(Result::ok) {
-                if sender.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        devnet.stdout = receiver;
-        devnet
-    }
-
-    fn client_config(&self) -> PathBuf {
-        self.dir.path().join("devnet/client.toml")
-    }
-
-    /// Reads stdout until a line starts with "ready"; everything read is returned.
-    fn wait_ready(&mut self) -> Vec<String> {
-        let deadline = Instant::now() + READY_DEADLINE;
-        let mut seen = Vec::new();
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.stdout.recv_timeout(left.min(Duration::from_secs(1))) {
-                Ok(line) => {
-                    let ready = line.starts_with("ready");
-                    seen.push(line);
-                    if ready {
-                        return seen;
-                    }
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    let status = self.child.wait().expect("wait for devnet");
-                    panic!("devnet exited ({status}) before it was ready:\n{}\n{}", seen.join("\n"), self.stderr_text());
-                }
-            }
-            assert!(Instant::now() < deadline, "devnet not ready within {READY_DEADLINE:?}:\n{}\n{}", seen.join("\n"), self.stderr_text());
-        }
-    }
-
-    fn stderr_text(&self) -> String {
-        std::fs::read_to_string(&self.stderr).unwrap_or_default()
-    }
-
-    /// SIGTERM, then wait (bounded), then kill. Returns how it ended.
-    fn stop(&mut self) -> Option<ExitStatus> {
-        if let Ok(Some(status)) = self.child.try_wait() {
-            return Some(status);
-        }
-        // SAFETY: kill(2) on the pid of our own child, which has not been reaped yet.
-        unsafe {
-            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
-        }
-        let deadline = Instant::now() + STOP_DEADLINE;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Some(status);
-            }
-            std::thread::sleep(POLL_INTERVAL); // a polling interval while the nodes stop
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        None
-    }
-}
-
-impl Drop for Devnet {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// Runs `fairshare ARGS --json --config CONFIG` and parses its JSON output.
-fn query<T: serde::de::DeserializeOwned>(config: &Path, args: &[&str]) -> T {
-    let output = Command::new(binary()).args(args).arg("--json").arg("--config").arg(config).output().expect("run fairshare");
-    assert!(output.status.success(), "fairshare {args:?} failed ({}): {}", output.status, String::from_utf8_lossy(&output.stderr));
-    serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|error| panic!("fairshare {args:?} printed no JSON ({error}): {}", String::from_utf8_lossy(&output.stdout)))
-}
-
-fn wait_until<T>(what: &str, limit: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(value) = probe() {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "waited {limit:?} for {what}");
-        std::thread::sleep(POLL_INTERVAL); // a polling interval, not a guess
-    }
-}
+mod common;
+use common::{query, wait_until, Devnet, CONVERGE_DEADLINE, NODES};
 
 fn sum<'a>(amounts: impl Iterator<Item = &'a Amount>) -> Amount {
     amounts.copied().sum()
@@ -169,7 +29,7 @@ fn half_even(amount: Amount, fraction: &str) -> Amount {
 
 #[test]
 fn devnet_demo_obligations_follow_the_rules_and_every_node_agrees() {
-    let mut devnet = Devnet::start();
+    let mut devnet = Devnet::start(true);
     let started = devnet.wait_ready();
     assert!(started.iter().any(|line| line.contains("rejected as expected")), "the demo shows a rejection:\n{}", started.join("\n"));
     let config = devnet.client_config();

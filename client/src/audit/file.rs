@@ -44,10 +44,10 @@ pub struct Damage {
 
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {
-    #[error("cannot read export file {path}: {source}")]
-    Unreadable { path: PathBuf, source: std::io::Error },
-    #[error("cannot write export file {path}: {source}")]
-    Unwritable { path: PathBuf, source: std::io::Error },
+    #[error("cannot read export file {path}: {cause}")]
+    Unreadable { path: PathBuf, cause: std::io::Error },
+    #[error("cannot write export file {path}: {cause}")]
+    Unwritable { path: PathBuf, cause: std::io::Error },
 }
 
 impl Export {
@@ -58,7 +58,7 @@ impl Export {
 
     /// Reads and decodes a whole export file (records decode in parallel).
     pub fn read(path: &Path) -> Result<Export, FileError> {
-        let bytes = std::fs::read(path).map_err(|source| FileError::Unreadable { path: path.to_path_buf(), source })?;
+        let bytes = std::fs::read(path).map_err(|cause| FileError::Unreadable { path: path.to_path_buf(), cause })?;
         Ok(Export::decode(&bytes))
     }
 
@@ -181,23 +181,23 @@ impl ExportWriter {
         let mut partial = path.as_os_str().to_owned();
         partial.push(".partial");
         let partial = PathBuf::from(partial);
-        let file = std::fs::File::create(&partial).map_err(|source| FileError::Unwritable { path: partial.clone(), source })?;
+        let file = std::fs::File::create(&partial).map_err(|cause| FileError::Unwritable { path: partial.clone(), cause })?;
         Ok(ExportWriter { path: path.to_path_buf(), partial, out: BufWriter::new(file) })
     }
 
     pub fn write(&mut self, record: Record) -> Result<(), FileError> {
         let bytes = ExportRecord { record: Some(record) }.encode_length_delimited_to_vec();
-        self.out.write_all(&bytes).map_err(|source| FileError::Unwritable { path: self.partial.clone(), source })
+        self.out.write_all(&bytes).map_err(|cause| FileError::Unwritable { path: self.partial.clone(), cause })
     }
 
     /// Flushes, syncs and moves the file into place.
     pub fn finish(self) -> Result<PathBuf, FileError> {
         let unwritable = |path: &Path| {
             let path = path.to_path_buf();
-            move |source| FileError::Unwritable { path, source }
+            move |cause| FileError::Unwritable { path, cause }
         };
         let file =
-            self.out.into_inner().map_err(|error| FileError::Unwritable { path: self.partial.clone(), source: error.into_error() })?;
+            self.out.into_inner().map_err(|error| FileError::Unwritable { path: self.partial.clone(), cause: error.into_error() })?;
         file.sync_all().map_err(unwritable(&self.partial))?;
         std::fs::rename(&self.partial, &self.path).map_err(unwritable(&self.path))?;
         Ok(self.path)

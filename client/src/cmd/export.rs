@@ -1,22 +1,26 @@
-//! `fairshare export obligations|payments --csv`: files for an insurer's finance system.
+//! `fairshare export obligations|payments --csv` and `fairshare export sepa`: files for an
+//! insurer's finance system and bank.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::{Context as _, Result};
-use fairshare_client::csv;
+use anyhow::{anyhow, bail, Context as _, Result};
+use fairshare_client::sepa::{self, Header, Payee};
 use fairshare_client::views::ObligationRow;
+use fairshare_client::{csv, InputError};
 use fairshare_node::api::v1::{query_request::Query, Empty, ObligationFilter};
 use fairshare_protocol::state::{Obligation, Party, Payment};
 
 use super::Context;
 
-/// Export obligations or payments as CSV (RFC 4180), for finance systems and spreadsheets.
+/// Export obligations or payments as CSV (RFC 4180), or an insurer's open obligations as a SEPA payment file.
 #[derive(clap::Args)]
-#[command(
-    after_help = "Examples:\n  fairshare export obligations --csv --insurer zk --open --out zk-open.csv\n  fairshare export payments --csv > payments.csv"
-)]
+#[command(after_help = "Examples:\n  \
+    fairshare export obligations --csv --insurer zk --open --out zk-open.csv\n  \
+    fairshare export payments --csv > payments.csv\n  \
+    fairshare export sepa --insurer zk --debtor-iban NL91ABNA0417164300 --debtor-name \"Zilveren Kruis\" \\\n    \
+    --execution-date 2026-07-15 --out zk-2026-07-15.xml")]
 pub struct Args {
     #[command(subcommand)]
     what: What,
@@ -52,10 +56,40 @@ enum What {
         #[command(flatten)]
         output: Output,
     },
+    /// The open obligations of one insurer as a SEPA credit-transfer initiation (ISO 20022 pain.001.001.09).
+    #[command(after_help = "Example:\n  \
+        fairshare export sepa --insurer zk --debtor-iban NL91ABNA0417164300 --debtor-name \"Zilveren Kruis\" \\\n    \
+        --execution-date 2026-07-15 --out zk-2026-07-15.xml\n\n\
+        One transfer per payee with a registered IBAN, for everything outstanding to it; the obligation ids\n\
+        go in the remittance information. Payees without an IBAN are listed on stderr and left out.")]
+    Sepa {
+        /// The paying insurer.
+        #[arg(long)]
+        insurer: String,
+        /// The account the transfers are paid from.
+        #[arg(long, value_name = "IBAN")]
+        debtor_iban: String,
+        /// The account holder's name.
+        #[arg(long, value_name = "NAME")]
+        debtor_name: String,
+        /// When the bank is to execute the transfers.
+        #[arg(long, value_name = "DATE")]
+        execution_date: String,
+        /// The message id (at most 35 characters; default FS-INSURER-YYYYMMDDHHMMSS).
+        #[arg(long, value_name = "ID")]
+        msg_id: Option<String>,
+        /// Write to this file instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
 }
 
 fn write_out(output: &Output, text: &str) -> Result<()> {
-    match &output.out {
+    write_to(output.out.as_ref(), text)
+}
+
+fn write_to(out: Option<&PathBuf>, text: &str) -> Result<()> {
+    match out {
         Some(path) => std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display())),
         None => std::io::stdout().write_all(text.as_bytes()).context("cannot write to standard output"),
     }
@@ -155,6 +189,48 @@ impl Args {
                     }
                 }
                 write_out(&output, &text)
+            }
+            What::Sepa { insurer, debtor_iban, debtor_name, execution_date, msg_id, out } => {
+                let input = |error: InputError| anyhow!("{error}");
+                let created =
+                    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).context("the system clock is before 1970")?;
+                let created = sepa::iso_datetime(created.as_secs());
+                let msg_id = msg_id.unwrap_or_else(|| {
+                    let stamp: String = created.chars().filter(char::is_ascii_digit).collect();
+                    format!("FS-{insurer}-{stamp}").chars().take(35).collect()
+                });
+                let header = Header::new(&msg_id, created, &execution_date, &debtor_name, &debtor_iban).map_err(input)?;
+                let filter = ObligationFilter { insurer: insurer.clone(), open_only: true, ..ObligationFilter::default() };
+                let obligations: Vec<Obligation> = context.query(Query::Obligations(filter)).await?;
+                let rows: Vec<ObligationRow> = obligations.iter().map(ObligationRow::from).collect();
+                let parties: BTreeMap<String, Party> = context.query(Query::Parties(Empty {})).await?;
+                let payees: BTreeMap<String, Payee> =
+                    parties.into_iter().map(|(id, party)| (id, Payee { name: party.name, iban: party.iban })).collect();
+                let (transfers, skipped) = sepa::transfers(&rows, &payees);
+                for payee in &skipped {
+                    eprintln!(
+                        "skipped {} ({}): no IBAN registered; {} outstanding on {} obligation(s): {}",
+                        payee.payee,
+                        payee.name,
+                        payee.amount,
+                        payee.obligations.len(),
+                        payee.obligations.join(", ")
+                    );
+                }
+                if transfers.is_empty() {
+                    bail!("nothing to pay: {insurer} has no open obligations to a payee with an IBAN; no file written");
+                }
+                write_to(out.as_ref(), &sepa::document(&header, &transfers))?;
+                if let Some(path) = &out {
+                    let total: fairshare_protocol::Amount = transfers.iter().map(|transfer| transfer.amount).sum();
+                    eprintln!(
+                        "wrote {}: {} transfer(s), {total} EUR in total, message {}",
+                        path.display(),
+                        transfers.len(),
+                        header.message_id
+                    );
+                }
+                Ok(())
             }
         }
     }

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs what the tests need beyond cargo: xmllint (Debian's libxml2-utils) and the
+# ISO 20022 XSDs shipped in the Python package sepaxml (client/tests/sepa_export.rs
+# validates `fairshare export sepa` against pain.001.001.09.xsd). Idempotent.
+set -euo pipefail
+if ! command -v xmllint >/dev/null 2>&1; then
+    echo "installing libxml2-utils (xmllint)"
+    sudo_cmd=""
+    if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo"; fi
+    $sudo_cmd apt-get update -qq
+    $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libxml2-utils
+fi
+if ! python3 -c 'import sepaxml' >/dev/null 2>&1; then
+    echo "installing the Python package sepaxml (for its XSDs)"
+    python3 -m pip install --quiet sepaxml
+fi
+xsd="$(python3 -c 'import sepaxml,os;print(os.path.dirname(sepaxml.__file__))')"
+find "$xsd" -name 'pain.001.001.09.xsd' | grep -q . || { echo "sepaxml has no pain.001.001.09.xsd under $xsd" >&2; exit 1; }
+echo "test tools ready: $(command -v xmllint), XSDs in $xsd"
