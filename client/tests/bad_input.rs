@@ -91,8 +91,15 @@ fn bad_input_is_refused_in_one_line_and_changes_nothing() {
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/plan.example.toml")).expect("the example plan");
     assert!(plan.contains("amount = \"400000.00\""), "the example plan changed; adapt this test");
     std::fs::write(dir.join("three-decimals.toml"), plan.replacen("amount = \"400000.00\"", "amount = \"400000.005\"", 1)).unwrap();
+    let beneficiary = plan.lines().find(|line| line.trim_start().starts_with("beneficiary")).expect("a beneficiary line").to_string();
+    std::fs::write(dir.join("unknown-party.toml"), plan.replacen(&beneficiary, "beneficiary = \"agb:99999999\"", 1)).unwrap();
     std::fs::write(dir.join("broken.toml"), "title = \"broken\"\n\n[[step]\nas = \"zk\"\n").unwrap();
-    let client_refuses: [(&str, Vec<&str>, Vec<&str>); 5] = [
+    let client_refuses: [(&str, Vec<&str>, Vec<&str>); 6] = [
+        (
+            "a plan naming an unknown party",
+            vec!["--as", "zk", "plan", "submit", "unknown-party.toml"],
+            vec!["unknown-party.toml", "agb:99999999", "UNKNOWN_PARTY"],
+        ),
         (
             "a plan amount with three decimals",
             vec!["--as", "zk", "plan", "submit", "three-decimals.toml"],

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 use fairshare_client::action::Action;
-use fairshare_client::plan_file::{AddendumFile, PlanFile};
+use fairshare_client::plan_file::{AddendumFile, MilestoneFile, PlanFile};
 use fairshare_client::table::Table;
 use fairshare_client::views::PlanSummary;
 use fairshare_node::api::v1::query_request::Query;
@@ -101,9 +101,14 @@ struct PlanView {
 impl Args {
     pub async fn run(self, context: &Context) -> Result<()> {
         let action = match self.command {
-            Command::Submit { file } => Action::PlanSubmit { file: None, plan: Some(parse_plan(&file)?), version: None },
+            Command::Submit { file } => {
+                let plan = parse_plan(&file)?;
+                check_parties(context, &file, &plan.milestones).await?;
+                Action::PlanSubmit { file: None, plan: Some(plan), version: None }
+            }
             Command::Revise { file } => {
                 let plan = parse_plan(&file)?;
+                check_parties(context, &file, &plan.milestones).await?;
                 let current: PlanView = context.query(Query::Plan(plan.id.clone())).await?;
                 let next = current.plan.version + 1;
                 if plan.version.is_some_and(|version| version != next) {
@@ -130,6 +135,7 @@ impl Args {
             Command::Addendum { plan, file } => {
                 let addendum = AddendumFile::parse(&read_file(&file)?)
                     .map_err(|problem| anyhow::anyhow!("addendum file {}: {problem}", file.display()))?;
+                check_parties(context, &file, &addendum.milestones).await?;
                 Action::Addendum { plan, file: None, addendum: Some(addendum) }
             }
             Command::Reschedule { plan, milestone, due, reason } => Action::Reschedule { plan, milestone, due, reason },
@@ -138,6 +144,27 @@ impl Args {
         };
         context.submit(input(action.to_kind(&context.signer(None)?.0))?).await
     }
+}
+
+/// Names an unregistered beneficiary or payee before anything is signed (the node would
+/// reject the plan with UNKNOWN_PARTY; this says which line and what to do).
+async fn check_parties(context: &Context, file: &Path, milestones: &[MilestoneFile]) -> Result<()> {
+    let parties: std::collections::BTreeMap<String, serde_json::Value> = context.query(Query::Parties(Default::default())).await?;
+    for milestone in milestones {
+        for (number, line) in milestone.lines.iter().enumerate() {
+            for party in std::iter::once(&line.beneficiary).chain(line.payee.as_ref()) {
+                if !parties.contains_key(party) {
+                    bail!(
+                        "{}: line {} of milestone '{}' names {party}, which is not registered (UNKNOWN_PARTY); register it first with 'fairshare party register {party} --name NAME --kind provider'",
+                        file.display(),
+                        number + 1,
+                        milestone.id
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn parse_plan(file: &Path) -> Result<PlanFile> {
