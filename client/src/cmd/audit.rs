@@ -289,17 +289,7 @@ async fn attest(context: &Context, file: Option<&Path>, note: &str, genesis: Opt
     if context.json {
         context.print_json(&serde_json::json!({
             "verify": report,
-            "attestation": {
-                "signer": signer,
-                "size": report.certified_size,
-                "root": report.certified_root,
-                "verdict": submitted.verdict().as_str_name(),
-                "index": submitted.response.index,
-                "transaction_id": submitted.response.transaction_id,
-                "reason": if submitted.response.reason == 0 { "" } else { submitted.reason() },
-                "message": submitted.response.message,
-                "node": submitted.node,
-            },
+            "attestation": attestation_json(&signer, &report, &submitted),
         }))?;
     } else {
         print!("{}", report.to_text());
@@ -317,4 +307,14 @@ async fn attest(context: &Context, file: Option<&Path>, note: &str, genesis: Opt
             Ok(exit::DOES_NOT_VERIFY)
         }
     }
+}
+
+/// The attestation's verdict as `audit attest --json` prints it: the signer and the
+/// checkpoint attested, beside the common verdict fields.
+fn attestation_json(signer: &str, report: &Report, submitted: &super::Submitted) -> serde_json::Value {
+    let mut value = submitted.to_json();
+    value["signer"] = serde_json::json!(signer);
+    value["size"] = serde_json::json!(report.certified_size);
+    value["root"] = serde_json::json!(report.certified_root);
+    value
 }

@@ -112,6 +112,18 @@ pub struct Submitted {
 }
 
 impl Submitted {
+    /// The verdict as `--json` prints it.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "verdict": self.verdict().as_str_name(),
+            "index": self.response.index,
+            "transaction_id": self.response.transaction_id,
+            "reason": if self.response.reason == 0 { "" } else { self.reason() },
+            "message": self.response.message,
+            "node": self.node,
+        })
+    }
+
     pub fn verdict(&self) -> VerdictKind {
         VerdictKind::try_from(self.response.verdict).unwrap_or(VerdictKind::Unspecified)
     }
@@ -222,14 +234,7 @@ impl Context {
         let connection = self.connection()?;
         let submitted = self.sign_and_submit(&connection, &signer, &key, kind).await?;
         if self.json {
-            self.print_json(&serde_json::json!({
-                "verdict": submitted.verdict().as_str_name(),
-                "index": submitted.response.index,
-                "transaction_id": submitted.response.transaction_id,
-                "reason": if submitted.response.reason == 0 { "" } else { submitted.reason() },
-                "message": submitted.response.message,
-                "node": submitted.node,
-            }))?;
+            self.print_json(&submitted.to_json())?;
         }
         let line = submitted.outcome()?;
         if !self.json {
