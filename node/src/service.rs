@@ -132,13 +132,7 @@ impl LedgerApi for LedgerService {
             Query::Keys(_) => to_json(&state.keys)?,
             Query::QuickTests(_) => to_json(&state.quick_tests)?,
             Query::Payments(_) => to_json(&state.payments)?,
-            Query::Transaction(id) => {
-                let recorded = state
-                    .transactions
-                    .get(&id.to_lowercase())
-                    .ok_or_else(|| Status::not_found(format!("transaction {id} is not in the log")))?;
-                to_json(recorded)?
-            }
+            Query::Transaction(id) => to_json(recorded(&ledger, &id)?)?,
         };
         Ok(Response::new(QueryResponse { json, size: ledger.size() }))
     }
@@ -219,8 +213,7 @@ impl LedgerApi for LedgerService {
         let request = request.into_inner();
         let id = request.transaction_id.to_lowercase();
         let ledger = self.shared.ledger.read().expect("ledger lock");
-        let recorded =
-            ledger.state().transactions.get(&id).ok_or_else(|| Status::not_found(format!("transaction {id} is not in the log")))?;
+        let recorded = recorded(&ledger, &id)?;
         let size = if request.size == 0 {
             ledger
                 .certification()
@@ -410,4 +403,11 @@ async fn admit(address: &str) -> Result<(), Status> {
 pub fn insurer_name(shared: &Shared, id: u64) -> String {
     let ledger = shared.ledger.read().expect("ledger lock");
     insurer_of(ledger.genesis(), id).unwrap_or("?").to_string()
+}
+
+/// The verdict of a transaction by its hex id; NOT_FOUND names it when it is not a leaf.
+fn recorded<'ledger>(ledger: &'ledger Ledger, id: &str) -> Result<&'ledger fairshare_protocol::state::Recorded, Status> {
+    fairshare_protocol::envelope::parse_transaction_id(id)
+        .and_then(|key| ledger.recorded(&key))
+        .ok_or_else(|| Status::not_found(format!("transaction {id} is not in the log")))
 }

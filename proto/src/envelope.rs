@@ -8,11 +8,14 @@
 //! applied at most once, while the same body signed by two signers (two insurers
 //! approving a key with equal nonces) is two transactions.
 
+use std::borrow::Borrow;
+
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use prost::Message;
 use sha2::{Digest, Sha256};
 
 use crate::genesis::{Genesis, Role};
+use crate::merkle::{leaf_hash, Hash};
 use crate::pb::{self, transaction::Kind, ReasonCode};
 use crate::rejection::Rejection;
 use crate::TRANSACTION_BYTES_MAX;
@@ -32,6 +35,13 @@ pub fn transaction_id(envelope: &pb::Envelope) -> TransactionId {
     hasher.finalize().into()
 }
 
+/// A transaction id from its hex form (64 digits, either case); `None` if it is not one.
+pub fn parse_transaction_id(text: &str) -> Option<TransactionId> {
+    let mut id = [0u8; 32];
+    hex::decode_to_slice(text, &mut id).ok()?;
+    Some(id)
+}
+
 /// Encodes and signs a transaction: the one way envelopes are made.
 pub fn seal(transaction: &pb::Transaction, signer: &str, key: &SigningKey) -> pb::Envelope {
     let body = transaction.encode_to_vec();
@@ -39,10 +49,18 @@ pub fn seal(transaction: &pb::Transaction, signer: &str, key: &SigningKey) -> pb
     pb::Envelope { body, signer: signer.to_string(), signature: signature.to_bytes().to_vec() }
 }
 
+/// The Merkle leaf hash of an envelope: RFC 6962's hash of its protobuf encoding.
+pub fn envelope_leaf_hash(envelope: &pb::Envelope) -> Hash {
+    leaf_hash(&envelope.encode_to_vec())
+}
+
 /// A transaction whose signature checked out against genesis.
 #[derive(Debug, Clone)]
 pub struct VerifiedTransaction {
     pub id: TransactionId,
+    /// Its Merkle leaf hash, should it become a leaf ([`envelope_leaf_hash`]); computed
+    /// while opening, which may run on other threads than the ledger's.
+    pub leaf_hash: Hash,
     pub signer: String,
     pub role: Role,
     pub nonce: u64,
@@ -93,6 +111,7 @@ fn bad_signature(envelope: &pb::Envelope) -> Rejection {
 fn verified(envelope: &pb::Envelope, transaction: pb::Transaction, role: &Role) -> VerifiedTransaction {
     VerifiedTransaction {
         id: transaction_id(envelope),
+        leaf_hash: envelope_leaf_hash(envelope),
         signer: envelope.signer.clone(),
         role: role.clone(),
         nonce: transaction.nonce,
@@ -107,14 +126,16 @@ pub fn open(envelope: &pb::Envelope, genesis: &Genesis) -> Result<VerifiedTransa
     Ok(verified(envelope, transaction, role))
 }
 
-/// Checks many envelopes; uses ed25519 batch verification when all signatures are good
-/// and falls back to one-by-one to name the bad ones. Same verdicts as [`open`] on each.
-pub fn open_all(envelopes: &[pb::Envelope], genesis: &Genesis) -> Vec<Result<VerifiedTransaction, Rejection>> {
-    let inspected: Vec<_> = envelopes.iter().map(|envelope| inspect(envelope, genesis)).collect();
-    let mut messages = Vec::new();
-    let mut signatures = Vec::new();
-    let mut keys = Vec::new();
-    for (envelope, result) in envelopes.iter().zip(&inspected) {
+/// Checks many envelopes; uses ed25519 batch verification ([`crate::batch`]) when all
+/// signatures are good and falls back to one-by-one to name the bad ones. Same verdicts as
+/// [`open`] on each. Takes envelopes or references to them.
+pub fn open_all<E: Borrow<pb::Envelope>>(envelopes: &[E], genesis: &Genesis) -> Vec<Result<VerifiedTransaction, Rejection>> {
+    let envelopes = || envelopes.iter().map(Borrow::borrow);
+    let inspected: Vec<_> = envelopes().map(|envelope| inspect(envelope, genesis)).collect();
+    let mut messages = Vec::with_capacity(inspected.len());
+    let mut signatures = Vec::with_capacity(inspected.len());
+    let mut keys = Vec::with_capacity(inspected.len());
+    for (envelope, result) in envelopes().zip(&inspected) {
         if let Ok((_, (_, key), signature)) = result {
             messages.push(envelope.body.as_slice());
             signatures.push(*signature);
@@ -124,9 +145,8 @@ pub fn open_all(envelopes: &[pb::Envelope], genesis: &Genesis) -> Vec<Result<Ver
     // Batch verification accepts exactly what strict single verification accepts for
     // canonical signatures; on any failure we re-check one by one, so the verdict of
     // each envelope never depends on its neighbours.
-    let batch_ok = !messages.is_empty() && ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok();
-    envelopes
-        .iter()
+    let batch_ok = !messages.is_empty() && crate::batch::verify_batch(&messages, &signatures, &keys).is_ok();
+    envelopes()
         .zip(inspected)
         .map(|(envelope, result)| {
             let (transaction, (role, key), signature) = result?;

@@ -23,11 +23,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::envelope::{open_all, transaction_id, TransactionId, VerifiedTransaction};
 use crate::genesis::{node_signer, Genesis, Role};
-use crate::merkle::{leaf_hash, MerkleLog};
+use crate::merkle::MerkleLog;
 use crate::pb::{self, transaction::Kind, ReasonCode};
 use crate::rejection::Rejection;
 use crate::rules;
-use crate::state::{LedgerState, Recorded};
+use crate::state::{LedgerState, Recorded, TransactionKey};
 
 /// What happened to one envelope of a block.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -209,7 +209,7 @@ impl Ledger {
 
     /// The verdict of a transaction that became a leaf.
     pub fn recorded(&self, id: &TransactionId) -> Option<&Recorded> {
-        self.data.state.transactions.get(&hex::encode(id))
+        self.data.state.transactions.get(&TransactionKey(*id))
     }
 
     /// Applies one block: see the module documentation. Records the head (with a full
@@ -233,15 +233,17 @@ impl Ledger {
         let size_before = self.size();
         let mut outcomes = Vec::with_capacity(block.envelopes.len());
         for (envelope, opened) in block.envelopes.iter().zip(opened) {
-            let id = transaction_id(envelope);
-            let verdict = match opened {
-                Err(rejection) => Verdict::Refused { rejection },
-                Ok(transaction) => match &transaction.kind {
-                    Kind::CheckpointSigned(signed) => self.record_checkpoint(envelope, &transaction, signed),
-                    _ => self.apply_transaction(envelope, &transaction),
-                },
+            let outcome = match opened {
+                Err(rejection) => Outcome { id: transaction_id(envelope), verdict: Verdict::Refused { rejection } },
+                Ok(transaction) => {
+                    let verdict = match &transaction.kind {
+                        Kind::CheckpointSigned(signed) => self.record_checkpoint(envelope, &transaction, signed),
+                        _ => self.apply_transaction(&transaction),
+                    };
+                    Outcome { id: transaction.id, verdict }
+                }
             };
-            outcomes.push(Outcome { id, verdict });
+            outcomes.push(outcome);
         }
         if self.size() > size_before && record_head(self.size()) {
             let head = Head { size: self.size(), root: self.data.merkle.root(), state_digest: self.data.state.digest() };
@@ -250,8 +252,8 @@ impl Ledger {
         outcomes
     }
 
-    fn apply_transaction(&mut self, envelope: &pb::Envelope, transaction: &VerifiedTransaction) -> Verdict {
-        let key = hex::encode(transaction.id);
+    fn apply_transaction(&mut self, transaction: &VerifiedTransaction) -> Verdict {
+        let key = TransactionKey(transaction.id);
         if let Some(original) = self.data.state.transactions.get(&key) {
             return Verdict::Duplicate { original: original.clone() };
         }
@@ -259,21 +261,21 @@ impl Ledger {
         let certified = &self.data.certification.certified;
         let is_certified = |checkpoint: &pb::Checkpoint| certified.get(&checkpoint.size).is_some_and(|head| head.matches(checkpoint));
         let result = rules::apply(&mut self.data.state, &self.genesis, transaction, index, &is_certified);
-        let state = &mut self.data.state;
-        state.nonces.entry(transaction.signer.clone()).or_default().insert(transaction.nonce);
-        let appended = self.data.merkle.append(leaf_hash(&envelope.encode_to_vec()));
+        let appended = self.data.merkle.append(transaction.leaf_hash);
         assert_eq!(appended, index, "leaf indexes are dense");
-        match result {
-            Ok(()) => {
-                state.transactions.insert(key, Recorded { index, rejection: None });
-                Verdict::Applied { index }
-            }
+        let state = &mut self.data.state;
+        let (recorded, verdict) = match result {
+            Ok(()) => (Recorded { index, rejection: None }, Verdict::Applied { index }),
             Err(rejection) => {
                 state.count_rejection(rejection.code);
-                state.transactions.insert(key, Recorded { index, rejection: Some((rejection.code as i32, rejection.message.clone())) });
-                Verdict::Rejected { index, rejection }
+                (
+                    Recorded { index, rejection: Some((rejection.code as i32, rejection.message.clone())) },
+                    Verdict::Rejected { index, rejection },
+                )
             }
-        }
+        };
+        state.record_leaf(&transaction.id, &transaction.signer, transaction.nonce, recorded);
+        verdict
     }
 
     fn record_checkpoint(&mut self, envelope: &pb::Envelope, transaction: &VerifiedTransaction, signed: &pb::CheckpointSigned) -> Verdict {

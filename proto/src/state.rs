@@ -348,6 +348,29 @@ pub struct ExternalFunding {
     pub recorded_by: String,
 }
 
+/// A transaction id as a map key: 32 bytes inline (cheap to compare and to look up among
+/// millions), written as lowercase hex in JSON. Byte order and hex order agree, so the
+/// map serialises exactly as a map keyed by the hex strings would.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TransactionKey(pub [u8; 32]);
+
+impl Serialize for TransactionKey {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut text = [0u8; 64];
+        hex::encode_to_slice(self.0, &mut text).expect("64 hex digits for 32 bytes");
+        serializer.serialize_str(std::str::from_utf8(&text).expect("hex is ASCII"))
+    }
+}
+
+impl<'de> Deserialize<'de> for TransactionKey {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = std::borrow::Cow::<str>::deserialize(deserializer)?;
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(text.as_bytes(), &mut bytes).map_err(serde::de::Error::custom)?;
+        Ok(TransactionKey(bytes))
+    }
+}
+
 /// The verdict recorded for one transaction: what a submitter asks about by id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Recorded {
@@ -359,10 +382,17 @@ pub struct Recorded {
 pub struct LedgerState {
     pub genesis_hash: String,
     /// Replay protection: the nonces each signer has used. Part of the state, so of every
-    /// snapshot and digest.
+    /// snapshot; in the digest through `leaves_digest`.
     pub nonces: BTreeMap<String, BTreeSet<u64>>,
-    /// Every transaction that became a leaf, by id (hex): de-duplication and verdicts.
-    pub transactions: BTreeMap<String, Recorded>,
+    /// Every transaction that became a leaf, by id: de-duplication and verdicts. In the
+    /// digest through `leaves_digest`.
+    pub transactions: BTreeMap<TransactionKey, Recorded>,
+    /// A running SHA-256 over every leaf's index, id, signer, nonce and verdict, in log
+    /// order (see [`LedgerState::record_leaf`]). `nonces` and `transactions` gain exactly
+    /// one entry per leaf and are never changed otherwise, so this commits to both of them
+    /// and the digest need not walk them: they are the two collections that grow with
+    /// every transaction.
+    pub leaves_digest: TransactionKey,
     pub parties: BTreeMap<String, Party>,
     /// key group → version → key.
     pub keys: BTreeMap<String, BTreeMap<u32, KeyVersion>>,
@@ -399,6 +429,7 @@ impl LedgerState {
             genesis_hash: hex::encode(genesis.hash()),
             nonces: BTreeMap::new(),
             transactions: BTreeMap::new(),
+            leaves_digest: TransactionKey([0; 32]),
             parties: BTreeMap::new(),
             keys,
             quick_tests: BTreeMap::new(),
@@ -418,11 +449,73 @@ impl LedgerState {
         }
     }
 
-    /// SHA-256 over the canonical JSON of the state. Every map is ordered, so two nodes
-    /// with equal states compute equal digests. O(state): computed once per block.
-    pub fn digest(&self) -> [u8; 32] {
+    /// Records a new leaf: its nonce is used, its verdict kept under its id, and both are
+    /// chained into `leaves_digest`. The one place these three change.
+    pub fn record_leaf(&mut self, id: &[u8; 32], signer: &str, nonce: u64, recorded: Recorded) {
         let mut hasher = Sha256::new();
-        serde_json::to_writer(HashWriter(&mut hasher), self).expect("the state serialises");
+        hasher.update(self.leaves_digest.0);
+        hasher.update(recorded.index.to_be_bytes());
+        hasher.update(id);
+        hasher.update((signer.len() as u64).to_be_bytes());
+        hasher.update(signer.as_bytes());
+        hasher.update(nonce.to_be_bytes());
+        let (code, message) = recorded.rejection.as_ref().map_or((0, ""), |(code, message)| (*code, message.as_str()));
+        hasher.update(code.to_be_bytes());
+        hasher.update((message.len() as u64).to_be_bytes());
+        hasher.update(message.as_bytes());
+        self.leaves_digest = TransactionKey(hasher.finalize().into());
+        match self.nonces.get_mut(signer) {
+            Some(nonces) => {
+                nonces.insert(nonce);
+            }
+            None => {
+                self.nonces.insert(signer.to_string(), [nonce].into());
+            }
+        }
+        self.transactions.insert(TransactionKey(*id), recorded);
+    }
+
+    /// SHA-256 over the canonical JSON of the state, with `nonces` and `transactions`
+    /// represented by `leaves_digest`. Every map is ordered, so two nodes with equal states
+    /// compute equal digests. O(state apart from those two): computed once per block.
+    pub fn digest(&self) -> [u8; 32] {
+        // Exhaustive, so that a new field cannot be left out of the digest unnoticed.
+        let LedgerState {
+            genesis_hash,
+            nonces: _,
+            transactions: _,
+            leaves_digest,
+            parties,
+            keys,
+            quick_tests,
+            plans,
+            obligations,
+            payments,
+            fund,
+            external_funding,
+            rejections,
+            attestations,
+        } = self;
+        let digested = (
+            genesis_hash,
+            leaves_digest,
+            parties,
+            keys,
+            quick_tests,
+            plans,
+            obligations,
+            payments,
+            fund,
+            external_funding,
+            rejections,
+            attestations,
+        );
+        let mut hasher = Sha256::new();
+        // serde_json writes many tiny pieces; hashing them a buffer at a time is much faster.
+        let mut writer = std::io::BufWriter::with_capacity(64 * 1024, HashWriter(&mut hasher));
+        serde_json::to_writer(&mut writer, &digested).expect("the state serialises");
+        std::io::Write::flush(&mut writer).expect("hashing cannot fail");
+        drop(writer);
         hasher.finalize().into()
     }
 

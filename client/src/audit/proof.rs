@@ -6,9 +6,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use fairshare_node::api::v1::AuditBlock;
+use fairshare_protocol::envelope::envelope_leaf_hash;
 use fairshare_protocol::envelope::{open, transaction_id};
 use fairshare_protocol::genesis::Role;
-use fairshare_protocol::merkle::{leaf_hash, verify_consistency, verify_inclusion, Hash};
+use fairshare_protocol::merkle::{verify_consistency, verify_inclusion, Hash};
 use fairshare_protocol::pb::{self, transaction::Kind};
 use fairshare_protocol::Genesis;
 use prost::Message;
@@ -214,7 +215,7 @@ fn check_inclusion(proof: &InclusionProof, pinned: Option<&Genesis>, checked: &m
     if hex::encode(transaction_id(&envelope)) != proof.transaction_id.to_lowercase() {
         return Err(format!("the envelope's id is {}, not the stated {}", hex::encode(transaction_id(&envelope)), proof.transaction_id));
     }
-    let leaf = leaf_hash(&envelope.encode_to_vec());
+    let leaf = envelope_leaf_hash(&envelope);
     if leaf != hash_of(&proof.leaf_hash, "the leaf hash")? {
         return Err("the leaf hash is not the hash of the envelope".into());
     }

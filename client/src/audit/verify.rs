@@ -2,10 +2,12 @@
 //!
 //! Two stages run at once, so that both cores work:
 //!
-//! - **opening** (all cores, rayon): the blocks are cut into chunks of about
-//!   [`CHUNK_ENVELOPES`] envelopes; each chunk is decoded and its signatures checked with
-//!   ed25519 batch verification ([`open_all`], which falls back to one-by-one only to name a
-//!   bad signature). Chunks are opened a window at a time, ahead of the applier.
+//! - **opening** (one thread per core, at a lower priority): the blocks are cut into chunks
+//!   of about [`CHUNK_ENVELOPES`] envelopes; each chunk is decoded, its ids and leaf hashes
+//!   computed and its signatures checked with one batch verification ([`open_all`], which
+//!   sums the terms of equal keys and falls back to one-by-one only to name a bad
+//!   signature). Each opener takes the next chunk as it finishes one, up to
+//!   [`CHUNKS_AHEAD_MAX`] chunks ahead of the applier.
 //! - **re-execution** (one thread, in log order): [`Ledger::apply_opened`] applies every
 //!   block exactly as a node does: the same rules, the same Merkle log, the same
 //!   certification of checkpoints. A node records its head (size, root, state digest) after
@@ -30,7 +32,6 @@ use fairshare_protocol::pb::{self, transaction::Kind};
 use fairshare_protocol::{Genesis, Ledger, Rejection, Verdict};
 use indicatif::ProgressBar;
 use prost::Message;
-use rayon::prelude::*;
 
 use super::file::{Export, FORMAT_VERSION};
 use super::report::{Checks, EvidenceReport, Finding, Report, SignedStatement, Suspect};
@@ -38,11 +39,10 @@ use super::report::{Checks, EvidenceReport, Finding, Report, SignedStatement, Su
 /// Envelopes per batch verification: large enough that batching pays (the gain flattens
 /// out past a few hundred signatures), small enough that the applier is never far behind.
 pub const CHUNK_ENVELOPES: usize = 1_024;
-/// Chunks opened in one parallel round, per core: small, so the applier starts early.
-const CHUNKS_PER_ROUND_PER_CORE: usize = 2;
-/// Opened chunks waiting for the applier. Deep, because the applier stalls for a whole state
-/// digest at a checkpoint (most of a second on a large state) and the openers must keep
-/// both cores busy meanwhile; bounded, at about 100 MB of opened transactions.
+/// Chunks the openers may be ahead of the applier. Deep, because the applier stalls for a
+/// whole state digest at a checkpoint (a large fraction of a second on a large state) and
+/// the openers must keep both cores busy meanwhile; bounded, at about 100 MB of opened
+/// transactions.
 const CHUNKS_AHEAD_MAX: usize = 512;
 
 #[derive(Debug, thiserror::Error)]
@@ -108,6 +108,9 @@ pub fn verify(export: &Export, options: &Options) -> Result<Report, VerifyError>
     re_execute(export, &genesis, &named, &mut ledger, &mut run, &options.progress);
     options.progress.finish_and_clear();
     conclude(export, &genesis, &ledger, run, &mut report);
+    // Freeing a re-executed state of millions of entries takes a noticeable fraction of a
+    // second; the verdict need not wait for it.
+    std::thread::spawn(move || drop(ledger));
     Ok(report)
 }
 
@@ -246,7 +249,7 @@ fn open_chunk(blocks: &[&pb::Block], genesis: &Genesis) -> Vec<Opened> {
         return vec![open_all(&block.envelopes, genesis)];
     }
     // Batching across blocks: each envelope's verdict is independent of its neighbours.
-    let together: Vec<pb::Envelope> = blocks.iter().flat_map(|block| block.envelopes.iter().cloned()).collect();
+    let together: Vec<&pb::Envelope> = blocks.iter().flat_map(|block| &block.envelopes).collect();
     let mut opened = open_all(&together, genesis).into_iter();
     blocks.iter().map(|block| opened.by_ref().take(block.envelopes.len()).collect()).collect()
 }
@@ -255,15 +258,6 @@ fn open_chunk(blocks: &[&pb::Block], genesis: &Genesis) -> Vec<Opened> {
 /// Both stages want every core, but only the openers can be spread over cores: the applier
 /// is the one that must never wait for a core, or it becomes the critical path.
 const OPENER_NICENESS: i32 = 10;
-
-/// One thread per core for opening chunks, each at a lower priority than the applier.
-fn opener_pool() -> rayon::ThreadPool {
-    rayon::ThreadPoolBuilder::new()
-        .thread_name(|number| format!("audit-open-{number}"))
-        .start_handler(|_| lower_this_threads_priority())
-        .build()
-        .expect("a thread pool for the openers")
-}
 
 #[cfg(target_os = "linux")]
 fn lower_this_threads_priority() {
@@ -279,35 +273,53 @@ fn lower_this_threads_priority() {
 #[cfg(not(target_os = "linux"))]
 fn lower_this_threads_priority() {}
 
-/// Opens chunks on all cores, a window ahead, while this thread applies them in order.
+/// Opens chunks on all cores, ahead of this thread, which applies them in order.
+///
+/// Each opener takes the next unopened chunk (so a slow chunk holds up no other opener)
+/// and hands it over on that chunk's own channel, where the applier waits for it. How far
+/// the openers may run ahead is bounded by tokens: an opener needs one to take a chunk, and
+/// the applier gives one back per chunk applied. Nothing deadlocks: the chunk the applier
+/// waits for was taken by an opener holding a token, which finishes it unhindered.
 fn re_execute(export: &Export, genesis: &Genesis, named: &Named, ledger: &mut Ledger, run: &mut Run, progress: &ProgressBar) {
     let all: Vec<(u64, &pb::Block)> = blocks(export).collect();
     let chunks = chunks(export);
-    let openers = opener_pool();
-    let window = (openers.current_num_threads() * CHUNKS_PER_ROUND_PER_CORE).max(2);
-    let (sender, receiver) = mpsc::sync_channel::<Vec<Opened>>(CHUNKS_AHEAD_MAX);
+    let openers = std::thread::available_parallelism().map_or(1, usize::from).clamp(1, chunks.len().max(1));
+    let (senders, receivers): (Vec<_>, Vec<_>) = chunks.iter().map(|_| mpsc::sync_channel::<Vec<Opened>>(1)).unzip();
+    let (give_token, take_token) = mpsc::sync_channel::<()>(CHUNKS_AHEAD_MAX);
+    for _ in 0..CHUNKS_AHEAD_MAX {
+        give_token.send(()).expect("the token channel has room for every token");
+    }
+    let take_token = std::sync::Mutex::new(take_token);
+    let next = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|scope| {
-        let (all, chunks, openers) = (&all, &chunks, &openers);
-        scope.spawn(move || {
-            for group in chunks.chunks(window) {
-                let opened: Vec<Vec<Opened>> = openers.install(|| {
-                    group
-                        .par_iter()
-                        .map(|range| open_chunk(&all[range.clone()].iter().map(|(_, block)| *block).collect::<Vec<_>>(), genesis))
-                        .collect()
-                });
-                for chunk in opened {
-                    if sender.send(chunk).is_err() {
-                        return; // the applier stopped
+        for opener in 0..openers {
+            let (all, chunks, senders, take_token, next) = (&all, &chunks, &senders, &take_token, &next);
+            std::thread::Builder::new()
+                .name(format!("audit-open-{opener}"))
+                .spawn_scoped(scope, move || {
+                    lower_this_threads_priority();
+                    loop {
+                        if take_token.lock().expect("token lock").recv().is_err() {
+                            return; // the applier stopped
+                        }
+                        let number = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(range) = chunks.get(number) else { break };
+                        let blocks: Vec<&pb::Block> = all[range.clone()].iter().map(|(_, block)| *block).collect();
+                        if senders[number].send(open_chunk(&blocks, genesis)).is_err() {
+                            return; // the applier stopped
+                        }
                     }
-                }
-            }
-        });
-        for (range, opened) in chunks.iter().zip(receiver.iter()) {
+                })
+                .expect("start an opener thread");
+        }
+        for (range, receiver) in chunks.iter().zip(receivers) {
+            let opened = receiver.recv().expect("an opener took this chunk and sends it");
             for (&(log_index, block), opened) in all[range.clone()].iter().zip(opened) {
                 apply_block(log_index, block, opened, named, ledger, run);
                 progress.inc(block.envelopes.len() as u64);
             }
+            // Never blocks: at most CHUNKS_AHEAD_MAX tokens exist. Dropping one would only slow the openers.
+            let _ = give_token.try_send(());
         }
     });
     assert_eq!(run.boundaries.len(), all.len(), "every block was applied");
