@@ -186,6 +186,30 @@ mod tests {
         assert_eq!(both(&messages, &signatures, &verifying), (false, false));
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// Any batch, with any one byte of a message or a signature changed or not.
+        #[test]
+        fn agrees_with_dalek_on_any_batch(count in 1usize..40, signers in 1u8..6, damage in proptest::option::of((0usize..40, 0usize..64, 1u8..=255, proptest::bool::ANY))) {
+            let (mut messages, mut signatures, verifying) = batch(count, &keys(signers));
+            if let Some((which, byte, flip, in_signature)) = damage {
+                let which = which % count;
+                if in_signature {
+                    let mut bytes = signatures[which].to_bytes();
+                    bytes[byte] ^= flip;
+                    signatures[which] = Signature::from_bytes(&bytes);
+                } else {
+                    let message = &mut messages[which];
+                    let at = byte % message.len();
+                    message[at] ^= flip;
+                }
+            }
+            let (ours, dalek) = both(&messages, &signatures, &verifying);
+            proptest::prop_assert_eq!(ours, dalek);
+            proptest::prop_assert_eq!(ours, damage.is_none());
+        }
+    }
+
     #[test]
     fn lengths_must_agree() {
         let (messages, signatures, verifying) = batch(3, &keys(1));

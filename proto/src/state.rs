@@ -560,3 +560,54 @@ impl std::io::Write for HashWriter<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::genesis_with_keys;
+
+    #[test]
+    fn transaction_keys_are_written_as_the_hex_strings_they_replace() {
+        let ids = [[0xab; 32], [0x01; 32], [0xf0; 32]];
+        let by_key: BTreeMap<TransactionKey, u64> = ids.iter().zip(0..).map(|(id, value)| (TransactionKey(*id), value)).collect();
+        let by_hex: BTreeMap<String, u64> = ids.iter().zip(0..).map(|(id, value)| (hex::encode(id), value)).collect();
+        let json = serde_json::to_string(&by_key).unwrap();
+        assert_eq!(json, serde_json::to_string(&by_hex).unwrap(), "same order, same text");
+        assert_eq!(serde_json::from_str::<BTreeMap<TransactionKey, u64>>(&json).unwrap(), by_key);
+        assert!(serde_json::from_str::<TransactionKey>("\"abc\"").is_err(), "not 64 hex digits");
+    }
+
+    fn recorded(index: u64, rejection: Option<(i32, &str)>) -> Recorded {
+        Recorded { index, rejection: rejection.map(|(code, message)| (code, message.to_string())) }
+    }
+
+    #[test]
+    fn the_digest_commits_to_every_leaf_through_the_chain() {
+        let (genesis, _) = genesis_with_keys();
+        let base = LedgerState::new(&genesis);
+        let with = |leaves: &[(u8, &str, u64, Recorded)]| {
+            let mut state = base.clone();
+            for (id, signer, nonce, recorded) in leaves {
+                state.record_leaf(&[*id; 32], signer, *nonce, recorded.clone());
+            }
+            state
+        };
+        let applied = with(&[(1, "cz", 1, recorded(0, None)), (2, "vgz", 1, recorded(1, None))]);
+        assert_eq!(applied.transactions.len(), 2);
+        assert_eq!(applied.nonces["cz"], BTreeSet::from([1]));
+        assert_eq!(applied.digest(), with(&[(1, "cz", 1, recorded(0, None)), (2, "vgz", 1, recorded(1, None))]).digest());
+        assert_ne!(applied.digest(), base.digest());
+        // Each part of a leaf, and the order of leaves, changes the digest.
+        let variants = [
+            with(&[(1, "cz", 1, recorded(0, None)), (3, "vgz", 1, recorded(1, None))]),
+            with(&[(1, "cz", 1, recorded(0, None)), (2, "zk", 1, recorded(1, None))]),
+            with(&[(1, "cz", 1, recorded(0, None)), (2, "vgz", 2, recorded(1, None))]),
+            with(&[(1, "cz", 1, recorded(0, None)), (2, "vgz", 1, recorded(1, Some((7, "no"))))]),
+            with(&[(1, "cz", 1, recorded(0, None)), (2, "vgz", 1, recorded(1, Some((7, "not so"))))]),
+            with(&[(2, "vgz", 1, recorded(0, None)), (1, "cz", 1, recorded(1, None))]),
+        ];
+        for (number, variant) in variants.iter().enumerate() {
+            assert_ne!(variant.digest(), applied.digest(), "variant {number}");
+        }
+    }
+}
