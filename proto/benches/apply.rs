@@ -11,6 +11,10 @@
 //! - `verify/single_strict`: `VerifyingKey::verify_strict` on the same [`BLOCK`] signatures.
 //! - `verify/batch`: `ed25519_dalek::verify_batch` on the same [`BLOCK`] signatures.
 //!
+//! `apply_block` can beat `verify/batch`: it verifies with [`fairshare_protocol::batch`],
+//! which sums the terms of equal keys (here 4 insurers). November 2026, 2-core machine:
+//! apply 108.6K tx/s, dalek's batch 96.2K/s, one by one 32.1K/s, the digest 130 µs a block.
+//!
 //! Run: `cargo bench -p fairshare-protocol --bench apply -- --warm-up-time 1 --measurement-time 5`
 
 use std::hint::black_box;
