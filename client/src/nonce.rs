@@ -5,7 +5,9 @@
 //! machine even if the clock steps back, and the clock keeps them unique when the same
 //! identity signs from two machines (or after the nonce file was lost). The new nonce is
 //! written (atomically, by rename) before the transaction is submitted, so a crash between
-//! the two wastes a nonce but never reuses one.
+//! the two wastes a nonce but never reuses one. The read-and-advance holds an exclusive
+//! lock on `nonces/.<id>.lock`, so two commands signing as one identity at once (two
+//! terminals, a script running in parallel) never draw the same nonce.
 
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -38,6 +40,15 @@ impl NonceStore {
         let path = self.dir.join(identity);
         let failed = |source| NonceError { identity: identity.to_string(), path: path.clone(), source };
         std::fs::create_dir_all(&self.dir).map_err(failed)?;
+        // Held until the new nonce is in place; released when `lock` is dropped (or the
+        // process dies).
+        let lock = std::fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.dir.join(format!(".{identity}.lock")))
+            .map_err(failed)?;
+        lock.lock().map_err(failed)?;
         let last: u64 = match std::fs::read_to_string(&path) {
             Ok(text) => text.trim().parse().unwrap_or(0),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => 0,
@@ -47,6 +58,7 @@ impl NonceStore {
         let temporary = self.dir.join(format!(".{identity}.{}", std::process::id()));
         std::fs::write(&temporary, format!("{nonce}\n")).map_err(failed)?;
         std::fs::rename(&temporary, &path).map_err(failed)?;
+        drop(lock);
         Ok(nonce)
     }
 }
@@ -65,5 +77,25 @@ mod tests {
         assert_eq!(store.next("zk", 5_000).unwrap(), 5_000);
         assert_eq!(store.next("vgz", 7).unwrap(), 7, "each identity has its own counter");
         assert_eq!(std::fs::read_to_string(dir.path().join("nonces/zk")).unwrap().trim(), "5000");
+    }
+
+    #[test]
+    fn signers_racing_for_one_identity_never_draw_the_same_nonce() {
+        let dir = tempfile::tempdir().unwrap();
+        let nonces_dir = dir.path().join("nonces");
+        // A clock stuck in the past: only the counter keeps these apart, as in a burst.
+        let drawn: Vec<u64> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..8)
+                .map(|_| {
+                    let nonces_dir = &nonces_dir;
+                    // One store per thread: separate lock file handles, as separate processes have.
+                    scope.spawn(move || (0..25).map(|_| NonceStore::new(nonces_dir).next("zk", 1).unwrap()).collect::<Vec<_>>())
+                })
+                .collect();
+            workers.into_iter().flat_map(|worker| worker.join().unwrap()).collect()
+        });
+        let unique: std::collections::BTreeSet<u64> = drawn.iter().copied().collect();
+        assert_eq!(unique.len(), 200, "every draw is a new nonce");
+        assert_eq!(unique.last(), Some(&200));
     }
 }
