@@ -13,7 +13,7 @@
 //!
 //! Printed: (a) verify rate over the whole export, file decoding included and excluded;
 //! (b) raw `ed25519_dalek::verify_batch` over the same signatures in the same chunks, on one
-//! thread and on all cores, and the same for `fairshare_protocol::batch::verify_batch`, the
+//! thread and on all cores, and the same for `fairshare_protocol::signature::verify_batch`, the
 //! batch verification verify uses (dalek's, with the terms of equal keys summed); the ratio
 //! verify / dalek's raw batch rate on all cores (the measure: verify uses all cores
 //! too), and verify / the grouped raw rate (how much of verify's time is not signature
@@ -219,7 +219,7 @@ fn main() {
     let (single, all_cores) = measure(|messages, signatures, keys| ed25519_dalek::verify_batch(messages, signatures, keys).is_ok());
     println!("raw verify_batch: {single:>10.0} sig/s on 1 thread, {all_cores:.0} sig/s on {cores} cores (chunks of {CHUNK_ENVELOPES})");
     let (grouped_single, grouped_all) =
-        measure(|messages, signatures, keys| fairshare_protocol::batch::verify_batch(messages, signatures, keys).is_ok());
+        measure(|messages, signatures, keys| fairshare_protocol::signature::verify_batch(messages, signatures, keys).is_ok());
     println!("grouped batch:    {grouped_single:>10.0} sig/s on 1 thread, {grouped_all:.0} sig/s on {cores} cores");
     println!(
         "ratio verify / raw ed25519_dalek::verify_batch on {cores} cores: {:.2} (end to end {:.2}; goal >= 0.80); on 1 thread: {:.2}",

@@ -119,16 +119,17 @@ fn verified(envelope: &pb::Envelope, transaction: pb::Transaction, role: &Role) 
     }
 }
 
-/// Checks one envelope completely, signature included (strict: no malleable signatures).
+/// Checks one envelope completely, signature included, by the ledger's signature rule
+/// ([`crate::signature::verify`]).
 pub fn open(envelope: &pb::Envelope, genesis: &Genesis) -> Result<VerifiedTransaction, Rejection> {
     let (transaction, (role, key), signature) = inspect(envelope, genesis)?;
-    key.verify_strict(&envelope.body, &signature).map_err(|_| bad_signature(envelope))?;
+    crate::signature::verify(&envelope.body, &signature, key).map_err(|_| bad_signature(envelope))?;
     Ok(verified(envelope, transaction, role))
 }
 
-/// Checks many envelopes; uses ed25519 batch verification ([`crate::batch`]) when all
-/// signatures are good and falls back to one-by-one to name the bad ones. Same verdicts as
-/// [`open`] on each. Takes envelopes or references to them.
+/// Checks many envelopes: one batch verification ([`crate::signature::verify_batch`]),
+/// and one by one only when the batch fails, to name the bad ones. The same verdict as
+/// [`open`] on each envelope, whatever its neighbours. Takes envelopes or references.
 pub fn open_all<E: Borrow<pb::Envelope>>(envelopes: &[E], genesis: &Genesis) -> Vec<Result<VerifiedTransaction, Rejection>> {
     let envelopes = || envelopes.iter().map(Borrow::borrow);
     let inspected: Vec<_> = envelopes().map(|envelope| inspect(envelope, genesis)).collect();
@@ -142,16 +143,15 @@ pub fn open_all<E: Borrow<pb::Envelope>>(envelopes: &[E], genesis: &Genesis) -> 
             keys.push(*key);
         }
     }
-    // Batch verification accepts exactly what strict single verification accepts for
-    // canonical signatures; on any failure we re-check one by one, so the verdict of
-    // each envelope never depends on its neighbours.
-    let batch_ok = !messages.is_empty() && crate::batch::verify_batch(&messages, &signatures, &keys).is_ok();
+    // The batch passes exactly when every signature passes the single check (bar a
+    // chance of about 2^-128, see crate::signature), so no verdict depends on a neighbour.
+    let batch_ok = !messages.is_empty() && crate::signature::verify_batch(&messages, &signatures, &keys).is_ok();
     envelopes()
         .zip(inspected)
         .map(|(envelope, result)| {
             let (transaction, (role, key), signature) = result?;
             if !batch_ok {
-                key.verify_strict(&envelope.body, &signature).map_err(|_| bad_signature(envelope))?;
+                crate::signature::verify(&envelope.body, &signature, key).map_err(|_| bad_signature(envelope))?;
             }
             Ok(verified(envelope, transaction, role))
         })

@@ -142,7 +142,14 @@ pub struct KeyFile {
 fn parse_key(text: &str, field: &str) -> Result<VerifyingKey, GenesisError> {
     let bytes = hex::decode(text.trim()).map_err(|_| error(field, "is not hex"))?;
     let bytes: [u8; 32] = bytes.try_into().map_err(|_| error(field, "must be 32 bytes (64 hex digits)"))?;
-    VerifyingKey::from_bytes(&bytes).map_err(|_| error(field, "is not a valid ed25519 public key"))
+    let key = VerifyingKey::from_bytes(&bytes).map_err(|_| error(field, "is not a valid ed25519 public key"))?;
+    // Signatures are checked with the cofactored equation (crate::signature), under which a
+    // key with a small-order component would let others sign; no key generator makes one.
+    let point = key.to_edwards();
+    if point.is_small_order() || !point.is_torsion_free() {
+        return Err(error(field, "is a weak ed25519 public key (it has a small-order component); generate a new key pair"));
+    }
+    Ok(key)
 }
 
 impl GenesisFile {
@@ -371,5 +378,26 @@ impl Genesis {
     /// Certified means signed by more than two thirds of the insurers' nodes.
     pub fn quorum(&self) -> usize {
         self.insurers.len() * 2 / 3 + 1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use curve25519_dalek::constants::EIGHT_TORSION;
+
+    use crate::testing::{genesis_file, test_key};
+
+    #[test]
+    fn weak_keys_are_refused_by_name() {
+        assert!(genesis_file("100.00").build().is_ok());
+        let honest = test_key("cz").verifying_key().to_edwards();
+        // The identity (small order), a point of order 8, and an honest key plus one.
+        for weak in [EIGHT_TORSION[0], EIGHT_TORSION[1], honest + EIGHT_TORSION[4]] {
+            let mut file = genesis_file("100.00");
+            file.insurers[0].public_key = hex::encode(weak.compress().to_bytes());
+            let error = file.build().expect_err("a weak key").to_string();
+            assert!(error.contains("public_key"), "names the field: {error}");
+            assert!(error.contains("weak ed25519 public key"), "{error}");
+        }
     }
 }

@@ -28,7 +28,6 @@ pub mod pb {
 }
 
 pub mod amount;
-pub mod batch;
 pub mod date;
 pub mod envelope;
 pub mod fair_share;
@@ -39,6 +38,7 @@ pub mod merkle;
 pub mod query;
 pub mod rejection;
 pub mod rules;
+pub mod signature;
 pub mod state;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
