@@ -48,7 +48,13 @@ impl NonceStore {
             .write(true)
             .open(self.dir.join(format!(".{identity}.lock")))
             .map_err(failed)?;
-        lock.lock().map_err(failed)?;
+        if let Err(error) = lock.lock() {
+            // Some network file systems cannot lock: sign on, unguarded, rather than not at all.
+            if !(error.kind() == std::io::ErrorKind::Unsupported || error.raw_os_error() == Some(libc::ENOLCK)) {
+                return Err(failed(error));
+            }
+            tracing::warn!(path = %self.dir.display(), "cannot lock nonce files here ({error}); do not sign as '{identity}' from two commands at once");
+        }
         let last: u64 = match std::fs::read_to_string(&path) {
             Ok(text) => text.trim().parse().unwrap_or(0),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => 0,

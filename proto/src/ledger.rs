@@ -170,6 +170,15 @@ impl Ledger {
         if data.state.genesis_hash != hex::encode(genesis.hash()) {
             return Err(format!("the snapshot belongs to genesis {}, not {}", data.state.genesis_hash, hex::encode(genesis.hash())));
         }
+        // The digest covers the verdicts only through the leaf chain: at least check that
+        // there is one verdict per leaf.
+        if data.state.transactions.len() as u64 != data.merkle.len() {
+            return Err(format!(
+                "the snapshot holds {} verdicts for {} leaves; it is damaged",
+                data.state.transactions.len(),
+                data.merkle.len()
+            ));
+        }
         Ok(Ledger { genesis, data })
     }
 
@@ -220,7 +229,8 @@ impl Ledger {
     }
 
     /// Applies a block whose envelopes were already opened (by [`open_all`], perhaps on
-    /// other threads, as an auditor does). `record_head(size)` says whether to compute and
+    /// other threads, as an auditor does), in the same order: the ids and leaf hashes are
+    /// taken from the openings (checked in debug builds). `record_head(size)` says whether to compute and
     /// record the head after this block: nodes always do; an auditor only at the sizes
     /// that checkpoint signatures name, since the digest walks the whole state.
     pub fn apply_opened(
@@ -236,6 +246,8 @@ impl Ledger {
             let outcome = match opened {
                 Err(rejection) => Outcome { id: transaction_id(envelope), verdict: Verdict::Refused { rejection } },
                 Ok(transaction) => {
+                    debug_assert_eq!(transaction.id, transaction_id(envelope), "opened from another envelope");
+                    debug_assert_eq!(transaction.leaf_hash, crate::envelope::envelope_leaf_hash(envelope), "opened from another envelope");
                     let verdict = match &transaction.kind {
                         Kind::CheckpointSigned(signed) => self.record_checkpoint(envelope, &transaction, signed),
                         _ => self.apply_transaction(&transaction),

@@ -109,8 +109,9 @@ pub fn verify(export: &Export, options: &Options) -> Result<Report, VerifyError>
     options.progress.finish_and_clear();
     conclude(export, &genesis, &ledger, run, &mut report);
     // Freeing a re-executed state of millions of entries takes a noticeable fraction of a
-    // second; the verdict need not wait for it.
-    std::thread::spawn(move || drop(ledger));
+    // second; the verdict need not wait for it. (Should no thread start, the closure and
+    // the ledger in it are dropped right here.)
+    let _ = std::thread::Builder::new().name("audit-free".into()).spawn(move || drop(ledger));
     Ok(report)
 }
 
@@ -273,39 +274,50 @@ fn lower_this_threads_priority() {
 #[cfg(not(target_os = "linux"))]
 fn lower_this_threads_priority() {}
 
+/// What the openers share: the tokens that bound how far ahead they may run, and the
+/// chunks not yet taken, each with the channel its opened envelopes go back on.
+struct Work {
+    tokens: mpsc::Receiver<()>,
+    chunks: std::iter::Enumerate<std::vec::IntoIter<mpsc::SyncSender<Vec<Opened>>>>,
+}
+
 /// Opens chunks on all cores, ahead of this thread, which applies them in order.
 ///
-/// Each opener takes the next unopened chunk (so a slow chunk holds up no other opener)
-/// and hands it over on that chunk's own channel, where the applier waits for it. How far
-/// the openers may run ahead is bounded by tokens: an opener needs one to take a chunk, and
-/// the applier gives one back per chunk applied. Nothing deadlocks: the chunk the applier
-/// waits for was taken by an opener holding a token, which finishes it unhindered.
+/// Each opener takes a token and then the next chunk, so a slow chunk holds up no other
+/// opener, and hands the opened chunk back on that chunk's own channel, where the applier
+/// waits for it; the applier returns a token per chunk applied. Nothing deadlocks: the
+/// chunk the applier waits for was taken by an opener that holds its channel and finishes
+/// it unhindered. Nothing hangs on a panic either: an opener that panics drops its chunk's
+/// channel, so the applier's wait ends in a panic too, and an applier that panics drops
+/// the token sender, so waiting openers stop.
 fn re_execute(export: &Export, genesis: &Genesis, named: &Named, ledger: &mut Ledger, run: &mut Run, progress: &ProgressBar) {
     let all: Vec<(u64, &pb::Block)> = blocks(export).collect();
     let chunks = chunks(export);
-    let openers = std::thread::available_parallelism().map_or(1, usize::from).clamp(1, chunks.len().max(1));
+    let openers = std::thread::available_parallelism().map_or(1, usize::from).clamp(1, chunks.len().clamp(1, CHUNKS_AHEAD_MAX));
     let (senders, receivers): (Vec<_>, Vec<_>) = chunks.iter().map(|_| mpsc::sync_channel::<Vec<Opened>>(1)).unzip();
-    let (give_token, take_token) = mpsc::sync_channel::<()>(CHUNKS_AHEAD_MAX);
-    for _ in 0..CHUNKS_AHEAD_MAX {
-        give_token.send(()).expect("the token channel has room for every token");
-    }
-    let take_token = std::sync::Mutex::new(take_token);
-    let next = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|scope| {
+        let (give_token, tokens) = mpsc::sync_channel::<()>(CHUNKS_AHEAD_MAX);
+        for _ in 0..CHUNKS_AHEAD_MAX {
+            give_token.send(()).expect("the token channel has room for every token");
+        }
+        let work = Arc::new(std::sync::Mutex::new(Work { tokens, chunks: senders.into_iter().enumerate() }));
         for opener in 0..openers {
-            let (all, chunks, senders, take_token, next) = (&all, &chunks, &senders, &take_token, &next);
+            let (all, chunks, work) = (&all, &chunks, work.clone());
             std::thread::Builder::new()
                 .name(format!("audit-open-{opener}"))
                 .spawn_scoped(scope, move || {
                     lower_this_threads_priority();
                     loop {
-                        if take_token.lock().expect("token lock").recv().is_err() {
-                            return; // the applier stopped
-                        }
-                        let number = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(range) = chunks.get(number) else { break };
-                        let blocks: Vec<&pb::Block> = all[range.clone()].iter().map(|(_, block)| *block).collect();
-                        if senders[number].send(open_chunk(&blocks, genesis)).is_err() {
+                        let taken = {
+                            let mut work = work.lock().expect("nothing panics while holding the work lock");
+                            match work.tokens.recv() {
+                                Ok(()) => work.chunks.next(),
+                                Err(_) => None, // the applier stopped
+                            }
+                        };
+                        let Some((number, sender)) = taken else { return };
+                        let blocks: Vec<&pb::Block> = all[chunks[number].clone()].iter().map(|(_, block)| *block).collect();
+                        if sender.send(open_chunk(&blocks, genesis)).is_err() {
                             return; // the applier stopped
                         }
                     }
@@ -313,7 +325,7 @@ fn re_execute(export: &Export, genesis: &Genesis, named: &Named, ledger: &mut Le
                 .expect("start an opener thread");
         }
         for (range, receiver) in chunks.iter().zip(receivers) {
-            let opened = receiver.recv().expect("an opener took this chunk and sends it");
+            let opened = receiver.recv().expect("the opener of this chunk panicked");
             for (&(log_index, block), opened) in all[range.clone()].iter().zip(opened) {
                 apply_block(log_index, block, opened, named, ledger, run);
                 progress.inc(block.envelopes.len() as u64);
@@ -321,6 +333,8 @@ fn re_execute(export: &Export, genesis: &Genesis, named: &Named, ledger: &mut Le
             // Never blocks: at most CHUNKS_AHEAD_MAX tokens exist. Dropping one would only slow the openers.
             let _ = give_token.try_send(());
         }
+        // Openers still waiting for a token (there are no chunks left) stop now.
+        drop(give_token);
     });
     assert_eq!(run.boundaries.len(), all.len(), "every block was applied");
 }
