@@ -24,9 +24,26 @@ pub fn wait_until<T>(what: &str, limit: Duration, mut probe: impl FnMut() -> Opt
     }
 }
 
-/// A port that was free a moment ago (the OS picks it).
+/// Ports handed out by [`free_port`]: below Linux's ephemeral range (32768–60999).
+const TEST_PORTS: std::ops::Range<u32> = 20_000..32_000;
+
+/// A loopback port that was free a moment ago and that no other test of this process was
+/// given. Taken below the ephemeral range on purpose: a port from `bind(0)` can be taken,
+/// while its node is stopped for a restart, as the source port of some other test's
+/// outgoing connection, and the restarted node then cannot listen.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0").local_addr().expect("local addr").port()
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let count = TEST_PORTS.end - TEST_PORTS.start;
+    // Test binaries (and concurrent CI jobs) start at different places.
+    let start = std::process::id().wrapping_mul(7_919) % count;
+    for _ in 0..count {
+        let offset = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let port = u16::try_from(TEST_PORTS.start + (start + offset) % count).expect("test ports fit in u16");
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port in {TEST_PORTS:?}");
 }
 
 pub struct Node {
