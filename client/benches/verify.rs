@@ -47,7 +47,7 @@ use rayon::prelude::*;
 const DEFAULT_TRANSACTIONS: usize = 1_000_000;
 const CHECKPOINTS: usize = 8;
 /// Bump when the generated content changes, so a stale cache is not reused.
-const GENERATION: u32 = 2;
+const GENERATION: u32 = 3;
 
 fn cache_path(transactions: usize) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")

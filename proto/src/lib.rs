@@ -28,6 +28,7 @@ pub mod pb {
 }
 
 pub mod amount;
+pub mod canonical;
 pub mod date;
 pub mod envelope;
 pub mod fair_share;

@@ -475,9 +475,10 @@ impl LedgerState {
         self.transactions.insert(TransactionKey(*id), recorded);
     }
 
-    /// SHA-256 over the canonical JSON of the state, with `nonces` and `transactions`
-    /// represented by `leaves_digest`. Every map is ordered, so two nodes with equal states
-    /// compute equal digests. O(state apart from those two): computed once per block.
+    /// SHA-256 over the canonical binary encoding ([`crate::canonical`]) of the state, with
+    /// `nonces` and `transactions` represented by `leaves_digest`. Every map is ordered, so
+    /// two nodes with equal states compute equal digests. O(state apart from those two):
+    /// computed once per block.
     pub fn digest(&self) -> [u8; 32] {
         // Exhaustive, so that a new field cannot be left out of the digest unnoticed.
         let LedgerState {
@@ -510,13 +511,7 @@ impl LedgerState {
             rejections,
             attestations,
         );
-        let mut hasher = Sha256::new();
-        // serde_json writes many tiny pieces; hashing them a buffer at a time is much faster.
-        let mut writer = std::io::BufWriter::with_capacity(64 * 1024, HashWriter(&mut hasher));
-        serde_json::to_writer(&mut writer, &digested).expect("the state serialises");
-        std::io::Write::flush(&mut writer).expect("hashing cannot fail");
-        drop(writer);
-        hasher.finalize().into()
+        crate::canonical::digest(&digested).expect("every part of the state has a canonical encoding")
     }
 
     /// Committed across all funded units.
@@ -546,18 +541,6 @@ impl LedgerState {
     /// O(obligations): paid never exceeds an obligation and never goes negative.
     pub fn paid_never_exceeds_obligations(&self) -> bool {
         self.obligations.values().all(|obligation| !obligation.paid.is_negative() && obligation.paid <= obligation.amount)
-    }
-}
-
-struct HashWriter<'hasher>(&'hasher mut Sha256);
-
-impl std::io::Write for HashWriter<'_> {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.update(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
     }
 }
 
