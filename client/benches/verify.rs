@@ -14,18 +14,19 @@
 //! Printed: (a) verify rate over the whole export, file decoding included and excluded;
 //! (b) raw `ed25519_dalek::verify_batch` over the same signatures in the same chunks, on one
 //! thread and on all cores, and the same for `fairshare_protocol::signature::verify_batch`, the
-//! batch verification verify uses (dalek's, with the terms of equal keys summed); the ratio
+//! batch verification verify uses (dalek's steps, equal keys' terms summed, cofactored); the ratio
 //! verify / dalek's raw batch rate on all cores (the measure: verify uses all cores
 //! too), and verify / the grouped raw rate (how much of verify's time is not signature
 //! checking); and a breakdown of where verify's time goes.
 //!
-//! On the 2-core development machine (November 2026): verify about 190,000 tx/s, dalek's
-//! raw batch verification about 215,000 signatures/s on both cores, ratio 0.88–0.90; the
-//! grouped raw rate is about 305,000/s, so verify runs at about 0.63 of it. Per million
-//! transactions the work is: grouped batch verification about 6.5 core-s, decoding, ids and
-//! leaf hashes about 0.5, `Ledger::apply_opened` about 1.7 and the state digests at the 8
-//! certified checkpoints about 0.7 (the digest serialises the state as JSON, apart from the
-//! transactions and nonces it covers through the chained `leaves_digest`).
+//! On the 2-core development machine (November 2026, four runs): verify 183,000–193,000
+//! tx/s, dalek's raw batch verification 208,000–215,000 signatures/s on both cores, ratio
+//! 0.88–0.89 (noise on this shared machine moves it by a few hundredths). The grouped raw rate is about 295,000/s, so
+//! verify runs at about 0.64 of the signature checking it does itself. Per million
+//! transactions the work is: grouped batch verification about 6.8 core-s, decoding, ids and
+//! leaf hashes about 0.4, `Ledger::apply_opened` about 1.5 and the state digests at the 8
+//! certified checkpoints about 0.7 (the digest hashes a canonical binary encoding of the
+//! state, apart from the transactions and nonces it covers through `leaves_digest`).
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
