@@ -3,9 +3,10 @@
 //! For one Rust type the encoding is unambiguous and self-delimiting, like bincode's:
 //! integers fixed-width big-endian, strings and byte strings and sequences and maps
 //! prefixed with their length (u64), options with a 0 or 1 byte, enum variants with their
-//! index (u32), struct fields in declaration order without names. Every map in the state
-//! is ordered, so equal states encode to equal bytes. Compared with JSON this skips field
-//! names, escaping and number formatting: the digest walks the state several times faster.
+//! index (u32), struct fields in declaration order without names; floats are refused (the
+//! state is exact). Every map in the state is ordered, so equal states encode to equal
+//! bytes. Compared with JSON this skips field names, escaping and number formatting: the
+//! digest walks the state several times faster.
 //!
 //! Only [`digest`] is public: the bytes go straight into SHA-256 through a buffer and are
 //! never kept.
@@ -90,14 +91,13 @@ impl ser::Serializer for &mut Encoder {
         Ok(())
     }
 
-    fn serialize_f32(self, value: f32) -> Result<(), Error> {
-        self.put(&value.to_bits().to_be_bytes());
-        Ok(())
+    // The ledger is exact: a float in the state is a bug, so the digest refuses it.
+    fn serialize_f32(self, _value: f32) -> Result<(), Error> {
+        Err(Error("a float; the ledger's state holds only exact values".into()))
     }
 
-    fn serialize_f64(self, value: f64) -> Result<(), Error> {
-        self.put(&value.to_bits().to_be_bytes());
-        Ok(())
+    fn serialize_f64(self, _value: f64) -> Result<(), Error> {
+        Err(Error("a float; the ledger's state holds only exact values".into()))
     }
 
     fn serialize_char(self, value: char) -> Result<(), Error> {
@@ -283,6 +283,12 @@ mod tests {
         moved.text = "a".into();
         moved.list[0].1 = "bc".into();
         assert_ne!(digest(&moved).unwrap(), digest(&sample()).unwrap());
+    }
+
+    #[test]
+    fn floats_are_refused() {
+        assert!(digest(&1.5f64).is_err());
+        assert!(digest(&vec![0.25f32]).is_err());
     }
 
     #[test]

@@ -6,8 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use fairshare_node::api::v1::AuditBlock;
-use fairshare_protocol::envelope::envelope_leaf_hash;
-use fairshare_protocol::envelope::{open, transaction_id};
+use fairshare_protocol::envelope::{envelope_leaf_hash, open, transaction_id};
 use fairshare_protocol::genesis::Role;
 use fairshare_protocol::merkle::{verify_consistency, verify_inclusion, Hash};
 use fairshare_protocol::pb::{self, transaction::Kind};
