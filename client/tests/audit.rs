@@ -131,14 +131,19 @@ fn first_finding(report: &Report) -> &fairshare_client::audit::report::Finding {
     report.findings.first().unwrap_or_else(|| panic!("expected a finding: {}", report.to_text()))
 }
 
-/// The finding's range of suspect blocks covers `log_index`.
+/// The first finding is of `kind`, and its range of suspect blocks covers `log_index`.
 fn located_at(report: &Report, kind: &str, log_index: u64) {
-    let finding = first_finding(report);
-    assert_eq!(finding.kind, kind, "{}", report.to_text());
-    let from = finding.log_index.expect("a located finding");
+    assert_eq!(first_finding(report).kind, kind, "{}", report.to_text());
+    located_within(report, kind, log_index);
+}
+
+/// The first finding, whatever its kind, names a place (an entry or a range) holding `log_index`.
+fn located_within(report: &Report, what: &str, log_index: u64) {
+    let finding = report.findings.first().unwrap_or_else(|| panic!("{what}: no finding: {}", report.to_text()));
+    let from = finding.log_index.unwrap_or_else(|| panic!("{what}: not located: {}", report.to_text()));
     let to = finding.up_to_log_index.unwrap_or(from);
-    assert!(from <= log_index && log_index <= to, "log index {log_index} is not within {from}..{to}: {}", report.to_text());
-    assert_eq!(report.exit_code, 1);
+    assert!(from <= log_index && log_index <= to, "{what}: log index {log_index} is not within {from}..{to}: {}", report.to_text());
+    assert_eq!(report.exit_code, 1, "{what}");
 }
 
 fn re_sign(envelope: &pb::Envelope, signer: &str, change: impl FnOnce(&mut Kind)) -> pb::Envelope {
@@ -189,6 +194,34 @@ fn check_tampering(export: &Export) {
     let (block, position) = find(export, |envelope, kind| envelope.signer == "vgz" && is_party(envelope, kind));
     envelopes_mut(&mut tampered, block).remove(position);
     located_at(&verify_export(&tampered), "history_altered", export.blocks[block].log_index);
+
+    // Every transaction dropped in turn, and every one swapped with the next: wherever this
+    // run's checkpoints happened to land, the place named first holds the altered block.
+    let positions: Vec<(usize, usize)> = export
+        .blocks
+        .iter()
+        .enumerate()
+        .flat_map(|(block, exported)| {
+            let envelopes = &exported.block.as_ref().expect("block").envelopes;
+            (0..envelopes.len()).filter(|position| !envelopes[*position].signer.starts_with("node:")).map(move |position| (block, position))
+        })
+        .collect();
+    for (number, &(block, position)) in positions.iter().enumerate() {
+        let mut tampered = export.clone();
+        envelopes_mut(&mut tampered, block).remove(position);
+        located_within(&verify_export(&tampered), &format!("transaction {number} dropped"), export.blocks[block].log_index);
+        if let Some(&(next_block, next_position)) = positions.get(number + 1) {
+            let mut tampered = export.clone();
+            let moved = envelopes_mut(&mut tampered, block)[position].clone();
+            let other = std::mem::replace(&mut envelopes_mut(&mut tampered, next_block)[next_position], moved);
+            envelopes_mut(&mut tampered, block)[position] = other;
+            located_within(
+                &verify_export(&tampered),
+                &format!("transactions {number} and {} swapped", number + 1),
+                export.blocks[block].log_index,
+            );
+        }
+    }
 
     // Two swapped transactions (a party registration and the next transaction after it).
     let mut tampered = export.clone();

@@ -232,7 +232,11 @@ impl Report {
             };
             let leaf = finding.leaf.map(|leaf| format!(", leaf {leaf}")).unwrap_or_default();
             let id = finding.transaction_id.as_ref().map(|id| format!(", tx {id}")).unwrap_or_default();
-            let label = if number == 0 { "FIRST BAD ENTRY" } else { "also" };
+            let label = match (number, finding.log_index, finding.up_to_log_index) {
+                (0, Some(from), Some(to)) if from != to => "FIRST BAD RANGE",
+                (0, _, _) => "FIRST BAD ENTRY",
+                _ => "also",
+            };
             line(format!("{label}: {place}{leaf}{id}: {}", finding.what));
             for suspect in &finding.suspects {
                 line(format!(

@@ -433,9 +433,17 @@ struct Conclusions<'run> {
     ledger: &'run Ledger,
     run: &'run Run,
     final_head: Head,
+    /// Sizes where some node's signed checkpoint equals the re-executed log.
+    agreeing_sizes: BTreeSet<u64>,
 }
 
 impl Conclusions<'_> {
+    /// The largest size below `size` where the re-executed log agrees with a signed
+    /// checkpoint: every leaf before it is as the nodes signed it.
+    fn last_agreeing_before(&self, size: u64) -> u64 {
+        self.agreeing_sizes.range(..size).next_back().copied().unwrap_or(0)
+    }
+
     fn at(&self, size: u64) -> Reexecuted<'_> {
         if let Some(head) = self.run.heads.get(&size) {
             return Reexecuted::Head(head);
@@ -459,9 +467,37 @@ impl Conclusions<'_> {
         boundaries.iter().find(|(_, leaves)| *leaves >= size).or(boundaries.last()).map(|(log_index, _)| *log_index)
     }
 
-    /// The first block that adds a leaf past `size`.
-    fn block_after(&self, size: u64) -> Option<u64> {
-        self.run.boundaries.iter().find(|(_, leaves)| *leaves > size).map(|(log_index, _)| *log_index)
+    /// The first block that may hold what comes after leaf `size` of a history that agrees
+    /// up to `size`: the block that crosses `size`, or the first block that starts at it,
+    /// even one that adds no leaf, since an alteration (a dropped transaction) may have
+    /// emptied it. Never a block that ends at or before `size` having started before it:
+    /// those leaves are the agreed ones.
+    fn first_block_from(&self, size: u64) -> Option<u64> {
+        let mut before = 0;
+        for &(log_index, after) in &self.run.boundaries {
+            if after > size || before >= size {
+                return Some(log_index);
+            }
+            before = after;
+        }
+        None
+    }
+
+    /// The blocks an alteration between an agreeing size and a disagreeing one can be in,
+    /// and a sentence saying how precisely that is known.
+    fn altered_range(&self, agreeing: u64, disagreeing: u64) -> (Option<u64>, Option<u64>, String) {
+        let last = self.run.boundaries.last().map(|(log_index, _)| *log_index);
+        let from = self.first_block_from(agreeing).or(last);
+        let to = self.block_reaching(disagreeing);
+        let leaves_end = disagreeing.min(self.final_head.size);
+        let precision = match (from, to) {
+            (Some(from), Some(to)) if from == to => format!("the altered entry is in the block at log index {from}"),
+            (Some(from), Some(to)) => format!(
+                "the altered entry is in one of the blocks at log index {from}..{to} (leaves {agreeing}..{leaves_end} of this file, and any transaction dropped from among them); between two signed heads this file alone cannot tell which entry: compare these blocks with another node's log ('fairshare audit export --from {from}' on another node)"
+            ),
+            _ => "the log holds no block to point at".to_string(),
+        };
+        (from, to, precision)
     }
 }
 
@@ -478,7 +514,7 @@ fn conclude(export: &Export, genesis: &Genesis, ledger: &Ledger, mut run: Run, r
     let run_checks = std::mem::take(&mut run.checks);
     let mut findings = std::mem::take(&mut run.findings);
     let mut evidence = Vec::new();
-    let conclusions = Conclusions { ledger, run: &run, final_head: final_head.clone() };
+    let conclusions = Conclusions { ledger, run: &run, final_head: final_head.clone(), agreeing_sizes: BTreeSet::new() };
     let quorum = genesis.quorum();
 
     // Which statements agree with the re-executed log.
@@ -486,6 +522,7 @@ fn conclude(export: &Export, genesis: &Genesis, ledger: &Ledger, mut run: Run, r
         run.statements.iter().map(|statement| conclusions.at(statement.checkpoint.size).matches(&statement.checkpoint)).collect();
     let agreeing_sizes: BTreeSet<u64> =
         run.statements.iter().zip(&matching).filter(|(_, agrees)| **agrees).map(|(statement, _)| statement.checkpoint.size).collect();
+    let conclusions = Conclusions { agreeing_sizes, ..conclusions };
 
     // Checkpoints a quorum of nodes signed: each must be the re-executed head.
     let mut claims: BTreeMap<SignedHead, BTreeSet<&str>> = BTreeMap::new();
@@ -505,9 +542,9 @@ fn conclude(export: &Export, genesis: &Genesis, ledger: &Ledger, mut run: Run, r
         .collect();
     // Once a quorum's checkpoint disagrees, every disagreement after the last agreeing size
     // is part of that one alteration, not news about the nodes.
-    let altered_after = disagreeing_claims.first().map(|(size, _, _)| agreeing_sizes.range(..*size).next_back().copied().unwrap_or(0));
+    let altered_after = disagreeing_claims.first().map(|(size, _, _)| conclusions.last_agreeing_before(*size));
     if let Some((size, root, nodes)) = disagreeing_claims.first() {
-        findings.push(history_altered(&conclusions, &agreeing_sizes, *size, root, nodes, disagreeing_claims.len() - 1));
+        findings.push(history_altered(&conclusions, *size, root, nodes, disagreeing_claims.len() - 1));
     }
 
     // Evidence: two different checkpoints for one size by one node.
@@ -539,7 +576,7 @@ fn conclude(export: &Export, genesis: &Genesis, ledger: &Ledger, mut run: Run, r
     // A statement that contradicts the log: evidence if the log there is certified (and
     // re-execution agrees); a finding if not, since then the log may be what is wrong.
     let certified_size = certification.latest_certified().map_or(0, |head| head.size);
-    let mut uncertified: BTreeMap<u64, (BTreeSet<&str>, u64)> = BTreeMap::new();
+    let mut uncertified: BTreeMap<u64, BTreeSet<&str>> = BTreeMap::new();
     for (statement, agrees) in run.statements.iter().zip(&matching) {
         let size = statement.checkpoint.size;
         if *agrees || accused.contains(&(statement.node.as_str(), size)) || altered_after.is_some_and(|agreeing| size > agreeing) {
@@ -576,21 +613,18 @@ fn conclude(export: &Export, genesis: &Genesis, ledger: &Ledger, mut run: Run, r
                 statements,
             });
         } else {
-            let entry = uncertified.entry(size).or_insert_with(|| (BTreeSet::new(), statement.log_index));
-            entry.0.insert(&statement.node);
+            uncertified.entry(size).or_default().insert(&statement.node);
         }
     }
-    for (size, (nodes, log_index)) in &uncertified {
+    for (size, nodes) in &uncertified {
+        let last_agreeing = conclusions.last_agreeing_before(*size);
+        let (from, to, precision) = conclusions.altered_range(last_agreeing, *size);
         let what = format!(
-            "at size {size}, which no quorum has certified, the re-executed head differs from the one signed by {}: either the uncertified end of the log was altered or {} signed a wrong head",
+            "at size {size}, which no quorum has certified, the re-executed head differs from the one signed by {}: either the uncertified end of the log was altered or {} signed a wrong head; last agreeing size {last_agreeing}: if altered, {precision}",
             names(nodes),
             if nodes.len() == 1 { "that node" } else { "those nodes" }
         );
-        let finding = Finding {
-            up_to_log_index: Some(*log_index),
-            ..Finding::at("uncertified_disagreement", conclusions.block_after(certified_size), what)
-        };
-        findings.push(finding);
+        findings.push(Finding { up_to_log_index: to, ..Finding::at("uncertified_disagreement", from, what) });
     }
 
     check_trailer(export, &conclusions, &run, certification, genesis, &mut findings, report);
@@ -632,15 +666,8 @@ fn conclude(export: &Export, genesis: &Genesis, ledger: &Ledger, mut run: Run, r
 }
 
 /// The finding for the first checkpoint a quorum signed that re-execution does not reproduce.
-fn history_altered(
-    conclusions: &Conclusions,
-    agreeing_sizes: &BTreeSet<u64>,
-    size: u64,
-    signed_root: &[u8],
-    nodes: &BTreeSet<&str>,
-    later: usize,
-) -> Finding {
-    let last_agreeing = agreeing_sizes.range(..size).next_back().copied().unwrap_or(0);
+fn history_altered(conclusions: &Conclusions, size: u64, signed_root: &[u8], nodes: &BTreeSet<&str>, later: usize) -> Finding {
+    let last_agreeing = conclusions.last_agreeing_before(size);
     let last_certified = conclusions.ledger.certification().certified.range(..size).next_back().map_or(0, |(certified, _)| *certified);
     let signers = names(nodes);
     let problem = match conclusions.at(size) {
@@ -662,9 +689,8 @@ fn history_altered(
         ),
     };
     let later = if later > 0 { format!("; {later} later certified checkpoint(s) disagree as well") } else { String::new() };
-    let what = format!(
-        "{problem}; last agreeing size {last_agreeing} (last agreeing certified size {last_certified}): look at leaves {last_agreeing}..{size}{later}"
-    );
+    let (from, to, precision) = conclusions.altered_range(last_agreeing, size);
+    let what = format!("{problem}; last agreeing size {last_agreeing} (last agreeing certified size {last_certified}): {precision}{later}");
     let suspects: Vec<Suspect> = conclusions
         .run
         .rejections
@@ -675,8 +701,8 @@ fn history_altered(
         .collect();
     Finding {
         kind: "history_altered".into(),
-        log_index: conclusions.block_after(last_agreeing),
-        up_to_log_index: conclusions.block_reaching(size),
+        log_index: from,
+        up_to_log_index: to,
         leaf: None,
         transaction_id: (suspects.len() == 1).then(|| suspects[0].transaction_id.clone()),
         what,
@@ -696,31 +722,31 @@ fn check_trailer(
     let Some(trailer) = &export.trailer else { return };
     let last_block = export.blocks.last().map(|block| block.log_index);
     let before = findings.len();
-    let mut found = |kind: &str, what: String| findings.push(Finding::at(kind, last_block, what));
     if trailer.blocks != export.blocks.len() as u64 {
-        found(
-            "trailer_mismatch",
-            format!("the trailer counts {} blocks, the file holds {}: blocks were removed or added", trailer.blocks, export.blocks.len()),
-        );
+        let what =
+            format!("the trailer counts {} blocks, the file holds {}: blocks were removed or added", trailer.blocks, export.blocks.len());
+        findings.push(Finding::at("trailer_mismatch", last_block, what));
     }
-    match conclusions.at(trailer.size).root() {
-        None => found(
-            "trailer_mismatch",
-            format!(
-                "the exporting node reported {} leaves, the re-executed log has {}: transactions were dropped",
-                trailer.size, conclusions.final_head.size
-            ),
-        ),
-        Some(root) if root.as_slice() != trailer.root => found(
-            "trailer_mismatch",
-            format!(
-                "the exporting node reported root {} at size {}, the re-executed log has {}: the log was altered",
-                hex::encode(&trailer.root),
-                trailer.size,
-                hex::encode(root)
-            ),
-        ),
-        Some(_) => {}
+    let differs = match conclusions.at(trailer.size).root() {
+        None => Some(format!(
+            "the exporting node reported {} leaves, the re-executed log has {}: transactions were dropped",
+            trailer.size, conclusions.final_head.size
+        )),
+        Some(root) if root.as_slice() != trailer.root => Some(format!(
+            "the exporting node reported root {} at size {}, the re-executed log has {}: the log was altered",
+            hex::encode(&trailer.root),
+            trailer.size,
+            hex::encode(root)
+        )),
+        Some(_) => None,
+    };
+    // A log that differs from the exporting node's head differs after the last size that
+    // agrees with a signed checkpoint: say which blocks, not just the last one.
+    if let Some(what) = differs {
+        let last_agreeing = conclusions.last_agreeing_before(trailer.size);
+        let (from, to, precision) = conclusions.altered_range(last_agreeing, trailer.size);
+        let what = format!("{what}; last agreeing size {last_agreeing}: {precision}");
+        findings.push(Finding { up_to_log_index: to, ..Finding::at("trailer_mismatch", from, what) });
     }
     let claimed = trailer.certified_size;
     if claimed > 0 && !certification.certified.contains_key(&claimed) {
@@ -740,16 +766,15 @@ fn check_trailer(
             format!("{} signed another head for it: the log differs from the one they certified", names(&other))
         };
         let latest = certification.latest_certified().map_or(0, |head| head.size);
-        found(
-            "certificate_short",
+        let what =
             format!(
                 "the exporting node says size {claimed} is certified, but the log holds valid signatures for it by only {} node(s) ({}) where {} of {} are needed; {cause}; the log certifies up to size {latest}",
                 valid.len(),
                 names(&valid),
                 genesis.quorum(),
                 genesis.insurers.len()
-            ),
-        );
+            );
+        findings.push(Finding::at("certificate_short", last_block, what));
     }
     report.checks.trailer = findings.len() == before;
 }
@@ -818,6 +843,137 @@ mod tests {
                 .collect(),
             damage: None,
         }
+    }
+
+    /// Party registrations in blocks of `sizes` transactions; every `spacing` blocks all
+    /// nodes sign the head, and their statements land in the next block, before its
+    /// transactions, as they do on a live ledger. The last head is signed in a block of its own.
+    fn export_with_layout(sizes: &[usize], spacing: usize) -> Export {
+        let (genesis, keys) = genesis_with_keys();
+        let genesis = Arc::new(genesis);
+        let mut ledger = Ledger::new(genesis.clone());
+        let mut blocks = Vec::new();
+        let mut statements = Vec::new();
+        let sign_head = |ledger: &Ledger| -> Vec<pb::Envelope> {
+            let head = ledger.head().to_checkpoint(&genesis.ledger_id);
+            INSURERS.iter().map(|node| checkpoint_signed(&genesis, node, head.clone())).collect()
+        };
+        let mut nonce = 0;
+        for (number, count) in sizes.iter().enumerate() {
+            let mut envelopes = std::mem::take(&mut statements);
+            for _ in 0..*count {
+                nonce += 1;
+                envelopes.push(party_registered(&genesis, &keys["zk"], nonce));
+            }
+            let block = pb::Block { envelopes };
+            ledger.apply_block(&block);
+            blocks.push(block);
+            if number % spacing == spacing - 1 {
+                statements = sign_head(&ledger);
+            }
+        }
+        let last = pb::Block { envelopes: sign_head(&ledger) };
+        ledger.apply_block(&last);
+        blocks.push(last);
+        let head = ledger.head();
+        assert_eq!(ledger.certification().latest_certified().map(|head| head.size), Some(head.size));
+        Export {
+            header: Some(file::header(genesis.canonical(), 0, "test")),
+            trailer: Some(ExportTrailer {
+                blocks: blocks.len() as u64,
+                size: head.size,
+                root: head.root.to_vec(),
+                certified_size: head.size,
+            }),
+            blocks: blocks
+                .into_iter()
+                .enumerate()
+                .map(|(number, block)| ExportedBlock { log_index: number as u64 + 3, block: Some(block) })
+                .collect(),
+            damage: None,
+        }
+    }
+
+    fn party_registered(genesis: &Genesis, key: &ed25519_dalek::SigningKey, number: u64) -> pb::Envelope {
+        let kind = Kind::PartyRegistered(pb::PartyRegistered {
+            party: format!("agb:{number:08}"),
+            kind: pb::PartyKind::Provider as i32,
+            name: format!("Provider {number}"),
+            iban: String::new(),
+        });
+        seal(&transaction(genesis, number, kind), "zk", key)
+    }
+
+    fn envelopes(export: &mut Export, block: usize) -> &mut Vec<pb::Envelope> {
+        &mut export.blocks[block].block.as_mut().unwrap().envelopes
+    }
+
+    /// (block, position) of every envelope that is a transaction, not a checkpoint statement.
+    fn transactions(export: &Export) -> Vec<(usize, usize)> {
+        let mut found = Vec::new();
+        for (block, exported) in export.blocks.iter().enumerate() {
+            for (position, envelope) in exported.block.as_ref().unwrap().envelopes.iter().enumerate() {
+                if !envelope.signer.starts_with("node:") {
+                    found.push((block, position));
+                }
+            }
+        }
+        found
+    }
+
+    /// The first finding's place (an entry, or a range of blocks) holds `log_index`, and says
+    /// how precise it is.
+    fn assert_located(export: &Export, what: &str, log_index: u64) {
+        let report = verify(export, &Options::default()).unwrap();
+        let text = report.to_text();
+        let finding = report.findings.first().unwrap_or_else(|| panic!("{what}: not found:\n{text}"));
+        let from = finding.log_index.unwrap_or_else(|| panic!("{what}: not located:\n{text}"));
+        let to = finding.up_to_log_index.unwrap_or(from);
+        assert!(from <= log_index && log_index <= to, "{what} at log index {log_index}, reported {from}..{to}:\n{text}");
+        let precise = from == to && finding.what.contains(&format!("in the block at log index {from}"));
+        let ranged = from < to && finding.what.contains("this file alone cannot tell which entry");
+        assert!(precise || ranged || finding.kind == "bad_envelope", "{what}: the precision is not stated:\n{text}");
+        assert_eq!(report.exit_code, crate::audit::exit::DOES_NOT_VERIFY, "{what}");
+    }
+
+    /// Issue 10: wherever a transaction is dropped, added or moved, and however the
+    /// checkpoints happen to be spaced, the place named as first bad contains it.
+    #[test]
+    fn every_dropped_added_or_moved_transaction_is_located_whatever_the_checkpoint_spacing() {
+        let (genesis, keys) = genesis_with_keys();
+        let layouts: [(&[usize], usize); 4] =
+            [(&[1, 1, 1, 1, 1, 1], 1), (&[1, 3, 1, 2, 1, 1, 2], 2), (&[2, 1, 1, 3, 1, 1, 1, 2], 3), (&[1, 1, 2, 1, 1, 1, 1], 5)];
+        let mut checked = 0;
+        for (sizes, spacing) in layouts {
+            let export = export_with_layout(sizes, spacing);
+            assert!(verify(&export, &Options::default()).unwrap().ok, "the untouched layout {sizes:?} verifies");
+            let positions = transactions(&export);
+            for (number, &(block, position)) in positions.iter().enumerate() {
+                let log_index = export.blocks[block].log_index;
+
+                let mut dropped = export.clone();
+                envelopes(&mut dropped, block).remove(position);
+                assert_located(&dropped, &format!("layout {sizes:?}/{spacing}: dropped transaction {number}"), log_index);
+
+                let mut added = export.clone();
+                envelopes(&mut added, block).insert(position, party_registered(&genesis, &keys["zk"], 1_000 + number as u64));
+                assert_located(&added, &format!("layout {sizes:?}/{spacing}: transaction added before {number}"), log_index);
+
+                if let Some(&(next_block, next_position)) = positions.get(number + 1) {
+                    let mut moved = export.clone();
+                    let first = envelopes(&mut moved, block)[position].clone();
+                    let second = std::mem::replace(&mut envelopes(&mut moved, next_block)[next_position], first);
+                    envelopes(&mut moved, block)[position] = second;
+                    assert_located(
+                        &moved,
+                        &format!("layout {sizes:?}/{spacing}: transactions {number} and {} swapped", number + 1),
+                        log_index,
+                    );
+                }
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, layouts.iter().map(|(sizes, _)| sizes.iter().sum::<usize>()).sum::<usize>(), "every position of every layout");
     }
 
     #[test]
