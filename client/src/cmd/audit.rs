@@ -26,7 +26,8 @@ use super::Context;
     fairshare audit prove 3f2a…(64 hex digits) --out proof.json && fairshare audit prove --check proof.json\n  \
     fairshare audit consistency 12 40 --out consistency.json\n  \
     fairshare --as nza audit attest --note \"Q3 review\"\n\n\
-    Exit codes of verify, attest and --check: 0 verified; 1 does not verify (the first bad entry is named);\n  \
+    Exit codes of verify, attest and --check: 0 verified; 1 does not verify (the first bad entry is named,\n  \
+    or the range of blocks it lies in when the file alone cannot tell which entry between two signed heads);\n  \
     2 could not verify (unreadable input, no node, partial export); 3 verified, with evidence against a node.")]
 pub struct Args {
     #[command(subcommand)]
