@@ -16,7 +16,6 @@ use fairshare_protocol::{Ledger, MESSAGE_BYTES_MAX};
 use openraft::BasicNode;
 use tonic::Status;
 
-use crate::api::v1::{ledger_client::LedgerClient, StatusRequest, StatusResponse};
 use crate::config::{check_data_dir, Loaded};
 use crate::metrics::Metrics;
 use crate::raft::log_store::LogStore;
@@ -25,6 +24,7 @@ use crate::raft::state_machine::StateMachine;
 use crate::raft::{node_id, raft_config, Raft};
 use crate::service::{AdminService, LedgerService, Shared};
 use crate::submit::Submitter;
+use fairshare_api::v1::{StatusRequest, StatusResponse};
 
 /// Marks a data dir that was started empty inside an existing ledger: the node takes
 /// no part in Raft (no vote, no election, no replication) until it is re-added.
@@ -39,14 +39,10 @@ pub struct Handles {
 }
 
 pub async fn probe(address: &str, timeout: Duration) -> Result<StatusResponse, Status> {
-    let channel = tonic::transport::Endpoint::from_shared(address.to_string())
-        .map_err(|error| Status::invalid_argument(error.to_string()))?
-        .connect_timeout(timeout)
-        .timeout(timeout)
-        .connect()
+    let mut client = fairshare_api::connect(address, fairshare_api::Deadlines::new(timeout, Some(timeout)))
         .await
         .map_err(|error| Status::unavailable(error.to_string()))?;
-    Ok(LedgerClient::new(channel).max_decoding_message_size(MESSAGE_BYTES_MAX).status(StatusRequest {}).await?.into_inner())
+    Ok(client.status(StatusRequest {}).await?.into_inner())
 }
 
 /// Starts the node and returns once it serves gRPC.
@@ -132,16 +128,17 @@ pub async fn start(loaded: Loaded) -> Result<Handles> {
     }
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    health_reporter.set_serving::<crate::api::v1::ledger_server::LedgerServer<LedgerService>>().await;
+    health_reporter.set_serving::<fairshare_api::v1::ledger_server::LedgerServer<LedgerService>>().await;
     let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(crate::api::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(fairshare_api::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(crate::raft_transport::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .context("cannot build the reflection service")?;
-    let ledger_service = crate::api::v1::ledger_server::LedgerServer::new(LedgerService { shared: shared.clone() })
+    let ledger_service = fairshare_api::v1::ledger_server::LedgerServer::new(LedgerService { shared: shared.clone() })
         .max_decoding_message_size(MESSAGE_BYTES_MAX)
         .max_encoding_message_size(MESSAGE_BYTES_MAX);
-    let admin_service = crate::api::v1::admin_server::AdminServer::new(AdminService { shared: shared.clone() });
+    let admin_service = fairshare_api::v1::admin_server::AdminServer::new(AdminService { shared: shared.clone() });
     let raft_service = RaftService::new(raft.clone(), votes_allowed).into_server();
     let listener = tokio::net::TcpListener::bind(&config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
     let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();

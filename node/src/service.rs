@@ -15,13 +15,13 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
-use crate::api::v1::admin_server::Admin;
-use crate::api::v1::ledger_server::Ledger as LedgerApi;
-use crate::api::v1::query_request::Query;
-use crate::api::v1::*;
 use crate::raft::state_machine::Applied;
 use crate::raft::{insurer_of, node_id, Raft};
 use crate::submit::{leader_name, Submitter};
+use fairshare_api::v1::admin_server::Admin;
+use fairshare_api::v1::ledger_server::Ledger as LedgerApi;
+use fairshare_api::v1::query_request::Query;
+use fairshare_api::v1::*;
 
 /// Blocks or obligations sent per stream before the sender waits for the client.
 const STREAM_QUEUE_CAPACITY: usize = 64;
@@ -390,13 +390,10 @@ impl Admin for AdminService {
 
 /// Asks a replacement node to accept Raft traffic.
 async fn admit(address: &str) -> Result<(), Status> {
-    let channel = tonic::transport::Endpoint::from_shared(address.to_string())
-        .map_err(|error| Status::invalid_argument(error.to_string()))?
-        .connect_timeout(std::time::Duration::from_secs(2))
-        .connect()
-        .await
-        .map_err(|error| Status::unavailable(format!("cannot reach {address}: {error}")))?;
-    crate::api::v1::admin_client::AdminClient::new(channel).admit(MemberRequest::default()).await?;
+    let deadlines = fairshare_api::Deadlines::new(std::time::Duration::from_secs(2), None);
+    let mut client =
+        fairshare_api::connect_admin(address, deadlines).await.map_err(|error| Status::unavailable(format!("cannot reach {error}")))?;
+    client.admit(MemberRequest::default()).await?;
     Ok(())
 }
 

@@ -7,11 +7,11 @@ use std::sync::OnceLock;
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use ed25519_dalek::SigningKey;
+use fairshare_api::v1::{query_request::Query, SubmitResponse, VerdictKind};
 use fairshare_client::config::{self, ClientConfig};
 use fairshare_client::connection::Connection;
 use fairshare_client::keyfile;
 use fairshare_client::nonce::{now_micros, NonceStore};
-use fairshare_node::api::v1::{query_request::Query, SubmitResponse, VerdictKind};
 use fairshare_protocol::envelope::seal;
 use fairshare_protocol::pb::{self, transaction::Kind};
 use serde::de::DeserializeOwned;
