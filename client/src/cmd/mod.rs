@@ -19,6 +19,7 @@ use serde::Serialize;
 
 mod audit;
 mod balances;
+#[cfg(feature = "node")]
 mod devnet;
 mod export;
 mod fund;
@@ -27,6 +28,7 @@ mod intake;
 mod key;
 mod keygen;
 mod milestone;
+#[cfg(feature = "node")]
 mod node;
 mod obligations;
 mod party;
@@ -42,10 +44,19 @@ mod watch;
 #[derive(clap::Subcommand)]
 pub enum Command {
     Keygen(keygen::Args),
+    #[cfg(feature = "node")]
     Devnet(devnet::Args),
     /// Runs one node (used by `devnet` for its child processes).
+    #[cfg(feature = "node")]
     #[command(hide = true)]
     Node(node::Args),
+    /// Not in this build: it was built without the embedded node (cargo feature `node`).
+    #[cfg(not(feature = "node"))]
+    #[command(hide = true)]
+    Devnet(WithoutNode),
+    #[cfg(not(feature = "node"))]
+    #[command(hide = true)]
+    Node(WithoutNode),
     Play(play::Args),
     Status(status::Args),
     Party(party::Args),
@@ -70,8 +81,12 @@ impl Command {
     pub async fn run(self, context: &Context) -> Result<()> {
         match self {
             Command::Keygen(args) => args.run(context),
+            #[cfg(feature = "node")]
             Command::Devnet(args) => args.run(context).await,
+            #[cfg(feature = "node")]
             Command::Node(args) => args.run(context).await,
+            #[cfg(not(feature = "node"))]
+            Command::Devnet(_) | Command::Node(_) => Err(WithoutNode::error()),
             Command::Play(args) => args.run(context).await,
             Command::Status(args) => args.run(context).await,
             Command::Party(args) => args.run(context).await,
@@ -91,6 +106,25 @@ impl Command {
             Command::Export(args) => args.run(context).await,
             Command::Audit(args) => args.run(context).await,
         }
+    }
+}
+
+/// `fairshare devnet` / `fairshare node` in a build without the embedded node: any
+/// arguments are accepted, so the answer is this explanation rather than a usage error.
+#[cfg(not(feature = "node"))]
+#[derive(clap::Args)]
+pub struct WithoutNode {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    _arguments: Vec<String>,
+}
+
+#[cfg(not(feature = "node"))]
+impl WithoutNode {
+    fn error() -> anyhow::Error {
+        anyhow!(
+            "this fairshare was built without the embedded node (cargo feature 'node'), so it cannot run 'devnet' or 'node'; \
+             use a default build ('cargo build --bin fairshare') or run 'fairshare-node --config FILE'"
+        )
     }
 }
 
