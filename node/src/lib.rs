@@ -6,6 +6,10 @@
 //! - [`config`]: node config and genesis files.
 //! - [`raft`]: openraft's type config, the sled log store, the state machine (an adapter
 //!   around `fairshare_protocol::Ledger`: no business rule here) and the network.
+//! - [`shared`]: the state one node's services and background tasks share.
+//! - [`service`]: the gRPC services `Ledger` and `Admin` of `fairshare-api`.
+//! - [`submit`]: pre-checks, group commit into blocks, forwarding to the leader.
+//! - [`node`]: wiring and a graceful stop; [`metrics`]: Prometheus text.
 //! - [`raft_transport`]: generated types of the node-to-node Raft service. The public
 //!   gRPC API (types, services, the client channel) is the `fairshare-api` crate.
 
@@ -22,4 +26,5 @@ pub mod metrics;
 pub mod node;
 pub mod raft;
 pub mod service;
+pub mod shared;
 pub mod submit;

@@ -1,8 +1,7 @@
 //! Wiring one node: config → genesis checks → sled → openraft → gRPC, checkpoint signer,
 //! peer probes, metrics; and a graceful stop that loses nothing acknowledged.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -22,7 +21,8 @@ use crate::raft::log_store::LogStore;
 use crate::raft::network::{Network, RaftService};
 use crate::raft::state_machine::StateMachine;
 use crate::raft::{node_id, raft_config, Raft};
-use crate::service::{AdminService, LedgerService, Shared};
+use crate::service::{AdminService, LedgerService};
+use crate::shared::Shared;
 use crate::submit::Submitter;
 use fairshare_api::v1::{StatusRequest, StatusResponse};
 
@@ -260,14 +260,4 @@ async fn sign_checkpoints(shared: Arc<Shared>, node_key: SigningKey, metrics: Ar
             }
         }
     }
-}
-
-pub fn participants_names(shared: &Shared) -> Vec<String> {
-    let ledger = shared.ledger.read().expect("ledger lock");
-    let ids: BTreeSet<u64> = shared.participants.lock().expect("participants lock").clone();
-    ids.into_iter().filter_map(|id| crate::raft::insurer_of(ledger.genesis(), id).map(str::to_string)).collect()
-}
-
-pub fn data_dir_is_fresh(path: &Path) -> bool {
-    !path.join("GENESIS").exists()
 }

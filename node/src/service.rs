@@ -1,23 +1,23 @@
 //! The public gRPC services: `Ledger` (submit, queries, streams, proofs, status) and
 //! `Admin` (membership changes for replacing a node).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use fairshare_protocol::merkle::Hash;
 use fairshare_protocol::query::{self, ObligationFilter};
 use fairshare_protocol::{pb, Ledger};
 use openraft::BasicNode;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
-use crate::raft::state_machine::Applied;
-use crate::raft::{insurer_of, node_id, Raft};
-use crate::submit::{leader_name, Submitter};
+use crate::raft::node_id;
+use crate::shared::Shared;
+use crate::submit::leader_name;
 use fairshare_api::v1::admin_server::Admin;
 use fairshare_api::v1::ledger_server::Ledger as LedgerApi;
 use fairshare_api::v1::query_request::Query;
@@ -25,24 +25,6 @@ use fairshare_api::v1::*;
 
 /// Blocks or obligations sent per stream before the sender waits for the client.
 const STREAM_QUEUE_CAPACITY: usize = 64;
-
-/// What every service of one node shares.
-pub struct Shared {
-    pub insurer: String,
-    pub raft: Raft,
-    pub ledger: Arc<RwLock<Ledger>>,
-    pub applied: watch::Receiver<Applied>,
-    pub submitter: Submitter,
-    pub db: sled::Db,
-    /// insurer id → (address, reachable at the last probe)
-    pub peers: Mutex<BTreeMap<String, (String, bool)>>,
-    pub signing_halted: AtomicBool,
-    /// Node ids that ever answered this node's Raft traffic (persisted in sled).
-    pub participants: Arc<Mutex<BTreeSet<u64>>>,
-    /// False while this node awaits re-admission: it refuses all Raft traffic.
-    pub raft_allowed: Arc<AtomicBool>,
-    pub replacement_marker: std::path::PathBuf,
-}
 
 #[derive(Clone)]
 pub struct LedgerService {
@@ -93,7 +75,7 @@ impl LedgerApi for LedgerService {
 
     async fn status(&self, _request: Request<StatusRequest>) -> Result<Response<StatusResponse>, Status> {
         let mut reply = status(&self.shared);
-        reply.participants = crate::node::participants_names(&self.shared);
+        reply.participants = self.shared.participant_names();
         Ok(Response::new(reply))
     }
 
@@ -395,11 +377,6 @@ async fn admit(address: &str) -> Result<(), Status> {
         fairshare_api::connect_admin(address, deadlines).await.map_err(|error| Status::unavailable(format!("cannot reach {error}")))?;
     client.admit(MemberRequest::default()).await?;
     Ok(())
-}
-
-pub fn insurer_name(shared: &Shared, id: u64) -> String {
-    let ledger = shared.ledger.read().expect("ledger lock");
-    insurer_of(ledger.genesis(), id).unwrap_or("?").to_string()
 }
 
 /// The verdict of a transaction by its hex id; NOT_FOUND names it when it is not a leaf.
