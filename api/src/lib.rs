@@ -52,7 +52,7 @@ impl Deadlines {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConnectError {
-    #[error("'{url}' is not a URL like http://127.0.0.1:7101")]
+    #[error("'{}' is not a URL like http://127.0.0.1:7101", fairshare_protocol::ids::echo(url))]
     NotAUrl { url: String },
     /// `cause` is the innermost cause (e.g. "Connection refused (os error 111)"), which is
     /// what a person can act on; tonic's outer layers only say "transport error".

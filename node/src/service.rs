@@ -6,6 +6,7 @@ use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use fairshare_protocol::ids::{echo, ID_BYTES_MAX};
 use fairshare_protocol::merkle::Hash;
 use fairshare_protocol::query::{self, ObligationFilter};
 use fairshare_protocol::{pb, Ledger};
@@ -33,6 +34,23 @@ pub struct LedgerService {
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<String, Status> {
     serde_json::to_string(value).map_err(|error| Status::internal(error.to_string()))
+}
+
+/// Refuses an id longer than any real one before it is looked up or quoted.
+fn bounded<'id>(what: &str, id: &'id str) -> Result<&'id str, Status> {
+    if id.len() > ID_BYTES_MAX {
+        return Err(Status::invalid_argument(format!("the {what} '{}' is longer than any id ({ID_BYTES_MAX} bytes at most)", echo(id))));
+    }
+    Ok(id)
+}
+
+/// An insurer id of genesis, or an error naming the ones there are.
+fn known_insurer(genesis: &fairshare_protocol::Genesis, insurer: &str) -> Result<(), Status> {
+    if genesis.is_insurer(insurer) {
+        return Ok(());
+    }
+    let known: Vec<&str> = genesis.insurers.iter().map(|member| member.id.as_str()).collect();
+    Err(Status::invalid_argument(format!("'{}' is not an insurer of this ledger; its insurers are {}", echo(insurer), known.join(", "))))
 }
 
 fn hash_list(proof: Vec<Hash>) -> Vec<Vec<u8>> {
@@ -86,10 +104,17 @@ impl LedgerApi for LedgerService {
         let json = match query {
             Query::Plans(_) => to_json(&query::plans(state))?,
             Query::Plan(id) => {
-                let plan = state.plans.get(&id).ok_or_else(|| Status::not_found(format!("there is no plan '{id}'")))?;
+                let plan =
+                    state.plans.get(bounded("plan id", &id)?).ok_or_else(|| Status::not_found(format!("there is no plan '{id}'")))?;
                 to_json(&serde_json::json!({ "summary": query::plan_summary(state, plan), "plan": plan }))?
             }
             Query::Obligations(filter) => {
+                bounded("insurer", &filter.insurer)?;
+                bounded("party", &filter.party)?;
+                bounded("plan id", &filter.plan)?;
+                if !filter.insurer.is_empty() {
+                    known_insurer(ledger.genesis(), &filter.insurer)?;
+                }
                 let filter = ObligationFilter {
                     insurer: (!filter.insurer.is_empty()).then_some(filter.insurer),
                     party: (!filter.party.is_empty()).then_some(filter.party),
@@ -114,7 +139,7 @@ impl LedgerApi for LedgerService {
             Query::Keys(_) => to_json(&state.keys)?,
             Query::QuickTests(_) => to_json(&state.quick_tests)?,
             Query::Payments(_) => to_json(&state.payments)?,
-            Query::Transaction(id) => to_json(recorded(&ledger, &id)?)?,
+            Query::Transaction(id) => to_json(recorded(&ledger, bounded("transaction id", &id)?)?)?,
         };
         Ok(Response::new(QueryResponse { json, size: ledger.size() }))
     }
@@ -125,9 +150,7 @@ impl LedgerApi for LedgerService {
         let WatchRequest { insurer, from_index } = request.into_inner();
         {
             let ledger = self.shared.ledger.read().expect("ledger lock");
-            if !ledger.genesis().is_insurer(&insurer) {
-                return Err(Status::invalid_argument(format!("'{insurer}' is not an insurer of this ledger")));
-            }
+            known_insurer(ledger.genesis(), bounded("insurer", &insurer)?)?;
         }
         let (sender, receiver) = mpsc::channel(STREAM_QUEUE_CAPACITY);
         let shared = self.shared.clone();
@@ -193,7 +216,7 @@ impl LedgerApi for LedgerService {
 
     async fn inclusion_proof(&self, request: Request<InclusionProofRequest>) -> Result<Response<InclusionProofResponse>, Status> {
         let request = request.into_inner();
-        let id = request.transaction_id.to_lowercase();
+        let id = bounded("transaction id", &request.transaction_id)?.to_lowercase();
         let ledger = self.shared.ledger.read().expect("ledger lock");
         let recorded = recorded(&ledger, &id)?;
         let size = if request.size == 0 {
@@ -293,7 +316,7 @@ pub struct AdminService {
 impl AdminService {
     fn target(&self, node: &str) -> Result<u64, Status> {
         let ledger = self.shared.ledger.read().expect("ledger lock");
-        node_id(ledger.genesis(), node).ok_or_else(|| Status::invalid_argument(format!("'{node}' is not an insurer of genesis")))
+        node_id(ledger.genesis(), node).ok_or_else(|| Status::invalid_argument(format!("'{}' is not an insurer of genesis", echo(node))))
     }
 
     fn not_leader(&self) -> Status {

@@ -79,6 +79,10 @@ pub enum Command {
 
 impl Command {
     pub async fn run(self, context: &Context) -> Result<()> {
+        // keygen needs no config; devnet and node read their own, not a client config.
+        if !matches!(self, Command::Keygen(_) | Command::Devnet(_) | Command::Node(_)) {
+            context.check_identity()?;
+        }
         match self {
             Command::Keygen(args) => args.run(context),
             #[cfg(feature = "node")]
@@ -211,11 +215,25 @@ impl Context {
         Ok(self.config.get_or_init(|| loaded))
     }
 
+    /// `--as ID` must name an identity of the client config, on commands that only read
+    /// too (they would otherwise ignore it, and a typo would pass unnoticed). With `--key`
+    /// the id is the key's genesis identity, which the node checks; without a client
+    /// config, the command that needs one says so.
+    pub fn check_identity(&self) -> Result<()> {
+        let (Some(id), None) = (&self.identity, &self.key) else {
+            return Ok(());
+        };
+        if let Ok(config) = self.config() {
+            config.identity(Some(id)).with_context(|| format!("--as {}", fairshare_protocol::ids::echo(id)))?;
+        }
+        Ok(())
+    }
+
     /// The nodes to talk to: `--node`, else the config's.
     pub fn connection(&self) -> Result<Connection> {
         if let Some(node) = &self.node {
             if !node.starts_with("http://") && !node.starts_with("https://") {
-                bail!("--node '{node}' is not a URL like http://127.0.0.1:7101");
+                bail!("--node '{}' is not a URL like http://127.0.0.1:7101", fairshare_protocol::ids::echo(node));
             }
             return Ok(Connection::new(vec![node.clone()]));
         }
