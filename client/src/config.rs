@@ -1,7 +1,7 @@
 //! The client config, `client.toml` (written by `fairshare devnet`):
 //!
 //! ```toml
-//! ledger_id = "iza-devnet"                 # optional: else asked from a node
+//! ledger_id = "iza-devnet-1f2e3d4c"        # optional: else asked from a node
 //! nodes = ["http://127.0.0.1:7101", "http://127.0.0.1:7102"]
 //! default_identity = "zk"                  # who signs without --as
 //!
@@ -51,7 +51,7 @@ pub enum ConfigError {
     Unreadable { path: PathBuf, cause: std::io::Error },
     #[error("client config {path} is malformed: {problem}")]
     Malformed { path: PathBuf, problem: String },
-    #[error("client config {path} has no identity '{id}'; it has {}", known.join(", "))]
+    #[error("client config {path} has no identity '{}'; it has {}", fairshare_protocol::ids::echo(id), known.join(", "))]
     UnknownIdentity { path: PathBuf, id: String, known: Vec<String> },
     #[error("client config {path} names no identity to sign with; pass --as ID or set default_identity")]
     NoIdentity { path: PathBuf },

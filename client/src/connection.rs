@@ -9,12 +9,13 @@
 use std::future::Future;
 use std::time::Duration;
 
-use fairshare_node::api::v1::{
+use fairshare_api::v1::{
     ledger_client::LedgerClient, query_request::Query, GenesisRequest, ObligationEvent, QueryRequest, QueryResponse, StatusRequest,
     StatusResponse, SubmitRequest, SubmitResponse, WatchRequest,
 };
-use fairshare_protocol::{pb, MESSAGE_BYTES_MAX};
-use tonic::transport::{Channel, Endpoint};
+use fairshare_api::{ConnectError, Deadlines};
+use fairshare_protocol::pb;
+use tonic::transport::Channel;
 use tonic::Code;
 
 /// A node that does not accept a connection within this is taken as down.
@@ -52,24 +53,13 @@ pub struct Connection {
     nodes: Vec<String>,
 }
 
-/// Opens a client to one node. `timeout` bounds every call on it (none for streams).
+/// Opens a client to one node through `fairshare_api::connect` (the one place client
+/// channels are built). `timeout` bounds every call on it (none for streams).
 pub async fn client(url: &str, timeout: Option<Duration>) -> Result<LedgerClient<Channel>, String> {
-    let endpoint = Endpoint::from_shared(url.to_string()).map_err(|_| format!("'{url}' is not a URL like http://127.0.0.1:7101"))?;
-    let endpoint = endpoint.connect_timeout(CONNECT_TIMEOUT);
-    let endpoint = match timeout {
-        Some(timeout) => endpoint.timeout(timeout),
-        None => endpoint,
-    };
-    let channel = endpoint.connect().await.map_err(|error| {
-        let mut message = error.to_string();
-        let mut source = std::error::Error::source(&error);
-        while let Some(inner) = source {
-            message = inner.to_string();
-            source = inner.source();
-        }
-        message
-    })?;
-    Ok(LedgerClient::new(channel).max_decoding_message_size(MESSAGE_BYTES_MAX).max_encoding_message_size(MESSAGE_BYTES_MAX))
+    fairshare_api::connect(url, Deadlines::new(CONNECT_TIMEOUT, timeout)).await.map_err(|error| match error {
+        ConnectError::Unreachable { cause, .. } => cause,
+        other => other.to_string(),
+    })
 }
 
 /// The status of one node.

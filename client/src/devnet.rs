@@ -2,7 +2,7 @@
 //! in one directory by `fairshare devnet`:
 //!
 //! ```text
-//! DIR/genesis.toml          ledger "iza-devnet": insurers, NZa, VWS, sectors, keys, fund
+//! DIR/genesis.toml          ledger "iza-devnet-<8 hex>": insurers, NZa, VWS, sectors, keys, fund
 //! DIR/keys/<id>.key         signing keys (insurers, nza, vws), mode 0600
 //! DIR/keys/node-<id>.key    each insurer's node key
 //! DIR/nodes/<id>.toml       node configs (listen base+i, metrics base+100+i)
@@ -25,7 +25,15 @@ use crate::keyfile;
 
 pub const NODES_MIN: usize = 2;
 pub const NODES_MAX: usize = 10;
-pub const LEDGER_ID: &str = "iza-devnet";
+/// Every devnet's ledger id starts with this and ends with a random suffix chosen when its
+/// directory is made, so that a transaction signed for one devnet and sent to another is
+/// refused as WRONG_LEDGER ("another ledger") rather than as a bad signature.
+pub const LEDGER_ID_PREFIX: &str = "iza-devnet";
+
+/// A ledger id for a new devnet: `iza-devnet-` and 8 random hex digits.
+pub fn new_ledger_id() -> String {
+    format!("{LEDGER_ID_PREFIX}-{:08x}", rand::random::<u32>())
+}
 /// Metrics listen on the node's port plus this.
 pub const METRICS_PORT_OFFSET: u16 = 100;
 const _: () = assert!(NODES_MAX as u16 <= METRICS_PORT_OFFSET, "node and metrics ports must not overlap");
@@ -237,8 +245,9 @@ pub fn create(dir: &Path, count: usize, base_port: u16) -> Result<Devnet, Devnet
         valid_from: "2023-01-01".to_string(),
         shares: insurers.iter().map(|insurer| insurer.id.to_string()).zip(shares(&weights)).collect(),
     };
+    let ledger_id = new_ledger_id();
     let genesis = GenesisFile {
-        ledger_id: LEDGER_ID.to_string(),
+        ledger_id: ledger_id.clone(),
         fund: FUND.to_string(),
         ministry,
         insurers: members,
@@ -288,7 +297,7 @@ pub fn create(dir: &Path, count: usize, base_port: u16) -> Result<Devnet, Devnet
         identities.push(Identity { id: id.to_string(), key_file: PathBuf::from(format!("keys/{id}.key")) });
     }
     let client = ClientConfigFile {
-        ledger_id: Some(LEDGER_ID.to_string()),
+        ledger_id: Some(ledger_id.clone()),
         nodes: nodes.iter().map(DevnetNode::url).collect(),
         default_identity: Some(insurers[0].id.to_string()),
         identities,
@@ -305,7 +314,7 @@ pub fn create(dir: &Path, count: usize, base_port: u16) -> Result<Devnet, Devnet
     write(
         &dir.join("genesis.toml"),
         &format!(
-            "# Genesis of the devnet ledger '{LEDGER_ID}'; written by 'fairshare devnet'. Illustrative names and shares.\n{}",
+            "# Genesis of the devnet ledger '{ledger_id}'; written by 'fairshare devnet'. Illustrative names and shares.\n{}",
             toml::to_string(&genesis).expect("genesis serialises")
         ),
     )?;
@@ -359,5 +368,40 @@ mod tests {
         assert!(!found.created);
         assert_eq!(found.nodes, created.nodes, "a second run reuses what the first made");
         assert_eq!(found.base_port(), 17101);
+        let again = fairshare_node::config::load(&found.nodes[0].config).unwrap();
+        assert_eq!(again.genesis.ledger_id, node.genesis.ledger_id, "a second run keeps the ledger id");
+    }
+
+    #[test]
+    fn each_devnet_is_its_own_ledger_and_refuses_the_others_transactions_as_another_ledger() {
+        use fairshare_protocol::envelope::{open, seal};
+        use fairshare_protocol::pb;
+        let (first_dir, second_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let first = create(first_dir.path(), 4, 17101).unwrap();
+        let second = create(second_dir.path(), 4, 17101).unwrap();
+        let genesis_of = |devnet: &Devnet| fairshare_node::config::load(&devnet.nodes[0].config).unwrap().genesis;
+        let (first_genesis, second_genesis) = (genesis_of(&first), genesis_of(&second));
+        assert!(first_genesis.ledger_id.starts_with("iza-devnet-"), "{}", first_genesis.ledger_id);
+        assert_ne!(first_genesis.ledger_id, second_genesis.ledger_id);
+        let client = crate::config::ClientConfig::load(&second.client_config()).unwrap();
+        assert_eq!(client.file.ledger_id.as_deref(), Some(second_genesis.ledger_id.as_str()), "the client signs for its own devnet");
+
+        // zk of the second devnet signs for its ledger; the first devnet's nodes refuse it as another ledger's.
+        let (_, key_file) = client.identity(Some("zk")).unwrap();
+        let body = pb::Transaction {
+            ledger_id: second_genesis.ledger_id.clone(),
+            nonce: 1,
+            kind: Some(pb::transaction::Kind::PartyRegistered(pb::PartyRegistered {
+                party: "agb:12345678".into(),
+                kind: pb::PartyKind::Provider as i32,
+                name: "Test".into(),
+                iban: String::new(),
+            })),
+        };
+        let envelope = seal(&body, "zk", &keyfile::read(&key_file).unwrap());
+        assert!(open(&envelope, &second_genesis).is_ok(), "its own ledger accepts it");
+        let refused = open(&envelope, &first_genesis).unwrap_err();
+        assert_eq!(refused.code, fairshare_protocol::ReasonCode::WrongLedger);
+        assert!(refused.message.contains(&second_genesis.ledger_id) && refused.message.contains(&first_genesis.ledger_id), "{refused}");
     }
 }

@@ -13,7 +13,7 @@
 //! - [`config`]: the client config (`client.toml`: nodes and signing identities).
 //! - [`keyfile`] and [`nonce`]: secret key files and per-identity nonces.
 //! - [`connection`]: the gRPC client that tries the configured nodes in order.
-//! - [`devnet`]: generating keys, genesis and configs for a local cluster.
+//! - [`devnet`] (cargo feature `node`): generating keys, genesis and configs for a local cluster.
 //! - [`views`], [`table`], [`csv`]: what queries return and how it is printed.
 //! - [`sepa`]: SEPA credit-transfer files (pain.001.001.09) of an insurer's open obligations.
 //!
@@ -24,6 +24,7 @@ pub mod audit;
 pub mod config;
 pub mod connection;
 pub mod csv;
+#[cfg(feature = "node")]
 pub mod devnet;
 pub mod keyfile;
 pub mod nonce;

@@ -17,11 +17,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use fairshare_api::v1::{StatusResponse, VerdictKind};
 use fairshare_client::audit::proof::{self, ProofFile};
 use fairshare_client::audit::report::{Report, SignedStatement};
 use fairshare_client::audit::verify::{self, Options};
 use fairshare_client::audit::Export;
-use fairshare_node::api::v1::{StatusResponse, VerdictKind};
 use fairshare_protocol::envelope::{seal, transaction_id};
 use fairshare_protocol::genesis::node_signer;
 use fairshare_protocol::merkle::{root_of, Hash};

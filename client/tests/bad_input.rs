@@ -155,6 +155,21 @@ fn bad_input_is_refused_in_one_line_and_changes_nothing() {
     );
     assert!(ledger_state(&config) == state, "obligations, payments or balances changed");
 
+    // Reads with an unknown id fail and name the ids there are, instead of answering with
+    // nothing; an overlong id is refused without being echoed back whole.
+    let long_id = "p".repeat(100_000);
+    let unknown_ids: [(&str, Vec<&str>, Vec<&str>); 4] = [
+        ("an unknown --as on a read", vec!["--as", "nobody", "obligations"], vec!["nobody", "zk", "vgz", "nza"]),
+        ("an unknown --insurer", vec!["obligations", "--insurer", "nobody"], vec!["nobody", "not an insurer", "cz, menzis, vgz, zk"]),
+        ("an unknown --insurer in an export", vec!["export", "obligations", "--insurer", "nobody"], vec!["nobody", "not an insurer"]),
+        ("a 100 kB plan id", vec!["plan", "show", &long_id], vec!["pppp… (100000 bytes)", "256 bytes at most"]),
+    ];
+    for (what, args, words) in &unknown_ids {
+        let stderr = fails(&config, &dir, args);
+        assert_mentions(&stderr, words);
+        assert!(stderr.len() < 1_000, "{what}: the error is {} bytes long", stderr.len());
+    }
+
     // `play config/demo.toml` on a fresh ledger gives what `devnet --demo` gave.
     let mut fresh = Devnet::start(false);
     fresh.wait_ready();
@@ -176,6 +191,16 @@ fn bad_input_is_refused_in_one_line_and_changes_nothing() {
     let replayed = key(query(&fresh.client_config(), &["obligations"]));
     assert!(!replayed.is_empty());
     assert_eq!(replayed, key(state.0.clone()), "play config/demo.toml and devnet --demo give different obligations");
+
+    // Each devnet is its own ledger: a transaction signed for the first, sent to the
+    // second's node, is refused as another ledger's (not as a bad signature).
+    let fresh_node = fairshare_client::config::ClientConfig::load(&fresh.client_config()).expect("client config").file.nodes[0].clone();
+    let stderr = fails(
+        &config,
+        &dir,
+        &["--node", &fresh_node, "--as", "zk", "party", "register", "agb:12345679", "--name", "Elsewhere", "--kind", "provider"],
+    );
+    assert_mentions(&stderr, &["WRONG_LEDGER", "this is ledger 'iza-devnet-"]);
 
     for devnet in [&mut fresh, &mut devnet] {
         let status = devnet.stop().expect("the devnet stops within its deadline on SIGTERM");

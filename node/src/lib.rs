@@ -6,19 +6,19 @@
 //! - [`config`]: node config and genesis files.
 //! - [`raft`]: openraft's type config, the sled log store, the state machine (an adapter
 //!   around `fairshare_protocol::Ledger`: no business rule here) and the network.
-//! - [`api`]: generated gRPC types.
+//! - [`shared`]: the state one node's services and background tasks share.
+//! - [`service`]: the gRPC services `Ledger` and `Admin` of `fairshare-api`.
+//! - [`submit`]: pre-checks, group commit into blocks, forwarding to the leader.
+//! - [`node`]: wiring and a graceful stop; [`metrics`]: Prometheus text.
+//! - [`raft_transport`]: generated types of the node-to-node Raft service. The public
+//!   gRPC API (types, services, the client channel) is the `fairshare-api` crate.
 
-pub mod api {
-    //! Generated from `proto/proto/fairshare/api.proto` and `node/proto/raft.proto`.
+pub mod raft_transport {
+    //! Generated from `node/proto/raft.proto`: internal to the nodes, not part of the API.
     #![allow(clippy::all, missing_docs)]
-    pub mod v1 {
-        tonic::include_proto!("fairshare.api.v1");
-    }
-    pub mod raft {
-        tonic::include_proto!("fairshare.raft.v1");
-    }
-    /// For server reflection.
-    pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/descriptors.bin"));
+    tonic::include_proto!("fairshare.raft.v1");
+    /// For server reflection, beside `fairshare_api::FILE_DESCRIPTOR_SET`.
+    pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/raft_descriptors.bin"));
 }
 
 pub mod config;
@@ -26,4 +26,5 @@ pub mod metrics;
 pub mod node;
 pub mod raft;
 pub mod service;
+pub mod shared;
 pub mod submit;

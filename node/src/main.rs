@@ -2,10 +2,11 @@
 //! `fairshare-node admin …`: membership changes for replacing a node.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use fairshare_node::api::v1::{admin_client::AdminClient, MemberRequest};
+use fairshare_api::v1::MemberRequest;
 
 #[derive(Parser)]
 #[command(name = "fairshare-node", version, about = "Run one node of a fairshare ledger (one per insurer).")]
@@ -57,7 +58,8 @@ fn init_tracing(json: bool) {
 }
 
 async fn admin(node: String, action: AdminAction) -> Result<()> {
-    let mut client = AdminClient::connect(node.clone())
+    // Membership changes wait for a learner to catch up: no call deadline.
+    let mut client = fairshare_api::connect_admin(&node, fairshare_api::Deadlines::new(Duration::from_secs(2), None))
         .await
         .with_context(|| format!("no node answered at {node}; pass the leader's address with --node"))?;
     let reply = match action {

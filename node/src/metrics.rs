@@ -42,7 +42,14 @@ impl Metrics {
         let mut gauge = |name: &str, help: &str, value: u64| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
         };
-        gauge("fairshare_commit_index", "Raft log index known committed", metrics.last_log_index.unwrap_or(0));
+        // openraft 0.9's metrics carry no commit index: this is the last index in this node's
+        // log, which on a leader or a lagging follower may be ahead of what is committed.
+        // The name stays for existing dashboards; the help says what it measures.
+        gauge(
+            "fairshare_commit_index",
+            "Last Raft log index appended to this node's log (may be ahead of the committed index)",
+            metrics.last_log_index.unwrap_or(0),
+        );
         gauge(
             "fairshare_applied_index",
             "Raft log index applied to the ledger",

@@ -1,8 +1,7 @@
 //! Wiring one node: config → genesis checks → sled → openraft → gRPC, checkpoint signer,
 //! peer probes, metrics; and a graceful stop that loses nothing acknowledged.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -16,15 +15,16 @@ use fairshare_protocol::{Ledger, MESSAGE_BYTES_MAX};
 use openraft::BasicNode;
 use tonic::Status;
 
-use crate::api::v1::{ledger_client::LedgerClient, StatusRequest, StatusResponse};
 use crate::config::{check_data_dir, Loaded};
 use crate::metrics::Metrics;
 use crate::raft::log_store::LogStore;
 use crate::raft::network::{Network, RaftService};
 use crate::raft::state_machine::StateMachine;
 use crate::raft::{node_id, raft_config, Raft};
-use crate::service::{AdminService, LedgerService, Shared};
+use crate::service::{AdminService, LedgerService};
+use crate::shared::Shared;
 use crate::submit::Submitter;
+use fairshare_api::v1::{StatusRequest, StatusResponse};
 
 /// Marks a data dir that was started empty inside an existing ledger: the node takes
 /// no part in Raft (no vote, no election, no replication) until it is re-added.
@@ -39,14 +39,10 @@ pub struct Handles {
 }
 
 pub async fn probe(address: &str, timeout: Duration) -> Result<StatusResponse, Status> {
-    let channel = tonic::transport::Endpoint::from_shared(address.to_string())
-        .map_err(|error| Status::invalid_argument(error.to_string()))?
-        .connect_timeout(timeout)
-        .timeout(timeout)
-        .connect()
+    let mut client = fairshare_api::connect(address, fairshare_api::Deadlines::new(timeout, Some(timeout)))
         .await
         .map_err(|error| Status::unavailable(error.to_string()))?;
-    Ok(LedgerClient::new(channel).max_decoding_message_size(MESSAGE_BYTES_MAX).status(StatusRequest {}).await?.into_inner())
+    Ok(client.status(StatusRequest {}).await?.into_inner())
 }
 
 /// Starts the node and returns once it serves gRPC.
@@ -132,16 +128,17 @@ pub async fn start(loaded: Loaded) -> Result<Handles> {
     }
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    health_reporter.set_serving::<crate::api::v1::ledger_server::LedgerServer<LedgerService>>().await;
+    health_reporter.set_serving::<fairshare_api::v1::ledger_server::LedgerServer<LedgerService>>().await;
     let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(crate::api::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(fairshare_api::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(crate::raft_transport::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .context("cannot build the reflection service")?;
-    let ledger_service = crate::api::v1::ledger_server::LedgerServer::new(LedgerService { shared: shared.clone() })
+    let ledger_service = fairshare_api::v1::ledger_server::LedgerServer::new(LedgerService { shared: shared.clone() })
         .max_decoding_message_size(MESSAGE_BYTES_MAX)
         .max_encoding_message_size(MESSAGE_BYTES_MAX);
-    let admin_service = crate::api::v1::admin_server::AdminServer::new(AdminService { shared: shared.clone() });
+    let admin_service = fairshare_api::v1::admin_server::AdminServer::new(AdminService { shared: shared.clone() });
     let raft_service = RaftService::new(raft.clone(), votes_allowed).into_server();
     let listener = tokio::net::TcpListener::bind(&config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
     let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
@@ -263,14 +260,4 @@ async fn sign_checkpoints(shared: Arc<Shared>, node_key: SigningKey, metrics: Ar
             }
         }
     }
-}
-
-pub fn participants_names(shared: &Shared) -> Vec<String> {
-    let ledger = shared.ledger.read().expect("ledger lock");
-    let ids: BTreeSet<u64> = shared.participants.lock().expect("participants lock").clone();
-    ids.into_iter().filter_map(|id| crate::raft::insurer_of(ledger.genesis(), id).map(str::to_string)).collect()
-}
-
-pub fn data_dir_is_fresh(path: &Path) -> bool {
-    !path.join("GENESIS").exists()
 }

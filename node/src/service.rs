@@ -1,48 +1,31 @@
 //! The public gRPC services: `Ledger` (submit, queries, streams, proofs, status) and
 //! `Admin` (membership changes for replacing a node).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
+use fairshare_protocol::ids::{echo, ID_BYTES_MAX};
 use fairshare_protocol::merkle::Hash;
 use fairshare_protocol::query::{self, ObligationFilter};
 use fairshare_protocol::{pb, Ledger};
 use openraft::BasicNode;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
-use crate::api::v1::admin_server::Admin;
-use crate::api::v1::ledger_server::Ledger as LedgerApi;
-use crate::api::v1::query_request::Query;
-use crate::api::v1::*;
-use crate::raft::state_machine::Applied;
-use crate::raft::{insurer_of, node_id, Raft};
-use crate::submit::{leader_name, Submitter};
+use crate::raft::node_id;
+use crate::shared::Shared;
+use crate::submit::leader_name;
+use fairshare_api::v1::admin_server::Admin;
+use fairshare_api::v1::ledger_server::Ledger as LedgerApi;
+use fairshare_api::v1::query_request::Query;
+use fairshare_api::v1::*;
 
 /// Blocks or obligations sent per stream before the sender waits for the client.
 const STREAM_QUEUE_CAPACITY: usize = 64;
-
-/// What every service of one node shares.
-pub struct Shared {
-    pub insurer: String,
-    pub raft: Raft,
-    pub ledger: Arc<RwLock<Ledger>>,
-    pub applied: watch::Receiver<Applied>,
-    pub submitter: Submitter,
-    pub db: sled::Db,
-    /// insurer id → (address, reachable at the last probe)
-    pub peers: Mutex<BTreeMap<String, (String, bool)>>,
-    pub signing_halted: AtomicBool,
-    /// Node ids that ever answered this node's Raft traffic (persisted in sled).
-    pub participants: Arc<Mutex<BTreeSet<u64>>>,
-    /// False while this node awaits re-admission: it refuses all Raft traffic.
-    pub raft_allowed: Arc<AtomicBool>,
-    pub replacement_marker: std::path::PathBuf,
-}
 
 #[derive(Clone)]
 pub struct LedgerService {
@@ -51,6 +34,23 @@ pub struct LedgerService {
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<String, Status> {
     serde_json::to_string(value).map_err(|error| Status::internal(error.to_string()))
+}
+
+/// Refuses an id longer than any real one before it is looked up or quoted.
+fn bounded<'id>(what: &str, id: &'id str) -> Result<&'id str, Status> {
+    if id.len() > ID_BYTES_MAX {
+        return Err(Status::invalid_argument(format!("the {what} '{}' is longer than any id ({ID_BYTES_MAX} bytes at most)", echo(id))));
+    }
+    Ok(id)
+}
+
+/// An insurer id of genesis, or an error naming the ones there are.
+fn known_insurer(genesis: &fairshare_protocol::Genesis, insurer: &str) -> Result<(), Status> {
+    if genesis.is_insurer(insurer) {
+        return Ok(());
+    }
+    let known: Vec<&str> = genesis.insurers.iter().map(|member| member.id.as_str()).collect();
+    Err(Status::invalid_argument(format!("'{}' is not an insurer of this ledger; its insurers are {}", echo(insurer), known.join(", "))))
 }
 
 fn hash_list(proof: Vec<Hash>) -> Vec<Vec<u8>> {
@@ -93,7 +93,7 @@ impl LedgerApi for LedgerService {
 
     async fn status(&self, _request: Request<StatusRequest>) -> Result<Response<StatusResponse>, Status> {
         let mut reply = status(&self.shared);
-        reply.participants = crate::node::participants_names(&self.shared);
+        reply.participants = self.shared.participant_names();
         Ok(Response::new(reply))
     }
 
@@ -104,10 +104,17 @@ impl LedgerApi for LedgerService {
         let json = match query {
             Query::Plans(_) => to_json(&query::plans(state))?,
             Query::Plan(id) => {
-                let plan = state.plans.get(&id).ok_or_else(|| Status::not_found(format!("there is no plan '{id}'")))?;
+                let plan =
+                    state.plans.get(bounded("plan id", &id)?).ok_or_else(|| Status::not_found(format!("there is no plan '{id}'")))?;
                 to_json(&serde_json::json!({ "summary": query::plan_summary(state, plan), "plan": plan }))?
             }
             Query::Obligations(filter) => {
+                bounded("insurer", &filter.insurer)?;
+                bounded("party", &filter.party)?;
+                bounded("plan id", &filter.plan)?;
+                if !filter.insurer.is_empty() {
+                    known_insurer(ledger.genesis(), &filter.insurer)?;
+                }
                 let filter = ObligationFilter {
                     insurer: (!filter.insurer.is_empty()).then_some(filter.insurer),
                     party: (!filter.party.is_empty()).then_some(filter.party),
@@ -132,7 +139,7 @@ impl LedgerApi for LedgerService {
             Query::Keys(_) => to_json(&state.keys)?,
             Query::QuickTests(_) => to_json(&state.quick_tests)?,
             Query::Payments(_) => to_json(&state.payments)?,
-            Query::Transaction(id) => to_json(recorded(&ledger, &id)?)?,
+            Query::Transaction(id) => to_json(recorded(&ledger, bounded("transaction id", &id)?)?)?,
         };
         Ok(Response::new(QueryResponse { json, size: ledger.size() }))
     }
@@ -143,9 +150,7 @@ impl LedgerApi for LedgerService {
         let WatchRequest { insurer, from_index } = request.into_inner();
         {
             let ledger = self.shared.ledger.read().expect("ledger lock");
-            if !ledger.genesis().is_insurer(&insurer) {
-                return Err(Status::invalid_argument(format!("'{insurer}' is not an insurer of this ledger")));
-            }
+            known_insurer(ledger.genesis(), bounded("insurer", &insurer)?)?;
         }
         let (sender, receiver) = mpsc::channel(STREAM_QUEUE_CAPACITY);
         let shared = self.shared.clone();
@@ -211,7 +216,7 @@ impl LedgerApi for LedgerService {
 
     async fn inclusion_proof(&self, request: Request<InclusionProofRequest>) -> Result<Response<InclusionProofResponse>, Status> {
         let request = request.into_inner();
-        let id = request.transaction_id.to_lowercase();
+        let id = bounded("transaction id", &request.transaction_id)?.to_lowercase();
         let ledger = self.shared.ledger.read().expect("ledger lock");
         let recorded = recorded(&ledger, &id)?;
         let size = if request.size == 0 {
@@ -311,7 +316,7 @@ pub struct AdminService {
 impl AdminService {
     fn target(&self, node: &str) -> Result<u64, Status> {
         let ledger = self.shared.ledger.read().expect("ledger lock");
-        node_id(ledger.genesis(), node).ok_or_else(|| Status::invalid_argument(format!("'{node}' is not an insurer of genesis")))
+        node_id(ledger.genesis(), node).ok_or_else(|| Status::invalid_argument(format!("'{}' is not an insurer of genesis", echo(node))))
     }
 
     fn not_leader(&self) -> Status {
@@ -390,19 +395,11 @@ impl Admin for AdminService {
 
 /// Asks a replacement node to accept Raft traffic.
 async fn admit(address: &str) -> Result<(), Status> {
-    let channel = tonic::transport::Endpoint::from_shared(address.to_string())
-        .map_err(|error| Status::invalid_argument(error.to_string()))?
-        .connect_timeout(std::time::Duration::from_secs(2))
-        .connect()
-        .await
-        .map_err(|error| Status::unavailable(format!("cannot reach {address}: {error}")))?;
-    crate::api::v1::admin_client::AdminClient::new(channel).admit(MemberRequest::default()).await?;
+    let deadlines = fairshare_api::Deadlines::new(std::time::Duration::from_secs(2), None);
+    let mut client =
+        fairshare_api::connect_admin(address, deadlines).await.map_err(|error| Status::unavailable(format!("cannot reach {error}")))?;
+    client.admit(MemberRequest::default()).await?;
     Ok(())
-}
-
-pub fn insurer_name(shared: &Shared, id: u64) -> String {
-    let ledger = shared.ledger.read().expect("ledger lock");
-    insurer_of(ledger.genesis(), id).unwrap_or("?").to_string()
 }
 
 /// The verdict of a transaction by its hex id; NOT_FOUND names it when it is not a leaf.

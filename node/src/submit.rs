@@ -14,15 +14,15 @@ use std::time::{Duration, Instant};
 
 use fairshare_protocol::envelope::{open, transaction_id};
 use fairshare_protocol::pb::{self, ReasonCode};
-use fairshare_protocol::{Ledger, BLOCK_TRANSACTIONS_MAX, MESSAGE_BYTES_MAX};
+use fairshare_protocol::{Ledger, BLOCK_TRANSACTIONS_MAX};
 use openraft::error::{ClientWriteError, RaftError};
 use prost::Message;
 use tokio::sync::{mpsc, oneshot};
 use tonic::Status;
 
-use crate::api::v1::{ledger_client::LedgerClient, SubmitBatchRequest, SubmitResponse, VerdictKind};
 use crate::metrics::Metrics;
 use crate::raft::{insurer_of, BlockRequest, OutcomeRecord, Raft, VerdictRecord};
+use fairshare_api::v1::{SubmitBatchRequest, SubmitResponse, VerdictKind};
 
 /// How long a submission may wait for a leader and a commit before the caller is told
 /// the ledger is not accepting writes now.
@@ -217,14 +217,9 @@ fn not_committed() -> Status {
 
 async fn forward(address: &str, block: &pb::Block, deadline: Instant) -> Result<Vec<SubmitResponse>, Status> {
     let remaining = deadline.saturating_duration_since(Instant::now());
-    let channel = tonic::transport::Endpoint::from_shared(address.to_string())
-        .map_err(|error| Status::internal(error.to_string()))?
-        .connect_timeout(Duration::from_millis(500))
-        .timeout(remaining)
-        .connect()
+    let mut client = fairshare_api::connect(address, fairshare_api::Deadlines::new(Duration::from_millis(500), Some(remaining)))
         .await
-        .map_err(|error| Status::unavailable(format!("leader at {address} unreachable: {error}")))?;
-    let mut client = LedgerClient::new(channel).max_decoding_message_size(MESSAGE_BYTES_MAX).max_encoding_message_size(MESSAGE_BYTES_MAX);
+        .map_err(|error| Status::unavailable(format!("leader unreachable: {error}")))?;
     let reply = client.submit_batch(SubmitBatchRequest { envelopes: block.envelopes.clone() }).await?;
     Ok(reply.into_inner().results)
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use fairshare_node::api::v1::VerdictKind;
+use fairshare_api::v1::VerdictKind;
 use fairshare_protocol::pb;
 use fairshare_tests::{wait_until, Cluster, Signer};
 
@@ -19,7 +19,7 @@ fn cluster() -> Cluster {
     cluster
 }
 
-fn applied(response: &fairshare_node::api::v1::SubmitResponse) -> bool {
+fn applied(response: &fairshare_api::v1::SubmitResponse) -> bool {
     response.verdict == VerdictKind::Applied as i32
 }
 
@@ -248,7 +248,7 @@ fn submit_all(cluster: &Cluster, node: &str, envelopes: Vec<pb::Envelope>) {
 
 #[test]
 fn the_obligation_stream_resumes_without_gaps_or_duplicates() {
-    use fairshare_node::api::v1::WatchRequest;
+    use fairshare_api::v1::WatchRequest;
     use tokio_stream::StreamExt;
     let cluster = cluster();
     let mut signer = Signer::new("iza-test", 0);

@@ -90,9 +90,9 @@ pub fn inspect<'genesis>(
             format!("the transaction is for ledger '{}', this is ledger '{}'", transaction.ledger_id, genesis.ledger_id),
         ));
     }
-    let signer = genesis
-        .signer(&envelope.signer)
-        .ok_or_else(|| Rejection::new(ReasonCode::UnknownSigner, format!("signer '{}' is not in genesis", envelope.signer)))?;
+    let signer = genesis.signer(&envelope.signer).ok_or_else(|| {
+        Rejection::new(ReasonCode::UnknownSigner, format!("signer '{}' is not in genesis", crate::ids::echo(&envelope.signer)))
+    })?;
     let signature = Signature::from_slice(&envelope.signature)
         .map_err(|_| Rejection::new(ReasonCode::BadSignature, format!("the signature is {} bytes, not 64", envelope.signature.len())))?;
     Ok((transaction, signer, signature))

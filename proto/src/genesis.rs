@@ -245,7 +245,7 @@ impl GenesisFile {
                     .map_err(|rejection| error(format!("{field}.shares.{insurer}"), rejection.message))?;
                 shares.insert(insurer.clone(), share);
             }
-            crate::rules::key::check_shares(&shares).map_err(|rejection| error(format!("{field}.shares"), rejection.message))?;
+            crate::distribution_key::check_shares(&shares).map_err(|rejection| error(format!("{field}.shares"), rejection.message))?;
             if keys.iter().any(|key| key.key_group == file.key_group) {
                 return Err(error(
                     format!("{field}.key_group"),

@@ -1,8 +1,28 @@
 //! Identifiers of the business: parties (AGB / KvK), slugs, IBANs.
 
+use std::borrow::Cow;
+
 use crate::pb::ReasonCode;
 use crate::rejection::Rejection;
 use crate::TEXT_BYTES_MAX;
+
+/// The longest id a node accepts in a query or a stream request. The longest real one is
+/// an obligation id, `plan/milestone/line/insurer`: three slugs, a line number, three '/'.
+pub const ID_BYTES_MAX: usize = 256;
+const SLUG_BYTES_MAX: usize = 64;
+const _: () = assert!(3 * SLUG_BYTES_MAX + 3 + 20 <= ID_BYTES_MAX, "an obligation id must fit");
+/// How much of someone's input an error message quotes.
+pub const ECHO_CHARS_MAX: usize = 64;
+
+/// `input` as an error message may quote it: whole when short, else its first
+/// [`ECHO_CHARS_MAX`] characters and its length, so an error does not grow with its input
+/// (a 1 MB id sent in a query does not come back inside the answer).
+pub fn echo(input: &str) -> Cow<'_, str> {
+    match input.char_indices().nth(ECHO_CHARS_MAX) {
+        None => Cow::Borrowed(input),
+        Some((cut, _)) => Cow::Owned(format!("{}… ({} bytes)", &input[..cut], input.len())),
+    }
+}
 
 /// "agb:01234567" (an 8-digit Dutch provider code) or "kvk:12345678" (Chamber of Commerce).
 pub fn check_party(party: &str) -> Result<(), Rejection> {
@@ -23,7 +43,7 @@ pub fn check_party(party: &str) -> Result<(), Rejection> {
 /// Plan, milestone, addendum, payment and theme ids: 1–64 of [a-z0-9-_.], starting alphanumeric.
 pub fn check_slug(slug: &str, what: &str) -> Result<(), Rejection> {
     let bytes = slug.as_bytes();
-    let valid = (1..=64).contains(&bytes.len())
+    let valid = (1..=SLUG_BYTES_MAX).contains(&bytes.len())
         && bytes[0].is_ascii_alphanumeric()
         && bytes.iter().all(|&byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || matches!(byte, b'-' | b'_' | b'.'));
     if valid {
@@ -76,6 +96,18 @@ pub fn normalise_iban(iban: &str) -> Result<String, Rejection> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn echo_quotes_short_input_whole_and_long_input_bounded() {
+        assert_eq!(echo("zk"), "zk");
+        let exact = "a".repeat(ECHO_CHARS_MAX);
+        assert_eq!(echo(&exact), exact.as_str());
+        let long = "é".repeat(1_000_000);
+        let echoed = echo(&long);
+        assert!(echoed.starts_with(&"é".repeat(ECHO_CHARS_MAX)), "{echoed}");
+        assert!(echoed.ends_with("… (2000000 bytes)"), "{echoed}");
+        assert!(echoed.len() < 200);
+    }
 
     #[test]
     fn ibans_are_checked_mod_97() {

@@ -30,6 +30,7 @@ pub mod pb {
 pub mod amount;
 pub mod canonical;
 pub mod date;
+pub mod distribution_key;
 pub mod envelope;
 pub mod fair_share;
 pub mod genesis;

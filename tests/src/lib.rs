@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fairshare_node::api::v1::{ledger_client::LedgerClient, StatusRequest, StatusResponse, SubmitRequest, SubmitResponse};
+use fairshare_api::v1::{ledger_client::LedgerClient, StatusRequest, StatusResponse, SubmitRequest, SubmitResponse};
 use fairshare_protocol::genesis::node_signer;
 use fairshare_protocol::pb;
 use fairshare_protocol::testing::{genesis_file, test_key, INSURERS};
@@ -247,16 +247,14 @@ impl Signer {
     }
 }
 
-/// A client of one node: half a second to connect, 20 s per call.
+/// A client of one node: half a second to connect, 20 s per call. The channel is built by
+/// `fairshare_api::connect`, as every client's is.
 pub async fn connect(address: String) -> Result<LedgerClient<tonic::transport::Channel>, tonic::Status> {
-    let channel = tonic::transport::Endpoint::from_shared(address)
-        .map_err(|error| tonic::Status::invalid_argument(error.to_string()))?
-        .connect_timeout(Duration::from_millis(500))
-        .timeout(Duration::from_secs(20))
-        .connect()
-        .await
-        .map_err(|error| tonic::Status::unavailable(error.to_string()))?;
-    Ok(LedgerClient::new(channel))
+    let deadlines = fairshare_api::Deadlines::new(Duration::from_millis(500), Some(Duration::from_secs(20)));
+    fairshare_api::connect(&address, deadlines).await.map_err(|error| match error {
+        fairshare_api::ConnectError::NotAUrl { .. } => tonic::Status::invalid_argument(error.to_string()),
+        _ => tonic::Status::unavailable(error.to_string()),
+    })
 }
 
 /// Submits one envelope to a node by address, from any thread (own small runtime).

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use fairshare_node::api::v1::{
+use fairshare_api::v1::{
     ledger_client::LedgerClient, AuditBlock, AuditLogRequest, ConsistencyProofRequest, ConsistencyProofResponse, GenesisRequest,
     InclusionProofRequest, InclusionProofResponse, StatusRequest, StatusResponse,
 };

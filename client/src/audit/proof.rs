@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use fairshare_node::api::v1::AuditBlock;
+use fairshare_api::v1::AuditBlock;
 use fairshare_protocol::envelope::{envelope_leaf_hash, open, transaction_id};
 use fairshare_protocol::genesis::Role;
 use fairshare_protocol::merkle::{verify_consistency, verify_inclusion, Hash};

@@ -1,6 +1,5 @@
 //! What `audit verify` found: the [`Report`] (also its `--json` form) and its text form.
 
-use fairshare_protocol::ledger::StoredEnvelope;
 use fairshare_protocol::pb;
 use prost::Message;
 use serde::{Deserialize, Serialize};
@@ -156,10 +155,6 @@ impl SignedStatement {
             signature: hex::encode(&envelope.signature),
             checkpoint,
         }
-    }
-
-    pub fn of_stored(stored: &StoredEnvelope) -> SignedStatement {
-        SignedStatement::of(&stored.to_pb())
     }
 
     /// Back to the envelope; `None` if the hex is not hex.

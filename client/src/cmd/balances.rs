@@ -1,9 +1,9 @@
 //! `fairshare balances`: per insurer and per party, owed against paid.
 
 use anyhow::Result;
+use fairshare_api::v1::{query_request::Query, Empty};
 use fairshare_client::table::Table;
 use fairshare_client::views::{Balances, InsurerBalance, PartyBalance};
-use fairshare_node::api::v1::{query_request::Query, Empty};
 
 use super::Context;
 

@@ -6,10 +6,10 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Context as _, Result};
+use fairshare_api::v1::{query_request::Query, Empty, ObligationFilter};
 use fairshare_client::sepa::{self, Header, Payee};
 use fairshare_client::views::ObligationRow;
 use fairshare_client::{csv, InputError};
-use fairshare_node::api::v1::{query_request::Query, Empty, ObligationFilter};
 use fairshare_protocol::state::{Obligation, Party, Payment};
 
 use super::Context;

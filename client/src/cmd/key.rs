@@ -3,9 +3,9 @@
 use std::collections::BTreeMap;
 
 use anyhow::{anyhow, Result};
+use fairshare_api::v1::{query_request::Query, Empty};
 use fairshare_client::action::Action;
 use fairshare_client::table::Table;
-use fairshare_node::api::v1::{query_request::Query, Empty};
 use fairshare_protocol::state::KeyVersion;
 
 use super::{input, Context};

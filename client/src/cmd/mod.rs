@@ -7,11 +7,11 @@ use std::sync::OnceLock;
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use ed25519_dalek::SigningKey;
+use fairshare_api::v1::{query_request::Query, SubmitResponse, VerdictKind};
 use fairshare_client::config::{self, ClientConfig};
 use fairshare_client::connection::Connection;
 use fairshare_client::keyfile;
 use fairshare_client::nonce::{now_micros, NonceStore};
-use fairshare_node::api::v1::{query_request::Query, SubmitResponse, VerdictKind};
 use fairshare_protocol::envelope::seal;
 use fairshare_protocol::pb::{self, transaction::Kind};
 use serde::de::DeserializeOwned;
@@ -19,6 +19,7 @@ use serde::Serialize;
 
 mod audit;
 mod balances;
+#[cfg(feature = "node")]
 mod devnet;
 mod export;
 mod fund;
@@ -27,6 +28,7 @@ mod intake;
 mod key;
 mod keygen;
 mod milestone;
+#[cfg(feature = "node")]
 mod node;
 mod obligations;
 mod party;
@@ -42,10 +44,19 @@ mod watch;
 #[derive(clap::Subcommand)]
 pub enum Command {
     Keygen(keygen::Args),
+    #[cfg(feature = "node")]
     Devnet(devnet::Args),
     /// Runs one node (used by `devnet` for its child processes).
+    #[cfg(feature = "node")]
     #[command(hide = true)]
     Node(node::Args),
+    /// Not in this build: it was built without the embedded node (cargo feature `node`).
+    #[cfg(not(feature = "node"))]
+    #[command(hide = true)]
+    Devnet(WithoutNode),
+    #[cfg(not(feature = "node"))]
+    #[command(hide = true)]
+    Node(WithoutNode),
     Play(play::Args),
     Status(status::Args),
     Party(party::Args),
@@ -68,10 +79,18 @@ pub enum Command {
 
 impl Command {
     pub async fn run(self, context: &Context) -> Result<()> {
+        // keygen needs no config; devnet and node read their own, not a client config.
+        if !matches!(self, Command::Keygen(_) | Command::Devnet(_) | Command::Node(_)) {
+            context.check_identity()?;
+        }
         match self {
             Command::Keygen(args) => args.run(context),
+            #[cfg(feature = "node")]
             Command::Devnet(args) => args.run(context).await,
+            #[cfg(feature = "node")]
             Command::Node(args) => args.run(context).await,
+            #[cfg(not(feature = "node"))]
+            Command::Devnet(_) | Command::Node(_) => Err(WithoutNode::error()),
             Command::Play(args) => args.run(context).await,
             Command::Status(args) => args.run(context).await,
             Command::Party(args) => args.run(context).await,
@@ -91,6 +110,25 @@ impl Command {
             Command::Export(args) => args.run(context).await,
             Command::Audit(args) => args.run(context).await,
         }
+    }
+}
+
+/// `fairshare devnet` / `fairshare node` in a build without the embedded node: any
+/// arguments are accepted, so the answer is this explanation rather than a usage error.
+#[cfg(not(feature = "node"))]
+#[derive(clap::Args)]
+pub struct WithoutNode {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    _arguments: Vec<String>,
+}
+
+#[cfg(not(feature = "node"))]
+impl WithoutNode {
+    fn error() -> anyhow::Error {
+        anyhow!(
+            "this fairshare was built without the embedded node (cargo feature 'node'), so it cannot run 'devnet' or 'node'; \
+             use a default build ('cargo build --bin fairshare') or run 'fairshare-node --config FILE'"
+        )
     }
 }
 
@@ -177,11 +215,25 @@ impl Context {
         Ok(self.config.get_or_init(|| loaded))
     }
 
+    /// `--as ID` must name an identity of the client config, on commands that only read
+    /// too (they would otherwise ignore it, and a typo would pass unnoticed). With `--key`
+    /// the id is the key's genesis identity, which the node checks; without a client
+    /// config, the command that needs one says so.
+    pub fn check_identity(&self) -> Result<()> {
+        let (Some(id), None) = (&self.identity, &self.key) else {
+            return Ok(());
+        };
+        if let Ok(config) = self.config() {
+            config.identity(Some(id)).with_context(|| format!("--as {}", fairshare_protocol::ids::echo(id)))?;
+        }
+        Ok(())
+    }
+
     /// The nodes to talk to: `--node`, else the config's.
     pub fn connection(&self) -> Result<Connection> {
         if let Some(node) = &self.node {
             if !node.starts_with("http://") && !node.starts_with("https://") {
-                bail!("--node '{node}' is not a URL like http://127.0.0.1:7101");
+                bail!("--node '{}' is not a URL like http://127.0.0.1:7101", fairshare_protocol::ids::echo(node));
             }
             return Ok(Connection::new(vec![node.clone()]));
         }

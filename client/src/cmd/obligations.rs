@@ -1,9 +1,9 @@
 //! `fairshare obligations`: who owes which party what, and what is paid.
 
 use anyhow::Result;
+use fairshare_api::v1::{query_request::Query, ObligationFilter};
 use fairshare_client::table::Table;
 use fairshare_client::views::ObligationRow;
-use fairshare_node::api::v1::{query_request::Query, ObligationFilter};
 use fairshare_protocol::state::Obligation;
 
 use super::Context;

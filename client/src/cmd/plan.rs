@@ -3,11 +3,11 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
+use fairshare_api::v1::query_request::Query;
 use fairshare_client::action::Action;
 use fairshare_client::plan_file::{AddendumFile, MilestoneFile, PlanFile};
 use fairshare_client::table::Table;
 use fairshare_client::views::PlanSummary;
-use fairshare_node::api::v1::query_request::Query;
 use fairshare_protocol::query::milestone_status_name;
 use fairshare_protocol::state::{MilestoneStatus, Plan};
 use serde::Deserialize;

@@ -1,9 +1,9 @@
 //! `fairshare plans`: every plan with its status, funding and money.
 
 use anyhow::Result;
+use fairshare_api::v1::{query_request::Query, Empty};
 use fairshare_client::table::Table;
 use fairshare_client::views::PlanSummary;
-use fairshare_node::api::v1::{query_request::Query, Empty};
 
 use super::Context;
 

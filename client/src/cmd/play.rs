@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Context as _, Result};
+use fairshare_api::v1::VerdictKind;
 use fairshare_client::scenario::{self, Expect, Scenario, Step};
-use fairshare_node::api::v1::VerdictKind;
 
 use super::{Context, Submitted};
 

@@ -1,9 +1,9 @@
 //! `fairshare report monitor|fund|spend`: the regulator's and the ministry's views.
 
 use anyhow::Result;
+use fairshare_api::v1::{query_request::Query, Empty};
 use fairshare_client::table::Table;
 use fairshare_client::views::{FundReport, Monitor, MonitorRow, SpendRow};
-use fairshare_node::api::v1::{query_request::Query, Empty};
 
 use super::Context;
 

@@ -64,8 +64,8 @@ pub fn insurer_of(genesis: &Genesis, id: NodeId) -> Option<&str> {
 ///
 /// The bytes are kept as the leader encoded them rather than as a decoded block, so every
 /// node applies, stores and later serves exactly the bytes that were replicated. They travel
-/// and are stored as hex inside openraft's JSON (see [`log_store`]): twice the size, where
-/// serde's default for bytes (an array of numbers) is about 3.6 times.
+/// and are stored as base64 inside openraft's JSON (see [`log_store`]): 4/3 of the size,
+/// where hex would be twice and serde's default for bytes (an array of numbers) about 3.6 times.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct BlockRequest {
     #[serde(with = "base64_bytes")]

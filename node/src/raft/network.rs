@@ -24,14 +24,14 @@ use openraft::raft::{
 use openraft::{AnyError, BasicNode, EntryPayload};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic::{Code, Request, Response, Status};
 
 use super::log_store::{index_of, log_key};
 use super::{Entry, NodeId, Raft, TypeConfig};
-use crate::api::raft::raft_client::RaftClient;
-use crate::api::raft::raft_server::{self, RaftServer};
-use crate::api::raft::RaftMessage;
+use crate::raft_transport::raft_client::RaftClient;
+use crate::raft_transport::raft_server::{self, RaftServer};
+use crate::raft_transport::RaftMessage;
 
 /// The longest one attempt to connect to a peer may take: below the election timeout, so a
 /// vote request to a dead peer fails in time. openraft's own per-RPC deadline (one heartbeat,
@@ -124,11 +124,16 @@ impl NetworkConnection {
         if let Some(client) = &self.client {
             return Ok(client.clone());
         }
-        let endpoint = Endpoint::from_shared(self.node.addr.clone()).map_err(|error| {
-            tracing::error!(target = self.target, addr = %self.node.addr, %error, "a peer's address is not a URL; fix the cluster membership");
-            Unreachable::new(&error)
-        })?;
-        let channel = endpoint.connect_timeout(CONNECT_TIMEOUT).connect().await.map_err(|error| Unreachable::new(&error))?;
+        // The channel is built where every client channel is (fairshare-api), so transport
+        // security added there covers Raft traffic too; calls are bounded per RPC below.
+        let channel = fairshare_api::channel(&self.node.addr, fairshare_api::Deadlines::new(CONNECT_TIMEOUT, None)).await.map_err(
+            |error| {
+                if matches!(error, fairshare_api::ConnectError::NotAUrl { .. }) {
+                    tracing::error!(target = self.target, addr = %self.node.addr, %error, "a peer's address is not a URL; fix the cluster membership");
+                }
+                Unreachable::new(&error)
+            },
+        )?;
         let client = RaftClient::new(channel).max_decoding_message_size(MESSAGE_BYTES_MAX).max_encoding_message_size(MESSAGE_BYTES_MAX);
         self.client = Some(client.clone());
         Ok(client)

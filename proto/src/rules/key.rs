@@ -6,27 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::Context;
 use crate::amount::Ratio;
 use crate::date::Date;
+use crate::distribution_key::check_shares;
 use crate::pb::{self, ReasonCode};
 use crate::rejection::{reject, Rejection};
 use crate::state::{KeyVersion, LedgerState};
-
-/// Shares are each > 0 and sum to exactly 1 (no tolerance: exact decimals).
-pub fn check_shares(shares: &BTreeMap<String, Ratio>) -> Result<(), Rejection> {
-    if shares.is_empty() {
-        return reject(ReasonCode::Empty, "a distribution key needs at least one share");
-    }
-    for (insurer, share) in shares {
-        if share.scaled() <= 0 {
-            return reject(ReasonCode::InvalidShare, format!("the share of {insurer} is {share}; every share must be more than 0"));
-        }
-    }
-    let total: i128 = shares.values().map(|share| share.scaled()).sum();
-    if total != Ratio::ONE.scaled() {
-        let total = rust_decimal::Decimal::from_i128_with_scale(total, Ratio::SCALE_MAX).normalize();
-        return reject(ReasonCode::SharesDoNotSumToOne, format!("the shares sum to {total}, not exactly 1"));
-    }
-    Ok(())
-}
 
 pub fn propose(state: &mut LedgerState, context: &Context, body: &pb::KeyProposed) -> Result<(), Rejection> {
     let proposer = context.insurer()?.to_string();
