@@ -123,8 +123,15 @@ pub enum Action {
     Confirm {
         plan: String,
         milestone: String,
+        /// The confirmation date, on or after the attainment date.
+        on: String,
         #[serde(default)]
         note: Option<String>,
+    },
+    Decline {
+        plan: String,
+        milestone: String,
+        reason: String,
     },
     Miss {
         plan: String,
@@ -157,6 +164,9 @@ pub enum Action {
     Release {
         theme: String,
         reason: String,
+        /// A part of what is left; without it, all that is left.
+        #[serde(default)]
+        amount: Option<String>,
     },
     IntakeClose {
         on: String,
@@ -279,6 +289,7 @@ impl Action {
             Action::PlanCancel { .. } => "plan_cancel",
             Action::Attain { .. } => "attain",
             Action::Confirm { .. } => "confirm",
+            Action::Decline { .. } => "decline",
             Action::Miss { .. } => "miss",
             Action::Pay { .. } => "pay",
             Action::PayReverse { .. } => "pay_reverse",
@@ -441,10 +452,16 @@ impl Action {
                     note: text(note),
                 })
             }
-            Action::Confirm { plan, milestone, note } => Kind::MilestoneConfirmed(pb::MilestoneConfirmed {
+            Action::Confirm { plan, milestone, on, note } => Kind::MilestoneConfirmed(pb::MilestoneConfirmed {
                 plan: slug(plan, "plan")?,
                 milestone: slug(milestone, "milestone")?,
                 note: text(note),
+                confirmed_on: date(on, "on")?,
+            }),
+            Action::Decline { plan, milestone, reason } => Kind::MilestoneDeclined(pb::MilestoneDeclined {
+                plan: slug(plan, "plan")?,
+                milestone: slug(milestone, "milestone")?,
+                reason: required(reason, "reason")?,
             }),
             Action::Miss { plan, milestone, note } => Kind::MilestoneMissed(pb::MilestoneMissed {
                 plan: slug(plan, "plan")?,
@@ -482,9 +499,14 @@ impl Action {
                 amount_micros: positive_money(amount, "amount")?,
                 reason: required(reason, "reason")?,
             }),
-            Action::Release { theme, reason } => {
-                Kind::ReservationReleased(pb::ReservationReleased { theme: slug(theme, "theme")?, reason: required(reason, "reason")? })
-            }
+            Action::Release { theme, reason, amount } => Kind::ReservationReleased(pb::ReservationReleased {
+                theme: slug(theme, "theme")?,
+                reason: required(reason, "reason")?,
+                amount_micros: match amount {
+                    Some(amount) => positive_money(amount, "amount")?,
+                    None => 0,
+                },
+            }),
             Action::IntakeClose { on, reason } => {
                 Kind::IntakeClosed(pb::IntakeClosed { closed_on: date(on, "on")?, reason: reason.clone() })
             }
@@ -595,5 +617,22 @@ mod tests {
             note: None,
         };
         assert_eq!(bad_date.to_kind("zk").unwrap_err().input, "on");
+    }
+
+    #[test]
+    fn a_release_states_all_or_a_positive_part() {
+        let release = |amount: Option<&str>| Action::Release {
+            theme: "networks".into(),
+            reason: "not needed".into(),
+            amount: amount.map(Into::into),
+        };
+        let micros = |action: Action| match action.to_kind("vws").unwrap() {
+            Kind::ReservationReleased(body) => body.amount_micros,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(micros(release(None)), 0, "all that is left");
+        assert_eq!(micros(release(Some("2000.00"))), 2_000_000_000);
+        assert_eq!(release(Some("0.00")).to_kind("vws").unwrap_err().input, "amount");
+        assert_eq!(release(Some("1.001")).to_kind("vws").unwrap_err().input, "amount");
     }
 }

@@ -156,6 +156,9 @@ pub struct MonitorRow {
     pub key: String,
     #[serde(default, with = "money::option", skip_serializing_if = "Option::is_none")]
     pub earmark: Option<Amount>,
+    /// Sectors only: earmark use, `committed + external`.
+    #[serde(default, with = "money::option", skip_serializing_if = "Option::is_none")]
+    pub earmark_use: Option<Amount>,
     #[serde(with = "money")]
     pub committed: Amount,
     #[serde(with = "money")]

@@ -214,12 +214,17 @@ pub fn party_balances(state: &LedgerState) -> Vec<PartyBalance> {
 pub struct MonitorRow {
     pub key: String,
     /// Sectors only: the earmark (a floor, not a cap).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub earmark: Option<Amount>,
+    /// Sectors only: earmark use, `committed + external`, shown beside the earmark.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub earmark_use: Option<Amount>,
+    /// Committed, payable and paid count only money that flows through the ledger.
     pub committed: Amount,
     pub payable: Amount,
     pub paid: Amount,
-    /// Paid through the ministry's own budget, counted in the three columns too.
+    /// Paid by the ministry directly, outside the ledger: its own column, never charged to
+    /// the fund and never in `committed`, `payable` or `paid`.
     pub external: Amount,
 }
 
@@ -281,11 +286,12 @@ pub fn monitor(state: &LedgerState, genesis: &Genesis) -> Monitor {
     for external in state.external_funding.values() {
         let quarter = external.paid_on.quarter_label();
         for row in [sectors.row(&external.sector), regions.row(&external.region), themes.row(&external.theme), quarters.row(&quarter)] {
-            row.committed += external.amount;
-            row.payable += external.amount;
-            row.paid += external.amount;
             row.external += external.amount;
         }
+    }
+    for sector in &genesis.sectors {
+        let row = sectors.row(&sector.id);
+        row.earmark_use = Some(row.committed + row.external);
     }
     let mut plans_by_status = BTreeMap::new();
     for plan in state.plans.values() {
