@@ -5,14 +5,14 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::amount::{Amount, Ratio};
 use crate::fair_share::split_over_insurers;
 use crate::genesis::Genesis;
 use crate::state::{AssessmentStatus, Funding, LedgerState, Milestone, MilestoneStatus, Obligation, Plan};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanSummary {
     pub id: String,
     pub version: u32,
@@ -114,7 +114,7 @@ pub fn obligations<'state>(state: &'state LedgerState, filter: &ObligationFilter
         .collect()
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InsurerBalance {
     pub insurer: String,
     pub name: String,
@@ -173,7 +173,7 @@ pub fn insurer_balances(state: &LedgerState, genesis: &Genesis) -> Vec<InsurerBa
         .collect()
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartyBalance {
     pub party: String,
     pub name: String,
@@ -210,7 +210,7 @@ pub fn party_balances(state: &LedgerState) -> Vec<PartyBalance> {
     balances.into_values().collect()
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MonitorRow {
     pub key: String,
     /// Sectors only: the earmark (a floor, not a cap).
@@ -228,7 +228,7 @@ pub struct MonitorRow {
     pub external: Amount,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Monitor {
     pub sectors: Vec<MonitorRow>,
     pub regions: Vec<MonitorRow>,
@@ -307,7 +307,7 @@ pub fn monitor(state: &LedgerState, genesis: &Genesis) -> Monitor {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueueRow {
     pub position: usize,
     pub plan: String,
@@ -316,7 +316,7 @@ pub struct QueueRow {
     pub total: Amount,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReservationRow {
     pub theme: String,
     pub amount: Amount,
@@ -325,7 +325,7 @@ pub struct ReservationRow {
     pub released: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AdjustmentRow {
     pub delta: Amount,
     pub reason: String,
@@ -333,7 +333,7 @@ pub struct AdjustmentRow {
     pub index: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FundReport {
     pub initial: Amount,
     pub adjustments: Vec<AdjustmentRow>,
@@ -400,7 +400,7 @@ pub fn fund(state: &LedgerState) -> FundReport {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SpendRow {
     pub insurer: String,
     pub year: u16,

@@ -90,15 +90,21 @@ fn check_reason(reason: &str) -> Result<(), Rejection> {
     Ok(())
 }
 
-pub fn adjust(state: &mut LedgerState, context: &Context, body: &pb::FundAdjusted) -> Result<(), Rejection> {
-    check_reason(&body.reason)?;
-    let delta = Amount::from_micros(body.delta_micros)?;
+/// A fund adjustment's delta: either sign, never 0.00, at most what one transaction may
+/// state either way. The one definition the rules and the CLI share.
+pub fn check_adjustment(delta: Amount) -> Result<Amount, Rejection> {
     if delta.is_zero() {
         return reject(ReasonCode::InvalidAmount, "a fund adjustment of 0.00 changes nothing");
     }
     if delta.cents().abs() > crate::amount::STATED_AMOUNT_CENTS_MAX {
         return reject(ReasonCode::LimitExceeded, format!("a fund adjustment of {delta} is beyond what one transaction may state"));
     }
+    Ok(delta)
+}
+
+pub fn adjust(state: &mut LedgerState, context: &Context, body: &pb::FundAdjusted) -> Result<(), Rejection> {
+    check_reason(&body.reason)?;
+    let delta = check_adjustment(Amount::from_micros(body.delta_micros)?)?;
     let effective = Date::parse(&body.effective, "effective date")?;
     let new_total =
         state.fund.total().checked_add(delta).ok_or_else(|| Rejection::new(ReasonCode::InvalidAmount, "the adjustment is too large"))?;
