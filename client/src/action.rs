@@ -13,8 +13,11 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use fairshare_protocol::distribution_key::check_shares;
 use fairshare_protocol::ids::{check_party, check_slug, normalise_iban};
 use fairshare_protocol::pb::{self, transaction::Kind};
+use fairshare_protocol::rules::fund::check_adjustment;
+use fairshare_protocol::rules::milestone::payout_fraction;
 use fairshare_protocol::{Amount, Date, Ratio, ReasonCode};
 use serde::Deserialize;
 
@@ -123,8 +126,15 @@ pub enum Action {
     Confirm {
         plan: String,
         milestone: String,
+        /// The confirmation date, on or after the attainment date.
+        on: String,
         #[serde(default)]
         note: Option<String>,
+    },
+    Decline {
+        plan: String,
+        milestone: String,
+        reason: String,
     },
     Miss {
         plan: String,
@@ -157,6 +167,9 @@ pub enum Action {
     Release {
         theme: String,
         reason: String,
+        /// A part of what is left; without it, all that is left.
+        #[serde(default)]
+        amount: Option<String>,
     },
     IntakeClose {
         on: String,
@@ -179,25 +192,17 @@ pub fn money(text: &str, input: &str) -> Result<i64, InputError> {
     Ok(amount.micros())
 }
 
-/// Like [`money`], and more than 0.00.
+/// Like [`money`], and a positive stated amount by the ledger's own rule
+/// ([`Amount::positive`]: more than 0.00, at most the per-transaction limit).
 pub fn positive_money(text: &str, input: &str) -> Result<i64, InputError> {
-    let micros = money(text, input)?;
-    if micros <= 0 {
-        return Err(InputError::new(input, format!("must be more than 0.00, got {text}")));
-    }
-    Ok(micros)
+    let amount: Amount = text.parse().map_err(|rejection: fairshare_protocol::Rejection| InputError::new(input, rejection.message))?;
+    let amount = Amount::positive(amount, "the amount").map_err(|rejection| InputError::new(input, rejection.message))?;
+    Ok(amount.micros())
 }
 
 /// A calendar date "YYYY-MM-DD", checked (2026-02-30 does not exist).
 pub fn date(text: &str, input: &str) -> Result<String, InputError> {
     Date::parse(text.trim(), "date").map(|date| date.to_string()).map_err(|rejection| InputError::new(input, rejection.message))
-}
-
-/// An exact decimal ratio such as "0.2537".
-pub fn ratio(text: &str, input: &str) -> Result<String, InputError> {
-    Ratio::parse(text, "value", ReasonCode::InvalidShare)
-        .map(|ratio| ratio.to_string())
-        .map_err(|rejection| InputError::new(input, rejection.message))
 }
 
 pub fn party(text: &str, input: &str) -> Result<String, InputError> {
@@ -279,6 +284,7 @@ impl Action {
             Action::PlanCancel { .. } => "plan_cancel",
             Action::Attain { .. } => "attain",
             Action::Confirm { .. } => "confirm",
+            Action::Decline { .. } => "decline",
             Action::Miss { .. } => "miss",
             Action::Pay { .. } => "pay",
             Action::PayReverse { .. } => "pay_reverse",
@@ -334,15 +340,16 @@ impl Action {
                 if shares.is_empty() {
                     return Err(InputError::new("shares", "give one share per insurer, e.g. zk=0.29"));
                 }
-                let mut checked = Vec::with_capacity(shares.len());
+                let mut parsed = BTreeMap::new();
                 for (insurer, share) in shares {
-                    checked.push(pb::KeyShare { insurer: insurer.clone(), share: ratio(share, &format!("share of {insurer}"))? });
+                    let share = Ratio::parse(share, &format!("share of {insurer}"), ReasonCode::InvalidShare)
+                        .map_err(|rejection| InputError::new(format!("share of {insurer}"), rejection.message))?;
+                    parsed.insert(insurer.clone(), share);
                 }
-                let total: rust_decimal::Decimal =
-                    checked.iter().map(|share| share.share.parse::<rust_decimal::Decimal>().unwrap_or_default()).sum();
-                if total != rust_decimal::Decimal::ONE {
-                    return Err(InputError::new("shares", format!("sum to {}, not exactly 1", total.normalize())));
-                }
+                // Each share > 0 and the sum exactly 1: the ledger's own rule.
+                check_shares(&parsed).map_err(|rejection| InputError::new("shares", rejection.message))?;
+                let checked: Vec<pb::KeyShare> =
+                    parsed.iter().map(|(insurer, share)| pb::KeyShare { insurer: insurer.clone(), share: share.to_string() }).collect();
                 Kind::KeyProposed(pb::KeyProposed {
                     key_group: slug(group, "group")?,
                     version: *version,
@@ -418,12 +425,9 @@ impl Action {
                         ))
                     }
                     (Some(fraction), None) => {
-                        let fraction = ratio(fraction, "fraction")?;
-                        let value: rust_decimal::Decimal = fraction.parse().expect("a checked ratio parses");
-                        if value <= rust_decimal::Decimal::ZERO || value > rust_decimal::Decimal::ONE {
-                            return Err(InputError::new("fraction", format!("{fraction} must be more than 0 and at most 1")));
-                        }
-                        (fraction, 0)
+                        // 0 < f <= 1: the ledger's own rule.
+                        let fraction = payout_fraction(fraction).map_err(|rejection| InputError::new("fraction", rejection.message))?;
+                        (fraction.to_string(), 0)
                     }
                     (None, Some(amount)) => (String::new(), positive_money(amount, "amount")?),
                     (None, None) => (String::new(), 0),
@@ -441,10 +445,16 @@ impl Action {
                     note: text(note),
                 })
             }
-            Action::Confirm { plan, milestone, note } => Kind::MilestoneConfirmed(pb::MilestoneConfirmed {
+            Action::Confirm { plan, milestone, on, note } => Kind::MilestoneConfirmed(pb::MilestoneConfirmed {
                 plan: slug(plan, "plan")?,
                 milestone: slug(milestone, "milestone")?,
                 note: text(note),
+                confirmed_on: date(on, "on")?,
+            }),
+            Action::Decline { plan, milestone, reason } => Kind::MilestoneDeclined(pb::MilestoneDeclined {
+                plan: slug(plan, "plan")?,
+                milestone: slug(milestone, "milestone")?,
+                reason: required(reason, "reason")?,
             }),
             Action::Miss { plan, milestone, note } => Kind::MilestoneMissed(pb::MilestoneMissed {
                 plan: slug(plan, "plan")?,
@@ -467,10 +477,10 @@ impl Action {
                 Kind::PaymentReversed(pb::PaymentReversed { payment: slug(payment, "payment")?, reason: required(reason, "reason")? })
             }
             Action::FundAdjust { delta, reason, effective } => {
-                let delta_micros = money(delta, "delta")?;
-                if delta_micros == 0 {
-                    return Err(InputError::new("delta", "an adjustment of 0.00 changes nothing"));
-                }
+                let delta: Amount =
+                    delta.parse().map_err(|rejection: fairshare_protocol::Rejection| InputError::new("delta", rejection.message))?;
+                // Never 0.00, within the per-transaction limit: the ledger's own rule.
+                let delta_micros = check_adjustment(delta).map_err(|rejection| InputError::new("delta", rejection.message))?.micros();
                 Kind::FundAdjusted(pb::FundAdjusted {
                     delta_micros,
                     reason: required(reason, "reason")?,
@@ -482,9 +492,14 @@ impl Action {
                 amount_micros: positive_money(amount, "amount")?,
                 reason: required(reason, "reason")?,
             }),
-            Action::Release { theme, reason } => {
-                Kind::ReservationReleased(pb::ReservationReleased { theme: slug(theme, "theme")?, reason: required(reason, "reason")? })
-            }
+            Action::Release { theme, reason, amount } => Kind::ReservationReleased(pb::ReservationReleased {
+                theme: slug(theme, "theme")?,
+                reason: required(reason, "reason")?,
+                amount_micros: match amount {
+                    Some(amount) => positive_money(amount, "amount")?,
+                    None => 0,
+                },
+            }),
             Action::IntakeClose { on, reason } => {
                 Kind::IntakeClosed(pb::IntakeClosed { closed_on: date(on, "on")?, reason: reason.clone() })
             }
@@ -516,6 +531,11 @@ mod tests {
         assert!(error.problem.contains("more than two decimals"), "{error}");
         assert!(money("twelve", "--amount").is_err());
         assert!(positive_money("0.00", "amount").is_err());
+        // The ledger's limit on a stated amount (LIMIT_EXCEEDED), checked before signing.
+        assert_eq!(positive_money("10000000000.00", "amount").unwrap(), 10_000_000_000_000_000);
+        let beyond = positive_money("10000000000.01", "--amount").unwrap_err();
+        assert_eq!(beyond.input, "--amount");
+        assert!(beyond.problem.contains("at most 10000000000.00"), "{beyond}");
         assert!(positive_money("-1.00", "amount").is_err());
     }
 
@@ -561,6 +581,9 @@ mod tests {
         let bad =
             Action::KeyPropose { group: "somatic".into(), version: 2, valid_from: "2026-01-01".into(), shares: shares(["0.4", "0.59"]) };
         assert_eq!(bad.to_kind("zk").unwrap_err().input, "shares");
+        let zero = Action::KeyPropose { group: "somatic".into(), version: 2, valid_from: "2026-01-01".into(), shares: shares(["0", "1"]) };
+        let error = zero.to_kind("zk").unwrap_err();
+        assert!(error.problem.contains("more than 0"), "the ledger's rule, not only the sum: {error}");
     }
 
     #[test]
@@ -595,5 +618,33 @@ mod tests {
             note: None,
         };
         assert_eq!(bad_date.to_kind("zk").unwrap_err().input, "on");
+    }
+
+    #[test]
+    fn fund_adjustments_of_zero_or_beyond_the_limit_are_refused_before_signing() {
+        let adjust = |delta: &str| Action::FundAdjust { delta: delta.into(), reason: "decision".into(), effective: "2026-01-01".into() };
+        assert!(adjust("-350000000.00").to_kind("vws").is_ok());
+        for (delta, problem) in [("0.00", "changes nothing"), ("-10000000000.01", "beyond"), ("10000000000.01", "beyond")] {
+            let error = adjust(delta).to_kind("vws").unwrap_err();
+            assert_eq!(error.input, "delta");
+            assert!(error.problem.contains(problem), "{delta}: {error}");
+        }
+    }
+
+    #[test]
+    fn a_release_states_all_or_a_positive_part() {
+        let release = |amount: Option<&str>| Action::Release {
+            theme: "networks".into(),
+            reason: "not needed".into(),
+            amount: amount.map(Into::into),
+        };
+        let micros = |action: Action| match action.to_kind("vws").unwrap() {
+            Kind::ReservationReleased(body) => body.amount_micros,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(micros(release(None)), 0, "all that is left");
+        assert_eq!(micros(release(Some("2000.00"))), 2_000_000_000);
+        assert_eq!(release(Some("0.00")).to_kind("vws").unwrap_err().input, "amount");
+        assert_eq!(release(Some("1.001")).to_kind("vws").unwrap_err().input, "amount");
     }
 }

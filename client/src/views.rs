@@ -1,43 +1,17 @@
 //! What queries return. Nodes answer with JSON documents of the views in
 //! `fairshare_protocol::query` and of the state's own types; the client reads them into
-//! the types below and prints tables, or JSON with every amount as a string with exactly
-//! two decimals.
-
-use std::collections::BTreeMap;
+//! those same types (re-exported here) and prints tables, or JSON with every amount as a
+//! string with exactly two decimals (`Amount`'s own serde form). Only what the CLI shapes
+//! itself is defined here: an obligation row for scripts, both balances in one document,
+//! and a node's status.
 
 use fairshare_protocol::state::Obligation;
 use fairshare_protocol::Amount;
 use serde::{Deserialize, Serialize};
 
-/// Amounts in JSON output: always a string with exactly two decimals ("1250.00").
-pub mod money {
-    use fairshare_protocol::Amount;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(amount: &Amount, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(amount)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Amount, D::Error> {
-        Amount::deserialize(deserializer)
-    }
-
-    pub mod option {
-        use fairshare_protocol::Amount;
-        use serde::{Deserialize, Deserializer, Serializer};
-
-        pub fn serialize<S: Serializer>(amount: &Option<Amount>, serializer: S) -> Result<S::Ok, S::Error> {
-            match amount {
-                Some(amount) => serializer.collect_str(amount),
-                None => serializer.serialize_none(),
-            }
-        }
-
-        pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Amount>, D::Error> {
-            Option::<Amount>::deserialize(deserializer)
-        }
-    }
-}
+pub use fairshare_protocol::query::{
+    AdjustmentRow, FundReport, InsurerBalance, Monitor, MonitorRow, PartyBalance, PlanSummary, QueueRow, ReservationRow, SpendRow,
+};
 
 /// One obligation as `fairshare obligations --json` prints it (a contract for scripts):
 /// `provider` is the beneficiary, `payee` who is paid, amounts are strings with two decimals.
@@ -53,11 +27,8 @@ pub struct ObligationRow {
     pub sector: String,
     pub region: String,
     pub theme: String,
-    #[serde(with = "money")]
     pub amount: Amount,
-    #[serde(with = "money")]
     pub paid: Amount,
-    #[serde(with = "money")]
     pub outstanding: Amount,
     pub attained_on: String,
     pub key_group: String,
@@ -92,149 +63,11 @@ impl From<&Obligation> for ObligationRow {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PlanSummary {
-    pub id: String,
-    pub version: u32,
-    pub title: String,
-    pub region: String,
-    pub theme: String,
-    pub coordinating_insurer: String,
-    pub second_assessor: String,
-    pub status: String,
-    pub funding: String,
-    #[serde(with = "money")]
-    pub total: Amount,
-    #[serde(with = "money")]
-    pub committed: Amount,
-    #[serde(with = "money")]
-    pub payable: Amount,
-    #[serde(with = "money")]
-    pub paid: Amount,
-    pub milestones: usize,
-    pub addenda: usize,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InsurerBalance {
-    pub insurer: String,
-    pub name: String,
-    #[serde(with = "money")]
-    pub committed: Amount,
-    #[serde(with = "money")]
-    pub owed: Amount,
-    #[serde(with = "money")]
-    pub paid: Amount,
-    #[serde(with = "money")]
-    pub outstanding: Amount,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PartyBalance {
-    pub party: String,
-    pub name: String,
-    pub iban: Option<String>,
-    #[serde(with = "money")]
-    pub receivable: Amount,
-    #[serde(with = "money")]
-    pub received: Amount,
-    #[serde(with = "money")]
-    pub outstanding: Amount,
-    #[serde(with = "money")]
-    pub benefiting: Amount,
-}
-
 /// `fairshare balances --json`: per insurer and per party.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Balances {
     pub insurers: Vec<InsurerBalance>,
     pub parties: Vec<PartyBalance>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MonitorRow {
-    pub key: String,
-    #[serde(default, with = "money::option", skip_serializing_if = "Option::is_none")]
-    pub earmark: Option<Amount>,
-    #[serde(with = "money")]
-    pub committed: Amount,
-    #[serde(with = "money")]
-    pub payable: Amount,
-    #[serde(with = "money")]
-    pub paid: Amount,
-    #[serde(with = "money")]
-    pub external: Amount,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Monitor {
-    pub sectors: Vec<MonitorRow>,
-    pub regions: Vec<MonitorRow>,
-    pub themes: Vec<MonitorRow>,
-    pub quarters: Vec<MonitorRow>,
-    pub plans_by_status: BTreeMap<String, u64>,
-    pub quick_tests: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct QueueRow {
-    pub position: usize,
-    pub plan: String,
-    pub addendum: String,
-    pub theme: String,
-    #[serde(with = "money")]
-    pub total: Amount,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReservationRow {
-    pub theme: String,
-    #[serde(with = "money")]
-    pub amount: Amount,
-    #[serde(with = "money")]
-    pub used: Amount,
-    #[serde(with = "money")]
-    pub remaining: Amount,
-    pub released: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AdjustmentRow {
-    #[serde(with = "money")]
-    pub delta: Amount,
-    pub reason: String,
-    pub effective: String,
-    pub index: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FundReport {
-    #[serde(with = "money")]
-    pub initial: Amount,
-    pub adjustments: Vec<AdjustmentRow>,
-    #[serde(with = "money")]
-    pub total: Amount,
-    #[serde(with = "money")]
-    pub reserved: Amount,
-    pub reservations: Vec<ReservationRow>,
-    #[serde(with = "money")]
-    pub committed: Amount,
-    #[serde(with = "money")]
-    pub payable: Amount,
-    #[serde(with = "money")]
-    pub paid: Amount,
-    #[serde(with = "money")]
-    pub free: Amount,
-    pub queue: Vec<QueueRow>,
-    pub intake_closed: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SpendRow {
-    pub insurer: String,
-    pub year: u16,
-    #[serde(with = "money")]
-    pub paid: Amount,
 }
 
 /// `fairshare status --json`: one object per node.
@@ -270,5 +103,14 @@ mod tests {
         assert_eq!(serde_json::to_string(&row).unwrap(), r#"{"insurer":"zk","year":2026,"paid":"5.00"}"#);
         let back: SpendRow = serde_json::from_str(r#"{"insurer":"zk","year":2026,"paid":"5.00"}"#).unwrap();
         assert_eq!(back.paid.cents(), 500);
+    }
+
+    #[test]
+    fn the_protocols_views_print_zero_as_0_00_and_refuse_a_third_decimal_when_read() {
+        let balance = InsurerBalance { insurer: "zk".into(), name: "Zilveren Kruis".into(), ..InsurerBalance::default() };
+        let json = serde_json::to_string(&balance).unwrap();
+        assert!(json.contains(r#""committed":"0.00""#), "{json}");
+        let bad = json.replacen(r#""owed":"0.00""#, r#""owed":"1.005""#, 1);
+        assert!(serde_json::from_str::<InsurerBalance>(&bad).unwrap_err().to_string().contains("more than two decimals"));
     }
 }

@@ -13,7 +13,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use fairshare_protocol::envelope::{open, transaction_id};
-use fairshare_protocol::pb::{self, ReasonCode};
+use fairshare_protocol::pb;
 use fairshare_protocol::{Ledger, BLOCK_TRANSACTIONS_MAX};
 use openraft::error::{ClientWriteError, RaftError};
 use prost::Message;
@@ -96,15 +96,8 @@ impl Submitter {
                 0,
             )));
         }
-        let used = ledger.state().nonces.get(&transaction.signer).is_some_and(|nonces| nonces.contains(&transaction.nonce));
-        if used {
-            return Err(Status::invalid_argument(format!(
-                "{}: '{}' already used nonce {} for another transaction; sign it again with a new nonce",
-                ReasonCode::ReplayedNonce.as_str_name(),
-                transaction.signer,
-                transaction.nonce
-            )));
-        }
+        fairshare_protocol::rules::check_nonce(ledger.state(), &transaction.signer, transaction.nonce)
+            .map_err(|rejection| Status::invalid_argument(format!("{}: {}", rejection.code.as_str_name(), rejection.message)))?;
         Ok(None)
     }
 

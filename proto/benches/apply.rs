@@ -123,7 +123,12 @@ fn ledger_with_open_obligations() -> Scenario {
         );
         scenario.ok(
             "vgz",
-            Kind::MilestoneConfirmed(pb::MilestoneConfirmed { plan: "bench".into(), milestone: format!("m{number}"), note: String::new() }),
+            Kind::MilestoneConfirmed(pb::MilestoneConfirmed {
+                plan: "bench".into(),
+                milestone: format!("m{number}"),
+                note: String::new(),
+                confirmed_on: "2026-06-30".into(),
+            }),
         );
     }
     assert_eq!(scenario.ledger.state().obligations.len(), MILESTONES * INSURERS.len());

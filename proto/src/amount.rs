@@ -20,9 +20,27 @@ pub const STATED_AMOUNT_CENTS_MAX: i64 = 1_000_000_000_000;
 
 /// Euros with exactly two decimals. May be zero or negative as a *result* (a balance);
 /// whether a stated amount must be positive is the caller's rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Amount(#[serde(with = "rust_decimal::serde::str")] Decimal);
+///
+/// Serialised as a string with exactly two decimals ("1250.00"); deserialised through
+/// [`FromStr`], so JSON and snapshots pass the same checks as parsing: a third decimal or
+/// an amount beyond i64 cents is an error, never rounded or accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Amount(Decimal);
+
+impl Serialize for Amount {
+    /// Through [`fmt::Display`]: always exactly two decimals, also for a zero that was never
+    /// computed ("0.00", not "0"), so JSON, exports and the digest see one form.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Amount {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Amount, D::Error> {
+        let text = std::borrow::Cow::<str>::deserialize(deserializer)?;
+        text.parse().map_err(|rejection: Rejection| serde::de::Error::custom(rejection.message))
+    }
+}
 
 impl Amount {
     pub const ZERO: Amount = Amount(Decimal::ZERO);
@@ -52,7 +70,12 @@ impl Amount {
 
     /// A stated amount that must be strictly positive, whole cents.
     pub fn positive_from_micros(micros: i64, what: &str) -> Result<Amount, Rejection> {
-        let amount = Amount::from_micros(micros)?;
+        Amount::positive(Amount::from_micros(micros)?, what)
+    }
+
+    /// The rule for every stated amount that must be positive: more than 0.00 and at most
+    /// [`STATED_AMOUNT_CENTS_MAX`]. The one definition the rules and the CLI share.
+    pub fn positive(amount: Amount, what: &str) -> Result<Amount, Rejection> {
         if amount.cents() <= 0 {
             return Err(Rejection::new(ReasonCode::InvalidAmount, format!("{what} must be more than 0.00, got {amount}")));
         }
@@ -159,9 +182,18 @@ impl FromStr for Amount {
 
 /// An exact ratio: a distribution-key share or a payout fraction. At most
 /// [`Ratio::SCALE_MAX`] decimals, so the fair-share arithmetic stays exact in i128.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+///
+/// Deserialised through [`Ratio::parse`], so JSON passes the same checks as parsing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(transparent)]
 pub struct Ratio(#[serde(with = "rust_decimal::serde::str")] Decimal);
+
+impl<'de> Deserialize<'de> for Ratio {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Ratio, D::Error> {
+        let text = std::borrow::Cow::<str>::deserialize(deserializer)?;
+        Ratio::parse(&text, "ratio", ReasonCode::InvalidShare).map_err(|rejection| serde::de::Error::custom(rejection.message))
+    }
+}
 
 impl Ratio {
     pub const SCALE_MAX: u32 = 12;
@@ -220,6 +252,32 @@ mod tests {
         assert_eq!(Amount::positive_from_micros(10_000, "x").unwrap().cents(), 1);
         let beyond = (STATED_AMOUNT_CENTS_MAX + 1) * MICROS_PER_CENT;
         assert_eq!(Amount::positive_from_micros(beyond, "x").unwrap_err().code, ReasonCode::LimitExceeded);
+    }
+
+    #[test]
+    fn deserialising_an_amount_passes_the_checks_of_parsing() {
+        let parse = |json: &str| serde_json::from_str::<Amount>(json);
+        assert_eq!(parse(r#""1250.5""#).unwrap().cents(), 125_050);
+        assert_eq!(serde_json::to_string(&parse(r#""5""#).unwrap()).unwrap(), r#""5.00""#);
+        assert_eq!(serde_json::to_string(&Amount::default()).unwrap(), r#""0.00""#);
+        let third_decimal = parse(r#""1.005""#).unwrap_err().to_string();
+        assert!(third_decimal.contains("more than two decimals"), "refused, not rounded to 1.01: {third_decimal}");
+        // Beyond i64 cents: refused here instead of panicking in a later sum.
+        let too_large = parse(r#""99999999999999999999.99""#).unwrap_err().to_string();
+        assert!(too_large.contains("too large"), "{too_large}");
+        assert!(parse(r#""twelve""#).is_err());
+        assert!(parse("12.5").is_err(), "amounts are strings, never floats");
+        // Every amount that serialises reads back to itself.
+        for cents in [0, 1, -1, 125_050, i64::MAX, i64::MIN + 1] {
+            let amount = Amount::from_cents(cents);
+            assert_eq!(parse(&serde_json::to_string(&amount).unwrap()).unwrap(), amount);
+        }
+    }
+
+    #[test]
+    fn deserialising_a_ratio_passes_the_checks_of_parsing() {
+        assert_eq!(serde_json::from_str::<Ratio>(r#""0.2537""#).unwrap().scaled(), 253_700_000_000);
+        assert!(serde_json::from_str::<Ratio>(r#""0.1234567890123""#).is_err());
     }
 
     #[test]

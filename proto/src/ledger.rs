@@ -15,7 +15,7 @@
 //! After a block that added leaves, the head (size, root, state digest) is recorded so
 //! that checkpoint signatures arriving later can be compared with it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use prost::Message;
@@ -136,6 +136,49 @@ impl Certification {
             })
             .unwrap_or_default()
     }
+}
+
+/// A certificate: statements for exactly `expected`, each a `CheckpointSigned` by the node
+/// key of the node it names, from at least a quorum ([`Genesis::quorum`]) of distinct
+/// nodes. The one definition of "certified" that offline proofs share with [`Ledger`],
+/// which counts the same statements as they arrive. Returns the certifying nodes.
+pub fn check_certificate(genesis: &Genesis, expected: &pb::Checkpoint, statements: &[pb::Envelope]) -> Result<BTreeSet<String>, Rejection> {
+    let mut nodes = BTreeSet::new();
+    for (position, envelope) in statements.iter().enumerate() {
+        let transaction = crate::envelope::open(envelope, genesis).map_err(|rejection| {
+            Rejection::new(
+                rejection.code,
+                format!("certificate statement {position} (signer '{}') does not verify: {rejection}", envelope.signer),
+            )
+        })?;
+        let (Kind::CheckpointSigned(signed), Role::Node(node)) = (&transaction.kind, &transaction.role) else {
+            return Err(Rejection::new(
+                ReasonCode::SignerNotAuthorised,
+                format!("certificate statement {position} is not a checkpoint signed by a node key (signer '{}')", envelope.signer),
+            ));
+        };
+        if signed.node != *node || signed.checkpoint.as_ref() != Some(expected) {
+            return Err(Rejection::new(
+                ReasonCode::UnknownCheckpoint,
+                format!("certificate statement {position} by {node} is for another checkpoint than size {}", expected.size),
+            ));
+        }
+        nodes.insert(node.clone());
+    }
+    if nodes.len() < genesis.quorum() {
+        return Err(Rejection::new(
+            ReasonCode::UnknownCheckpoint,
+            format!(
+                "the checkpoint of size {} is signed by {} node(s) ({}); {} of {} are needed to certify it",
+                expected.size,
+                nodes.len(),
+                nodes.iter().cloned().collect::<Vec<_>>().join(", "),
+                genesis.quorum(),
+                genesis.insurers.len()
+            ),
+        ));
+    }
+    Ok(nodes)
 }
 
 fn checkpoint_of(envelope: &pb::Envelope) -> Option<pb::Checkpoint> {

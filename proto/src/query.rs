@@ -5,14 +5,14 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::amount::{Amount, Ratio};
 use crate::fair_share::split_over_insurers;
 use crate::genesis::Genesis;
 use crate::state::{AssessmentStatus, Funding, LedgerState, Milestone, MilestoneStatus, Obligation, Plan};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanSummary {
     pub id: String,
     pub version: u32,
@@ -114,7 +114,7 @@ pub fn obligations<'state>(state: &'state LedgerState, filter: &ObligationFilter
         .collect()
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InsurerBalance {
     pub insurer: String,
     pub name: String,
@@ -173,7 +173,7 @@ pub fn insurer_balances(state: &LedgerState, genesis: &Genesis) -> Vec<InsurerBa
         .collect()
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartyBalance {
     pub party: String,
     pub name: String,
@@ -210,20 +210,25 @@ pub fn party_balances(state: &LedgerState) -> Vec<PartyBalance> {
     balances.into_values().collect()
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MonitorRow {
     pub key: String,
     /// Sectors only: the earmark (a floor, not a cap).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub earmark: Option<Amount>,
+    /// Sectors only: earmark use, `committed + external`, shown beside the earmark.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub earmark_use: Option<Amount>,
+    /// Committed, payable and paid count only money that flows through the ledger.
     pub committed: Amount,
     pub payable: Amount,
     pub paid: Amount,
-    /// Paid through the ministry's own budget, counted in the three columns too.
+    /// Paid by the ministry directly, outside the ledger: its own column, never charged to
+    /// the fund and never in `committed`, `payable` or `paid`.
     pub external: Amount,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Monitor {
     pub sectors: Vec<MonitorRow>,
     pub regions: Vec<MonitorRow>,
@@ -281,11 +286,12 @@ pub fn monitor(state: &LedgerState, genesis: &Genesis) -> Monitor {
     for external in state.external_funding.values() {
         let quarter = external.paid_on.quarter_label();
         for row in [sectors.row(&external.sector), regions.row(&external.region), themes.row(&external.theme), quarters.row(&quarter)] {
-            row.committed += external.amount;
-            row.payable += external.amount;
-            row.paid += external.amount;
             row.external += external.amount;
         }
+    }
+    for sector in &genesis.sectors {
+        let row = sectors.row(&sector.id);
+        row.earmark_use = Some(row.committed + row.external);
     }
     let mut plans_by_status = BTreeMap::new();
     for plan in state.plans.values() {
@@ -301,7 +307,7 @@ pub fn monitor(state: &LedgerState, genesis: &Genesis) -> Monitor {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueueRow {
     pub position: usize,
     pub plan: String,
@@ -310,7 +316,7 @@ pub struct QueueRow {
     pub total: Amount,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReservationRow {
     pub theme: String,
     pub amount: Amount,
@@ -319,7 +325,7 @@ pub struct ReservationRow {
     pub released: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AdjustmentRow {
     pub delta: Amount,
     pub reason: String,
@@ -327,7 +333,7 @@ pub struct AdjustmentRow {
     pub index: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FundReport {
     pub initial: Amount,
     pub adjustments: Vec<AdjustmentRow>,
@@ -394,7 +400,7 @@ pub fn fund(state: &LedgerState) -> FundReport {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SpendRow {
     pub insurer: String,
     pub year: u16,

@@ -134,9 +134,15 @@ pub enum MilestoneStatus {
         on: Date,
         attainment: Attainment,
         payable: Amount,
+        /// Key group → the version in force on `on` when the attainment was applied: the key
+        /// is fixed at attainment, so a version approved later never changes this split.
+        keys: BTreeMap<String, u32>,
     },
     Confirmed {
+        /// The attainment date.
         on: Date,
+        /// The confirmation date (never before `on`).
+        confirmed_on: Date,
         payable: Amount,
     },
     Missed,

@@ -146,6 +146,7 @@ fn every_transaction_kind_applies_and_every_reason_code_is_given_at_least_once()
     run.rejected("cz", key_proposed("dental", 1, "2027-01-01", &equal), ReasonCode::UnknownKey);
     run.rejected("cz", key_proposed("somatic", 2, "2027-01-01", &[("cz", "0.5"), ("achmea", "0.5")]), ReasonCode::UnknownInsurer);
     run.ok("cz", key_proposed("somatic", 2, "2027-01-01", &equal));
+    run.rejected("cz", key_proposed("somatic", 3, "2027-01-01", &equal), ReasonCode::KeyValidFromTaken);
     run.ok("menzis", key_approved("somatic", 2));
     run.rejected("menzis", key_approved("somatic", 2), ReasonCode::AlreadySigned);
 
@@ -188,8 +189,12 @@ fn every_transaction_kind_applies_and_every_reason_code_is_given_at_least_once()
     run.rejected(COORDINATOR, attained("p", "m1", "2022-12-31"), ReasonCode::NoKeyInForce);
     run.rejected(COORDINATOR, attained_fraction("p", "m1", "2026-03-31", "1.5"), ReasonCode::InvalidFraction);
     run.rejected(COORDINATOR, attained_actual("p", "m1", "2026-03-31", micros("1000.01")), ReasonCode::PayableExceedsAmount);
+    run.ok(COORDINATOR, attained_fraction("p", "m1", "2026-03-31", "0.5"));
+    run.rejected(COORDINATOR, missed("p", "m1"), ReasonCode::MilestoneAwaitsConfirmation);
+    run.rejected(SECOND, confirmed_on("p", "m1", "2026-03-30"), ReasonCode::ConfirmedBeforeAttained);
+    run.ok(SECOND, declined("p", "m1", "the evidence covers the full milestone: attain it in full"));
     run.ok(COORDINATOR, attained("p", "m1", "2026-03-31"));
-    run.ok(SECOND, confirmed("p", "m1"));
+    run.ok(SECOND, confirmed_on("p", "m1", "2026-03-31"));
     run.rejected(COORDINATOR, attained("p", "m1", "2026-03-31"), ReasonCode::MilestoneAlreadyDecided);
     run.ok(SECOND, missed("p", "m2"));
 
@@ -208,6 +213,8 @@ fn every_transaction_kind_applies_and_every_reason_code_is_given_at_least_once()
     run.rejected(MINISTRY, fund_adjusted("-100000.00"), ReasonCode::FundWouldNotCover);
     run.ok(MINISTRY, reservation_set("networks", "100.00"));
     run.rejected(MINISTRY, reservation_set("networks", "1000000.00"), ReasonCode::ReservationExceedsFree);
+    run.rejected(MINISTRY, reservation_released_part("networks", "100.01"), ReasonCode::ReleaseExceedsReservation);
+    run.ok(MINISTRY, reservation_released_part("networks", "40.00"));
     run.ok(MINISTRY, reservation_released("networks"));
     run.rejected(MINISTRY, reservation_released("networks"), ReasonCode::UnknownReservation);
     run.ok(REGULATOR, external_funding("vws-2025-1", "ggz", "1000.00", "2025-12-31"));
@@ -250,10 +257,10 @@ fn every_transaction_kind_applies_and_every_reason_code_is_given_at_least_once()
 
     // The proof: every kind of the oneof, every code of the enum.
     let kinds: BTreeSet<&str> = AUTHORISATION.iter().map(|(name, _, _)| *name).collect();
-    assert_eq!(kinds.len(), 22, "the Transaction oneof has 22 kinds");
+    assert_eq!(kinds.len(), 23, "the Transaction oneof has 23 kinds");
     let missing_kinds: Vec<_> = kinds.difference(&run.kinds).collect();
     assert!(missing_kinds.is_empty(), "never applied: {missing_kinds:?}");
-    assert_eq!(all_codes().len(), 47, "codes 0..=46");
+    assert_eq!(all_codes().len(), 51, "codes 0..=50");
     let missing_codes: Vec<_> = all_codes()
         .into_iter()
         .filter(|code| !NEVER_GIVEN.contains(code) && !run.codes.contains(code))
@@ -285,6 +292,7 @@ fn sample(name: &str) -> Kind {
         "plan_cancelled" => cancelled("p"),
         "milestone_attained" => attained("p", "m1", "2026-03-31"),
         "milestone_confirmed" => confirmed("p", "m1"),
+        "milestone_declined" => declined("p", "m1", "evidence missing"),
         "milestone_missed" => missed("p", "m1"),
         "payment_recorded" => paid("pay-1", &[("p/m1/1/zk", "1.00")], "2026-04-01"),
         "payment_reversed" => reversed("pay-1", "bounced"),

@@ -353,16 +353,137 @@ fn a_confirmed_milestone_cannot_be_rescheduled_attained_or_missed() {
 #[test]
 fn a_missed_milestone_cannot_be_rescheduled_attained_confirmed_or_missed_again() {
     let mut scenario = one_milestone("100.00");
-    scenario.ok(COORDINATOR, attained("p", "m1", "2026-03-31"));
-    // Either assessor may record a miss, also after attainment and before confirmation.
     scenario.ok(SECOND, missed("p", "m1"));
     scenario.rejected(COORDINATOR, rescheduled("p", "m1", "2026-06-30"), ReasonCode::MilestoneAlreadyDecided);
     scenario.rejected(SECOND, rescheduled("p", "m1", "2026-06-30"), ReasonCode::MilestoneAlreadyDecided);
     scenario.rejected(COORDINATOR, attained("p", "m1", "2026-04-01"), ReasonCode::MilestoneAlreadyDecided);
     scenario.rejected(SECOND, confirmed("p", "m1"), ReasonCode::MilestoneAlreadyDecided);
+    scenario.rejected(SECOND, declined("p", "m1", "too late"), ReasonCode::MilestoneAlreadyDecided);
     scenario.rejected(COORDINATOR, missed("p", "m1"), ReasonCode::MilestoneAlreadyDecided);
     assert!(scenario.ledger.state().obligations.is_empty());
     assert_eq!(scenario.ledger.state().committed(), eur("0.00"));
+}
+
+// ------------------------------------------------------------------ points decided since
+
+#[test]
+fn a_payable_total_that_rounds_to_nothing_is_refused_with_advice_to_record_a_miss() {
+    let mut scenario = one_milestone("0.10");
+    // 0.10 × 0.04 = 0.004 → 0.00; 0.10 × 0.05 = 0.005 → 0.00 (half-even); 0.10 × 0.06 → 0.01.
+    for fraction in ["0.04", "0.05"] {
+        let message = scenario.rejected(COORDINATOR, attained_fraction("p", "m1", "2026-03-31", fraction), ReasonCode::InvalidFraction);
+        assert!(message.contains("rounds to 0.00") && message.contains("missed"), "{message}");
+    }
+    assert_eq!(scenario.ledger.state().plans["p"].milestones["m1"].status, MilestoneStatus::Planned);
+    scenario.ok(COORDINATOR, attained_fraction("p", "m1", "2026-03-31", "0.06"));
+    scenario.ok(SECOND, confirmed("p", "m1"));
+    assert_eq!(payable_of(&scenario, "p", "m1"), eur("0.01"));
+}
+
+#[test]
+fn a_second_key_version_with_the_valid_from_of_an_existing_version_is_refused() {
+    let mut scenario = one_milestone("1000.00");
+    let v2 = [("cz", "0.3"), ("menzis", "0.2"), ("vgz", "0.2"), ("zk", "0.3")];
+    let v3 = [("cz", "0.25"), ("menzis", "0.25"), ("vgz", "0.25"), ("zk", "0.25")];
+    // The genesis version of the somatic key applies from 2023-01-01.
+    let message = scenario.rejected("cz", key_proposed("somatic", 2, "2023-01-01", &v2), ReasonCode::KeyValidFromTaken);
+    assert!(message.contains("version 1") && message.contains("2023-01-01"), "{message}");
+    scenario.ok("cz", key_proposed("somatic", 2, "2026-07-01", &v2));
+    // Also a version not yet approved holds its date.
+    scenario.rejected("zk", key_proposed("somatic", 3, "2026-07-01", &v3), ReasonCode::KeyValidFromTaken);
+    for insurer in ["menzis", "vgz", "zk"] {
+        scenario.ok(insurer, key_approved("somatic", 2));
+    }
+    scenario.rejected("zk", key_proposed("somatic", 3, "2026-07-01", &v3), ReasonCode::KeyValidFromTaken);
+    assert_eq!(scenario.ledger.state().keys["somatic"].len(), 2);
+    // Another group keeps its own dates.
+    scenario.ok("zk", key_proposed("ggz", 2, "2026-07-01", &v3));
+    scenario.ok("zk", key_proposed("somatic", 3, "2026-07-02", &v3));
+}
+
+#[test]
+fn the_key_is_fixed_at_attainment_and_a_version_approved_later_does_not_change_the_split() {
+    let mut scenario = world("1000000.00");
+    scenario.approve_plan(plan(
+        "p",
+        vec![
+            milestone("m1", "2026-09-30", vec![line(PROVIDER_A, "msz", "1000.00"), line(PROVIDER_B, "ggz", "1000.00")]),
+            simple_milestone("m2", "2026-09-30", "1000.00"),
+        ],
+    ));
+    // Version 2 of the somatic key, valid from 2026-07-01, is proposed but not yet approved.
+    let v2 = [("cz", "0.3"), ("menzis", "0.2"), ("vgz", "0.2"), ("zk", "0.3")];
+    scenario.ok("cz", key_proposed("somatic", 2, "2026-07-01", &v2));
+    scenario.ok(COORDINATOR, attained("p", "m1", "2026-08-01"));
+    let MilestoneStatus::Attained { keys, .. } = &scenario.ledger.state().plans["p"].milestones["m1"].status else { panic!("attained") };
+    assert_eq!(keys, &[("ggz".to_string(), 1), ("somatic".to_string(), 1)].into(), "one version per key group its lines use");
+    // Approved after the attainment, valid from before its date.
+    for insurer in ["menzis", "vgz", "zk"] {
+        scenario.ok(insurer, key_approved("somatic", 2));
+    }
+    scenario.ok(SECOND, confirmed_on("p", "m1", "2026-08-15"));
+    let state = scenario.ledger.state();
+    assert_eq!(
+        line_split(state, "p", "m1", 1),
+        split(&[("cz", "253.70"), ("menzis", "100.00"), ("vgz", "246.30"), ("zk", "400.00")]),
+        "version 1 was the one in force when the milestone was attained"
+    );
+    assert!(obligations_of(state, "p", "m1").iter().all(|obligation| obligation.key_version == 1));
+    // A milestone attained after the approval, on the same date, uses version 2.
+    scenario.attain_and_confirm("p", "m2", "2026-08-01");
+    let state = scenario.ledger.state();
+    assert_eq!(line_split(state, "p", "m2", 1), split(&[("cz", "300.00"), ("menzis", "200.00"), ("vgz", "200.00"), ("zk", "300.00")]));
+    assert_conserved(state);
+}
+
+#[test]
+fn between_attainment_and_confirmation_only_the_second_assessor_acts() {
+    let mut scenario = one_milestone("100.00");
+    scenario.ok(COORDINATOR, attained("p", "m1", "2026-03-31"));
+    let attained_state = scenario.ledger.state().plans["p"].milestones["m1"].clone();
+    // Nobody records a miss or reschedules an attainment that awaits the second assessor.
+    for assessor in [COORDINATOR, SECOND] {
+        let message = scenario.rejected(assessor, missed("p", "m1"), ReasonCode::MilestoneAwaitsConfirmation);
+        assert!(message.contains("confirms or declines"), "{message}");
+        scenario.rejected(assessor, rescheduled("p", "m1", "2026-06-30"), ReasonCode::MilestoneAwaitsConfirmation);
+    }
+    scenario.rejected(COORDINATOR, declined("p", "m1", "no"), ReasonCode::SignerNotAuthorised);
+    scenario.rejected(OUTSIDER, declined("p", "m1", "no"), ReasonCode::SignerNotAuthorised);
+    scenario.rejected(SECOND, declined("p", "m1", "  "), ReasonCode::Empty);
+    // A confirmation carries its date, not before the attainment date.
+    let message = scenario.rejected(SECOND, confirmed_on("p", "m1", "2026-03-30"), ReasonCode::ConfirmedBeforeAttained);
+    assert!(message.contains("2026-03-31"), "{message}");
+    scenario.rejected(SECOND, confirmed_on("p", "m1", ""), ReasonCode::InvalidDate);
+    assert_eq!(scenario.ledger.state().plans["p"].milestones["m1"], attained_state, "rejections change nothing");
+    scenario.ok(SECOND, confirmed_on("p", "m1", "2026-03-31"));
+    match scenario.ledger.state().plans["p"].milestones["m1"].status {
+        MilestoneStatus::Confirmed { on, confirmed_on, payable } => {
+            assert_eq!((on.to_string(), confirmed_on.to_string(), payable), ("2026-03-31".into(), "2026-03-31".into(), eur("100.00")))
+        }
+        ref other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_declined_attainment_reopens_the_milestone_to_attain_again_or_to_miss() {
+    let mut scenario = world("1000000.00");
+    scenario.approve_plan(plan("p", vec![simple_milestone("m1", "2026-03-31", "100.00"), simple_milestone("m2", "2026-06-30", "100.00")]));
+    scenario.rejected(SECOND, declined("p", "m1", "nothing to decline"), ReasonCode::MilestoneNotAttained);
+    // Declined, attained again at another fraction, confirmed: the second payable counts.
+    scenario.ok(COORDINATOR, attained("p", "m1", "2026-03-31"));
+    scenario.ok(SECOND, declined("p", "m1", "only half of the KPI was reached"));
+    assert_eq!(scenario.ledger.state().plans["p"].milestones["m1"].status, MilestoneStatus::Planned);
+    assert!(scenario.ledger.state().plans["p"].history.iter().any(|event| event.what.contains("only half of the KPI")));
+    scenario.ok(COORDINATOR, attained_fraction("p", "m1", "2026-04-02", "0.5"));
+    scenario.ok(SECOND, confirmed_on("p", "m1", "2026-04-10"));
+    assert_eq!(payable_of(&scenario, "p", "m1"), eur("50.00"));
+    // Declined, then recorded as missed by either assessor: its amount is released.
+    scenario.ok(COORDINATOR, attained("p", "m2", "2026-06-30"));
+    scenario.ok(SECOND, declined("p", "m2", "the KPI was not reached"));
+    scenario.ok(COORDINATOR, missed("p", "m2"));
+    assert_eq!(scenario.ledger.state().plans["p"].milestones["m2"].status, MilestoneStatus::Missed);
+    assert_eq!(scenario.ledger.state().committed(), eur("50.00"));
+    assert_conserved(scenario.ledger.state());
 }
 
 #[test]

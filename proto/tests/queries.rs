@@ -124,31 +124,37 @@ fn party_balances_show_what_is_receivable_as_payee_and_what_benefits_a_provider(
 }
 
 #[test]
-fn the_monitor_per_sector_adds_up_to_the_fund_report_plus_external_funding() {
+fn the_monitor_keeps_external_funding_in_its_own_column_and_earmark_use_is_committed_plus_external() {
     let scenario = monitored();
     let state = scenario.ledger.state();
     let monitor = query::monitor(state, scenario.ledger.genesis());
     let report = query::fund(state);
     let external = eur("1000.00");
+    // Committed, payable and paid count only money that flows through the ledger: every
+    // view of them adds up to the fund report, which never sees external funding.
     for rows in [&monitor.sectors, &monitor.regions, &monitor.themes, &monitor.quarters] {
-        assert_eq!(rows.iter().map(|row| row.payable).sum::<Amount>(), report.payable + external);
-        assert_eq!(rows.iter().map(|row| row.paid).sum::<Amount>(), report.paid + external);
-        assert_eq!(rows.iter().map(|row| row.committed).sum::<Amount>(), report.committed + external);
+        assert_eq!(rows.iter().map(|row| row.payable).sum::<Amount>(), report.payable);
+        assert_eq!(rows.iter().map(|row| row.paid).sum::<Amount>(), report.paid);
+        assert_eq!(rows.iter().map(|row| row.committed).sum::<Amount>(), report.committed);
         assert_eq!(rows.iter().map(|row| row.external).sum::<Amount>(), external);
     }
     assert_eq!((report.payable, report.paid, report.committed), (eur("1100.00"), eur("355.00"), eur("1400.00")));
+    assert_eq!(report.free, report.total - report.committed - report.reserved, "the fund is never charged for external funding");
 
     let sector = |id: &str| monitor.sectors.iter().find(|row| row.key == id).unwrap_or_else(|| panic!("{id}")).clone();
     let msz = sector("msz");
     assert_eq!(
-        (msz.earmark, msz.committed, msz.payable, msz.paid),
-        (Some(eur("940000000.00")), eur("900.00"), eur("600.00"), eur("255.00"))
+        (msz.earmark, msz.earmark_use, msz.committed, msz.payable, msz.paid, msz.external),
+        (Some(eur("940000000.00")), Some(eur("900.00")), eur("900.00"), eur("600.00"), eur("255.00"), eur("0.00"))
     );
     let ggz = sector("ggz");
-    assert_eq!((ggz.committed, ggz.payable, ggz.paid, ggz.external), (eur("1400.00"), eur("1400.00"), eur("1100.00"), external));
+    assert_eq!((ggz.committed, ggz.payable, ggz.paid, ggz.external), (eur("400.00"), eur("400.00"), eur("100.00"), external));
+    assert_eq!(ggz.earmark_use, Some(eur("1400.00")), "earmark use is committed + external");
     let wijk = sector("wijk");
     assert_eq!((wijk.committed, wijk.payable, wijk.paid), (eur("100.00"), eur("100.00"), eur("0.00")));
     assert_eq!(sector("hamdz").committed, eur("0.00"), "every sector of genesis has a row, with its earmark");
+    assert_eq!(sector("hamdz").earmark_use, Some(eur("0.00")));
+    assert!(monitor.regions.iter().all(|row| row.earmark_use.is_none()), "earmark use is a sector figure");
 
     let quarter = |label: &str| monitor.quarters.iter().find(|row| row.key == label).unwrap_or_else(|| panic!("{label}")).clone();
     assert_eq!(quarter("2026-Q1").payable, eur("1000.00"), "payable by attainment quarter");

@@ -272,3 +272,42 @@ fn after_intake_closes_only_queued_plans_can_still_be_funded() {
     assert_eq!(funding(&scenario, "queued"), Funding::Funded);
     assert_eq!(query::fund(scenario.ledger.state()).intake_closed.as_deref(), Some("2026-02-01"));
 }
+
+#[test]
+fn a_stated_part_of_a_reservation_can_be_released_and_funds_the_queue_while_the_rest_stays_reserved() {
+    let mut scenario = world("1000.00");
+    scenario.ok(MINISTRY, reservation_set("networks", "400.00"));
+    scenario.approve_plan(themed("network", "networks", "100.00"));
+    scenario.approve_plan(themed("general", THEME, "600.00"));
+    scenario.approve_plan(themed("waiting", THEME, "250.00"));
+    scenario.approve_plan(themed("behind", THEME, "100.00"));
+    assert_eq!(queue(&scenario), ["waiting", "behind"]);
+    let reservation = |scenario: &Scenario| scenario.ledger.state().fund.reservations["networks"].clone();
+
+    // 300.00 is left of the reservation: no more can be released.
+    scenario.rejected(MINISTRY, reservation_released_part("networks", "300.01"), ReasonCode::ReleaseExceedsReservation);
+    scenario.rejected(MINISTRY, reservation_released_part("networks", "-1.00"), ReasonCode::InvalidAmount);
+    let a_tenth_of_a_cent = pb::ReservationReleased { theme: "networks".into(), reason: "x".into(), amount_micros: 1_000 };
+    scenario.rejected(MINISTRY, Kind::ReservationReleased(a_tenth_of_a_cent), ReasonCode::TooManyDecimals);
+
+    // A part that does not cover the head funds nothing: nobody jumps ahead.
+    scenario.ok(MINISTRY, reservation_released_part("networks", "200.00"));
+    assert_eq!(queue(&scenario), ["waiting", "behind"]);
+    let after = reservation(&scenario);
+    assert_eq!((after.amount, after.used, after.remaining(), after.released), (eur("200.00"), eur("100.00"), eur("100.00"), false));
+    assert_eq!(scenario.ledger.state().free(), eur("200.00"));
+
+    // The next part makes the head fit; the rest stays reserved for the theme.
+    scenario.ok(MINISTRY, reservation_released_part("networks", "50.00"));
+    assert_eq!(funding(&scenario, "waiting"), Funding::Funded);
+    assert_eq!(queue(&scenario), ["behind"]);
+    let after = reservation(&scenario);
+    assert_eq!((after.remaining(), after.released), (eur("50.00"), false));
+
+    // Stating exactly what is left releases all of it and closes the reservation.
+    scenario.ok(MINISTRY, reservation_released_part("networks", "50.00"));
+    let after = reservation(&scenario);
+    assert_eq!((after.amount, after.remaining(), after.released), (eur("100.00"), eur("0.00"), true));
+    scenario.rejected(MINISTRY, reservation_released_part("networks", "1.00"), ReasonCode::UnknownReservation);
+    assert_eq!(queue(&scenario), ["behind"], "free is 50.00, behind needs 100.00");
+}

@@ -380,7 +380,12 @@ pub fn attain_and_confirm(signer: &mut Signer, plan: &str, milestone: &str) -> V
         ),
         signer.sign(
             "vgz",
-            Kind::MilestoneConfirmed(pb::MilestoneConfirmed { plan: plan.into(), milestone: milestone.into(), note: String::new() }),
+            Kind::MilestoneConfirmed(pb::MilestoneConfirmed {
+                plan: plan.into(),
+                milestone: milestone.into(),
+                note: String::new(),
+                confirmed_on: "2025-03-15".into(),
+            }),
         ),
     ]
 }

@@ -3,11 +3,12 @@
 //! checkpoints it is against and the genesis whose keys check those signatures. A proof
 //! file is checked offline with [`check`]; the file format is in [`crate::audit`]'s docs.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use fairshare_api::v1::AuditBlock;
 use fairshare_protocol::envelope::{envelope_leaf_hash, open, transaction_id};
 use fairshare_protocol::genesis::Role;
+use fairshare_protocol::ledger;
 use fairshare_protocol::merkle::{verify_consistency, verify_inclusion, Hash};
 use fairshare_protocol::pb::{self, transaction::Kind};
 use fairshare_protocol::Genesis;
@@ -153,32 +154,12 @@ fn check_certificate(genesis: &Genesis, certified: &CertifiedCheckpoint) -> Resu
         root: hash_of(&certified.root, "the checkpoint root")?.to_vec(),
         state_digest: hash_of(&certified.state_digest, "the checkpoint state digest")?.to_vec(),
     };
-    let mut nodes = BTreeSet::new();
+    let mut statements = Vec::with_capacity(certified.certificate.len());
     for (position, statement) in certified.certificate.iter().enumerate() {
-        let envelope = statement.to_envelope().ok_or_else(|| format!("certificate statement {position} is not hex"))?;
-        let transaction = open(&envelope, genesis)
-            .map_err(|rejection| format!("certificate statement {position} (signer '{}') does not verify: {rejection}", envelope.signer))?;
-        let (Kind::CheckpointSigned(signed), Role::Node(node)) = (&transaction.kind, &transaction.role) else {
-            return Err(format!(
-                "certificate statement {position} is not a checkpoint signed by a node key (signer '{}')",
-                envelope.signer
-            ));
-        };
-        if signed.node != *node || signed.checkpoint.as_ref() != Some(&expected) {
-            return Err(format!("certificate statement {position} by {node} is for another checkpoint than size {}", certified.size));
-        }
-        nodes.insert(node.clone());
+        statements.push(statement.to_envelope().ok_or_else(|| format!("certificate statement {position} is not hex"))?);
     }
-    if nodes.len() < genesis.quorum() {
-        return Err(format!(
-            "the checkpoint of size {} is signed by {} node(s) ({}); {} of {} are needed to certify it",
-            certified.size,
-            nodes.len(),
-            nodes.iter().cloned().collect::<Vec<_>>().join(", "),
-            genesis.quorum(),
-            genesis.insurers.len()
-        ));
-    }
+    // The ledger's own rule for a certificate (signatures, node keys, one checkpoint, quorum).
+    let nodes = ledger::check_certificate(genesis, &expected, &statements).map_err(|rejection| rejection.message)?;
     Ok(format!(
         "checkpoint of size {} (root {}) certified by {} of {} nodes: {}",
         certified.size,

@@ -40,12 +40,18 @@ enum Command {
         #[arg(long)]
         reason: String,
     },
-    /// Release what a theme's reservation did not use (it funds the queue).
-    #[command(after_help = "Example:\n  fairshare --as vws fund release mental-health-networks --reason \"theme fully funded\"")]
+    /// Release what is left of a theme's reservation, or a stated part of it (it funds the queue).
+    #[command(
+        after_help = "Examples:\n  fairshare --as vws fund release mental-health-networks --reason \"theme fully funded\"\n  fairshare --as vws fund release mental-health-networks --amount 2000000.00 --reason \"two network plans withdrawn\""
+    )]
     Release {
         theme: String,
         #[arg(long)]
         reason: String,
+        /// Release only this amount of what is left (at most what is left); the reservation
+        /// stays open with the rest. Without it, all that is left is released.
+        #[arg(long, value_name = "AMOUNT")]
+        amount: Option<String>,
     },
 }
 
@@ -54,7 +60,7 @@ impl Args {
         let action = match self.command {
             Command::Adjust { delta, reason, effective } => Action::FundAdjust { delta, reason, effective },
             Command::Reserve { theme, amount, reason } => Action::Reserve { theme, amount, reason },
-            Command::Release { theme, reason } => Action::Release { theme, reason },
+            Command::Release { theme, reason, amount } => Action::Release { theme, reason, amount },
         };
         context.submit(input(action.to_kind(&context.signer(None)?.0))?).await
     }

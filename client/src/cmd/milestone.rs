@@ -1,15 +1,16 @@
-//! `fairshare milestone attain|confirm|miss`: results, and the obligations they create.
+//! `fairshare milestone attain|confirm|decline|miss`: results, and the obligations they create.
 
 use anyhow::Result;
 use fairshare_client::action::Action;
 
 use super::{input, Context};
 
-/// Milestones: the coordinating insurer records attainment, the second assessor confirms it
-/// (this creates every insurer's obligations), either assessor records a miss.
+/// Milestones: the coordinating insurer records attainment; the second assessor then
+/// confirms it (this creates every insurer's obligations) or declines it (the milestone is
+/// open again); either assessor records a miss of an open milestone.
 #[derive(clap::Args)]
 #[command(
-    after_help = "Examples:\n  fairshare --as zk milestone attain rav-nw-acute regional-dashboard --on 2026-06-20 --fraction 0.75\n  fairshare --as vgz milestone confirm rav-nw-acute regional-dashboard\n  fairshare --as vgz milestone miss rav-nw-acute wijk-night-care"
+    after_help = "Examples:\n  fairshare --as zk milestone attain rav-nw-acute regional-dashboard --on 2026-06-20 --fraction 0.75\n  fairshare --as vgz milestone confirm rav-nw-acute regional-dashboard --on 2026-06-30\n  fairshare --as vgz milestone decline rav-nw-acute regional-dashboard --reason \"evidence covers 60%, not 75%\"\n  fairshare --as vgz milestone miss rav-nw-acute wijk-night-care"
 )]
 pub struct Args {
     #[command(subcommand)]
@@ -41,15 +42,32 @@ enum Command {
         #[arg(long)]
         note: Option<String>,
     },
-    /// Confirm an attained milestone (second assessor): every insurer's obligations arise.
-    #[command(after_help = "Example:\n  fairshare --as vgz milestone confirm rav-nw-acute triage-desk")]
+    /// Confirm an attained milestone (second assessor): every insurer's obligations arise, split
+    /// by the key versions fixed at attainment.
+    #[command(after_help = "Example:\n  fairshare --as vgz milestone confirm rav-nw-acute triage-desk --on 2026-06-30")]
     Confirm {
         plan: String,
         milestone: String,
+        /// The confirmation date: on or after the attainment date.
+        #[arg(long, value_name = "DATE")]
+        on: String,
         #[arg(long)]
         note: Option<String>,
     },
-    /// Record a missed milestone (either assessor): it pays nothing and releases its amount.
+    /// Decline an attainment (second assessor): the milestone is open again, so the
+    /// coordinating insurer can attain it again or either assessor can record a miss.
+    #[command(
+        after_help = "Example:\n  fairshare --as vgz milestone decline rav-nw-acute regional-dashboard --reason \"evidence covers 60%, not 75%\""
+    )]
+    Decline {
+        plan: String,
+        milestone: String,
+        /// Why the attainment is not accepted (required): the coordinating insurer reads it.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Record a missed milestone (either assessor, on an open milestone; an attained one is
+    /// confirmed or declined first): it pays nothing and releases its amount.
     #[command(
         after_help = "Example:\n  fairshare --as vgz milestone miss rav-nw-acute wijk-night-care --note \"no regional night roster\""
     )]
@@ -67,7 +85,8 @@ impl Args {
             Command::Attain { plan, milestone, on, fraction, amount, evidence, note } => {
                 Action::Attain { plan, milestone, on, fraction, amount, evidence, note }
             }
-            Command::Confirm { plan, milestone, note } => Action::Confirm { plan, milestone, note },
+            Command::Confirm { plan, milestone, on, note } => Action::Confirm { plan, milestone, on, note },
+            Command::Decline { plan, milestone, reason } => Action::Decline { plan, milestone, reason },
             Command::Miss { plan, milestone, note } => Action::Miss { plan, milestone, note },
         };
         context.submit(input(action.to_kind(&context.signer(None)?.0))?).await

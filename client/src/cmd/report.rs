@@ -17,7 +17,9 @@ pub struct Args {
 
 #[derive(clap::Subcommand)]
 enum Command {
-    /// The quarterly monitor: committed, payable and paid per sector (against earmarks), region, theme and quarter.
+    /// The quarterly monitor: committed, payable and paid through the ledger, and external funding
+    /// paid by the ministry in its own column, per sector, region, theme and quarter; per sector
+    /// also the earmark and its use (committed + external).
     #[command(after_help = "Example:\n  fairshare report monitor\n  fairshare report monitor --json")]
     Monitor,
     /// The fund: adjustments, reservations, committed, free, and the waiting queue.
@@ -31,7 +33,7 @@ enum Command {
 fn rows(title: &str, rows: &[MonitorRow], earmarks: bool) -> String {
     let mut headers = vec![title];
     if earmarks {
-        headers.push(">earmark");
+        headers.extend([">earmark", ">earmark use"]);
     }
     headers.extend([">committed", ">payable", ">paid", ">external"]);
     let mut table = Table::new(&headers);
@@ -39,6 +41,7 @@ fn rows(title: &str, rows: &[MonitorRow], earmarks: bool) -> String {
         let mut cells = vec![row.key.clone()];
         if earmarks {
             cells.push(row.earmark.map(|earmark| earmark.to_string()).unwrap_or_default());
+            cells.push(row.earmark_use.map(|used| used.to_string()).unwrap_or_default());
         }
         cells.extend([row.committed.to_string(), row.payable.to_string(), row.paid.to_string(), row.external.to_string()]);
         table.row(cells);

@@ -90,15 +90,21 @@ fn check_reason(reason: &str) -> Result<(), Rejection> {
     Ok(())
 }
 
-pub fn adjust(state: &mut LedgerState, context: &Context, body: &pb::FundAdjusted) -> Result<(), Rejection> {
-    check_reason(&body.reason)?;
-    let delta = Amount::from_micros(body.delta_micros)?;
+/// A fund adjustment's delta: either sign, never 0.00, at most what one transaction may
+/// state either way. The one definition the rules and the CLI share.
+pub fn check_adjustment(delta: Amount) -> Result<Amount, Rejection> {
     if delta.is_zero() {
         return reject(ReasonCode::InvalidAmount, "a fund adjustment of 0.00 changes nothing");
     }
     if delta.cents().abs() > crate::amount::STATED_AMOUNT_CENTS_MAX {
         return reject(ReasonCode::LimitExceeded, format!("a fund adjustment of {delta} is beyond what one transaction may state"));
     }
+    Ok(delta)
+}
+
+pub fn adjust(state: &mut LedgerState, context: &Context, body: &pb::FundAdjusted) -> Result<(), Rejection> {
+    check_reason(&body.reason)?;
+    let delta = check_adjustment(Amount::from_micros(body.delta_micros)?)?;
     let effective = Date::parse(&body.effective, "effective date")?;
     let new_total =
         state.fund.total().checked_add(delta).ok_or_else(|| Rejection::new(ReasonCode::InvalidAmount, "the adjustment is too large"))?;
@@ -143,14 +149,30 @@ pub fn set_reservation(state: &mut LedgerState, _context: &Context, body: &pb::R
     Ok(())
 }
 
+/// Releases what is left of a theme's reservation, or a stated part of it. A partial
+/// release leaves the reservation open with less left; releasing all of it closes it.
 pub fn release_reservation(state: &mut LedgerState, _context: &Context, body: &pb::ReservationReleased) -> Result<(), Rejection> {
     check_reason(&body.reason)?;
-    let Some(reservation) = state.fund.reservations.get_mut(&body.theme).filter(|reservation| !reservation.released) else {
+    let Some(reservation) = state.fund.reservations.get(&body.theme).filter(|reservation| !reservation.released) else {
         return reject(ReasonCode::UnknownReservation, format!("there is no open reservation for theme '{}'", body.theme));
     };
+    let remaining = reservation.remaining();
+    let part = if body.amount_micros == 0 { None } else { Some(Amount::positive_from_micros(body.amount_micros, "the release")?) };
+    if let Some(part) = part.filter(|part| *part > remaining) {
+        return reject(
+            ReasonCode::ReleaseExceedsReservation,
+            format!("releasing {part} of the '{}' reservation exceeds the {remaining} left; release at most {remaining}", body.theme),
+        );
+    }
     // What it did not need returns to the fund (and so to the queue).
-    reservation.amount = reservation.used;
-    reservation.released = true;
+    let reservation = state.fund.reservations.get_mut(&body.theme).expect("checked above");
+    match part.filter(|part| *part < remaining) {
+        Some(part) => reservation.amount -= part,
+        None => {
+            reservation.amount = reservation.used;
+            reservation.released = true;
+        }
+    }
     Ok(())
 }
 

@@ -24,6 +24,16 @@ pub fn propose(state: &mut LedgerState, context: &Context, body: &pb::KeyPropose
         );
     }
     let valid_from = Date::parse(&body.valid_from, "valid_from")?;
+    // One version per date: on every date exactly one version is in force, with no tie-break.
+    if let Some(taken) = versions.values().find(|existing| existing.valid_from == valid_from) {
+        return reject(
+            ReasonCode::KeyValidFromTaken,
+            format!(
+                "version {} of key group '{}' already applies from {valid_from}; propose another valid_from date",
+                taken.version, body.key_group
+            ),
+        );
+    }
     let mut shares = BTreeMap::new();
     for share in &body.shares {
         if !context.genesis.is_insurer(&share.insurer) {

@@ -3,7 +3,10 @@
 
 use super::Context;
 use crate::amount::{Amount, Ratio};
+
 use crate::date::Date;
+use std::collections::BTreeMap;
+
 use crate::fair_share::{payable_for_fraction, split_over_insurers, split_over_lines};
 use crate::ids::check_text;
 use crate::pb::{self, ReasonCode};
@@ -31,6 +34,32 @@ fn open_milestone<'state>(state: &'state LedgerState, plan: &str, milestone: &st
         return reject(ReasonCode::WrongPlanStatus, format!("'{plan}' {why}; its milestones cannot be attained, confirmed or missed yet"));
     }
     Ok((found, target))
+}
+
+/// A payout fraction as stated: empty means 1; otherwise an exact decimal with
+/// 0 < f ≤ 1. The one definition the rules and the CLI's checks share.
+pub fn payout_fraction(text: &str) -> Result<Ratio, Rejection> {
+    if text.trim().is_empty() {
+        return Ok(Ratio::ONE);
+    }
+    let fraction = Ratio::parse(text, "payout fraction", ReasonCode::InvalidFraction)?;
+    if fraction.value() <= rust_decimal::Decimal::ZERO || fraction > Ratio::ONE {
+        return reject(ReasonCode::InvalidFraction, format!("payout fraction {fraction} must be more than 0 and at most 1"));
+    }
+    Ok(fraction)
+}
+
+/// The payable total of an attainment with `fraction` of `amount`: half-even to the cent,
+/// and refused when it rounds to 0.00, because no attainment pays nothing: that is a miss.
+pub fn payable_for_attainment(amount: Amount, fraction: Ratio) -> Result<Amount, Rejection> {
+    let payable = payable_for_fraction(amount, fraction);
+    if payable.is_zero() {
+        return reject(
+            ReasonCode::InvalidFraction,
+            format!("fraction {fraction} of {amount} rounds to 0.00; record the milestone as missed instead"),
+        );
+    }
+    Ok(payable)
 }
 
 fn status_word(status: &MilestoneStatus) -> &'static str {
@@ -67,11 +96,15 @@ pub fn attain(state: &mut LedgerState, context: &Context, body: &pb::MilestoneAt
         return reject(ReasonCode::MalformedTransaction, "the evidence hash must be a SHA-256 hash (32 bytes)");
     }
     let on = Date::parse(&body.attained_on, "attainment date")?;
+    // The key is fixed here: per key group its lines use, the version in force on the
+    // attainment date among the versions approved now. Confirmation splits by these.
+    let mut keys = BTreeMap::new();
     for line in &milestone.lines {
         let group = &context.genesis.sector(&line.sector).expect("lines name genesis sectors").key_group;
-        if state.key_in_force(group, on).is_none() {
+        let Some(key) = state.key_in_force(group, on) else {
             return reject(ReasonCode::NoKeyInForce, format!("key group '{group}' has no approved key in force on {on}"));
-        }
+        };
+        keys.insert(group.clone(), key.version);
     }
     let (attainment, payable) = if body.payable_micros != 0 {
         if !body.payout_fraction.trim().is_empty() {
@@ -86,28 +119,14 @@ pub fn attain(state: &mut LedgerState, context: &Context, body: &pb::MilestoneAt
         }
         (Attainment::ActualCosts, payable)
     } else {
-        let fraction = if body.payout_fraction.trim().is_empty() {
-            Ratio::ONE
-        } else {
-            Ratio::parse(&body.payout_fraction, "payout fraction", ReasonCode::InvalidFraction)?
-        };
-        if fraction.value() <= rust_decimal::Decimal::ZERO || fraction > Ratio::ONE {
-            return reject(ReasonCode::InvalidFraction, format!("payout fraction {fraction} must be more than 0 and at most 1"));
-        }
-        let payable = payable_for_fraction(milestone.amount, fraction);
-        if payable.is_zero() {
-            return reject(
-                ReasonCode::InvalidFraction,
-                format!("fraction {fraction} of {} rounds to 0.00; record the milestone as missed instead", milestone.amount),
-            );
-        }
-        (Attainment::Fraction(fraction), payable)
+        let fraction = payout_fraction(&body.payout_fraction)?;
+        (Attainment::Fraction(fraction), payable_for_attainment(milestone.amount, fraction)?)
     };
     let evidence = (!body.evidence_sha256.is_empty()).then(|| hex::encode(&body.evidence_sha256));
     let history = event(context, format!("milestone '{}' attained on {on}, payable {payable} ({})", body.milestone, body.note));
     let plan = state.plans.get_mut(&body.plan).expect("checked above");
     let milestone = plan.milestones.get_mut(&body.milestone).expect("checked above");
-    milestone.status = MilestoneStatus::Attained { on, attainment, payable };
+    milestone.status = MilestoneStatus::Attained { on, attainment, payable, keys };
     milestone.evidence_sha256.extend(evidence);
     plan.history.push(history);
     Ok(())
@@ -129,23 +148,30 @@ pub fn confirm(state: &mut LedgerState, context: &Context, body: &pb::MilestoneC
         );
     }
     check_text(&body.note, "note")?;
-    let MilestoneStatus::Attained { on, payable, .. } = milestone.status else {
+    let MilestoneStatus::Attained { on, payable, ref keys, .. } = milestone.status else {
         return reject(
             ReasonCode::MilestoneNotAttained,
             format!("milestone '{}' is not attained yet; the coordinating insurer records attainment first", body.milestone),
         );
     };
+    let confirmed_on = Date::parse(&body.confirmed_on, "confirmation date")?;
+    if confirmed_on < on {
+        return reject(
+            ReasonCode::ConfirmedBeforeAttained,
+            format!("confirmation date {confirmed_on} is before the attainment date {on}; confirm on {on} or later"),
+        );
+    }
 
     // Spread the payable total over the lines, then each line over the insurers by the
-    // key of its sector's key group in force on the attainment date.
+    // key version of its sector's key group that the attainment fixed.
     let line_amounts: Vec<Amount> = milestone.lines.iter().map(|line| line.amount).collect();
     let line_payables = split_over_lines(payable, &line_amounts);
     let mut obligations = Vec::new();
     for (index, (line, line_payable)) in milestone.lines.iter().zip(&line_payables).enumerate() {
         let group = &context.genesis.sector(&line.sector).expect("lines name genesis sectors").key_group;
-        let Some(key) = state.key_in_force(group, on) else {
-            return reject(ReasonCode::NoKeyInForce, format!("key group '{group}' has no approved key in force on {on}"));
-        };
+        let version = keys.get(group).expect("the attainment fixed a key version for every group its lines use");
+        let key = &state.keys[group][version];
+        assert!(key.in_force, "a fixed key version was approved when the milestone was attained");
         let shares: Vec<(String, Ratio)> = key.shares.iter().map(|(insurer, share)| (insurer.clone(), *share)).collect();
         let parts = split_over_insurers(*line_payable, &shares);
         let total: Amount = parts.iter().map(|(_, amount)| *amount).sum();
@@ -176,14 +202,17 @@ pub fn confirm(state: &mut LedgerState, context: &Context, body: &pb::MilestoneC
     let created: Amount = obligations.iter().map(|obligation| obligation.amount).sum();
     assert_eq!(created, payable, "obligations of {} must add up to its payable amount", body.milestone);
 
-    let history = event(context, format!("milestone '{}' confirmed: {} obligations, {payable} payable", body.milestone, obligations.len()));
+    let history = event(
+        context,
+        format!("milestone '{}' confirmed on {confirmed_on}: {} obligations, {payable} payable", body.milestone, obligations.len()),
+    );
     let plan = state.plans.get_mut(&body.plan).expect("checked above");
     let milestone = plan.milestones.get_mut(&body.milestone).expect("checked above");
     for (line, line_payable) in milestone.lines.iter_mut().zip(line_payables) {
         line.payable = line_payable;
     }
     milestone.obligations = obligations.iter().map(|obligation| obligation.id.clone()).collect();
-    milestone.status = MilestoneStatus::Confirmed { on, payable };
+    milestone.status = MilestoneStatus::Confirmed { on, confirmed_on, payable };
     plan.history.push(history);
     for obligation in obligations {
         let previous = state.obligations.insert(obligation.id.clone(), obligation);
@@ -192,11 +221,51 @@ pub fn confirm(state: &mut LedgerState, context: &Context, body: &pb::MilestoneC
     Ok(())
 }
 
+/// The second assessor does not accept an attainment: the milestone is open again, so
+/// the coordinating insurer can attain it again (another fraction or amount) or either
+/// assessor can record it as missed. The attainment stays in the plan's history.
+pub fn decline(state: &mut LedgerState, context: &Context, body: &pb::MilestoneDeclined) -> Result<(), Rejection> {
+    let insurer = context.insurer()?;
+    let (plan, milestone) = open_milestone(state, &body.plan, &body.milestone)?;
+    if plan.second_assessor != insurer {
+        return reject(
+            ReasonCode::SignerNotAuthorised,
+            format!("only the second assessor '{}' declines an attainment of '{}'", plan.second_assessor, body.plan),
+        );
+    }
+    check_text(&body.reason, "reason")?;
+    if body.reason.trim().is_empty() {
+        return reject(ReasonCode::Empty, "give a reason for the decline: the coordinating insurer reads it before attaining again");
+    }
+    let MilestoneStatus::Attained { on, payable, .. } = milestone.status else {
+        return reject(
+            ReasonCode::MilestoneNotAttained,
+            format!("milestone '{}' is not attained; only an attainment can be declined", body.milestone),
+        );
+    };
+    let history = event(context, format!("attainment of '{}' on {on} (payable {payable}) declined: {}", body.milestone, body.reason));
+    let plan = state.plans.get_mut(&body.plan).expect("checked above");
+    plan.milestones.get_mut(&body.milestone).expect("checked above").status = MilestoneStatus::Planned;
+    plan.history.push(history);
+    Ok(())
+}
+
+/// A miss is recorded on an open milestone only: an attained one awaits the second
+/// assessor, who confirms or declines it first.
 pub fn miss(state: &mut LedgerState, context: &Context, body: &pb::MilestoneMissed) -> Result<(), Rejection> {
     let insurer = context.insurer()?;
-    let (plan, _) = open_milestone(state, &body.plan, &body.milestone)?;
+    let (plan, milestone) = open_milestone(state, &body.plan, &body.milestone)?;
     if !plan.is_assessor(insurer) {
         return reject(ReasonCode::SignerNotAuthorised, format!("only the assessors of '{}' record a missed milestone", body.plan));
+    }
+    if matches!(milestone.status, MilestoneStatus::Attained { .. }) {
+        return reject(
+            ReasonCode::MilestoneAwaitsConfirmation,
+            format!(
+                "milestone '{}' is attained and awaits the second assessor '{}'; it confirms or declines it, and after a decline either assessor may record a miss",
+                body.milestone, plan.second_assessor
+            ),
+        );
     }
     check_text(&body.note, "note")?;
     let history = event(context, format!("milestone '{}' missed: {}", body.milestone, body.note));

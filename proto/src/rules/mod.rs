@@ -77,6 +77,7 @@ pub const AUTHORISATION: &[(&str, Signers, &str)] = &[
     ("plan_cancelled", Signers::AnyInsurer, "both assessors of the plan"),
     ("milestone_attained", Signers::AnyInsurer, "the coordinating insurer of the plan"),
     ("milestone_confirmed", Signers::AnyInsurer, "the second assessor of the plan"),
+    ("milestone_declined", Signers::AnyInsurer, "the second assessor of the plan"),
     ("milestone_missed", Signers::AnyInsurer, "either assessor of the plan"),
     ("payment_recorded", Signers::AnyInsurer, "the obligated insurer"),
     ("payment_reversed", Signers::AnyInsurer, "the author of the payment record"),
@@ -103,6 +104,7 @@ pub fn kind_name(kind: &Kind) -> &'static str {
         Kind::PlanCancelled(_) => "plan_cancelled",
         Kind::MilestoneAttained(_) => "milestone_attained",
         Kind::MilestoneConfirmed(_) => "milestone_confirmed",
+        Kind::MilestoneDeclined(_) => "milestone_declined",
         Kind::MilestoneMissed(_) => "milestone_missed",
         Kind::PaymentRecorded(_) => "payment_recorded",
         Kind::PaymentReversed(_) => "payment_reversed",
@@ -133,6 +135,19 @@ fn authorise(kind: &Kind, role: &Role, signer: &str) -> Result<(), Rejection> {
     }
 }
 
+/// Replay protection: a signer uses each nonce once. The one definition the rules and the
+/// node's pre-check share (the node refuses a used nonce before the log; the rules reject
+/// one that reaches it anyway).
+pub fn check_nonce(state: &LedgerState, signer: &str, nonce: u64) -> Result<(), Rejection> {
+    if state.nonces.get(signer).is_some_and(|used| used.contains(&nonce)) {
+        return reject(
+            ReasonCode::ReplayedNonce,
+            format!("'{signer}' already used nonce {nonce} for another transaction; sign it again with a new nonce"),
+        );
+    }
+    Ok(())
+}
+
 /// Applies one verified ledger transaction (not a checkpoint signature: those certify the
 /// log and are handled by `Ledger`). Replay protection first, then authorisation, then the
 /// rule. On `Err` the state is unchanged apart from nothing: the caller records the verdict.
@@ -143,12 +158,7 @@ pub fn apply(
     index: LeafIndex,
     is_certified: &dyn Fn(&pb::Checkpoint) -> bool,
 ) -> Result<(), Rejection> {
-    if state.nonces.get(&transaction.signer).is_some_and(|used| used.contains(&transaction.nonce)) {
-        return reject(
-            ReasonCode::ReplayedNonce,
-            format!("'{}' already used nonce {}; a replayed envelope is not applied twice", transaction.signer, transaction.nonce),
-        );
-    }
+    check_nonce(state, &transaction.signer, transaction.nonce)?;
     authorise(&transaction.kind, &transaction.role, &transaction.signer)?;
     let context = Context { genesis, signer: &transaction.signer, role: &transaction.role, index, is_certified };
     let result = match &transaction.kind {
@@ -164,6 +174,7 @@ pub fn apply(
         Kind::PlanCancelled(body) => plan::cancel(state, &context, body),
         Kind::MilestoneAttained(body) => milestone::attain(state, &context, body),
         Kind::MilestoneConfirmed(body) => milestone::confirm(state, &context, body),
+        Kind::MilestoneDeclined(body) => milestone::decline(state, &context, body),
         Kind::MilestoneMissed(body) => milestone::miss(state, &context, body),
         Kind::PaymentRecorded(body) => payment::record(state, &context, body),
         Kind::PaymentReversed(body) => payment::reverse(state, &context, body),

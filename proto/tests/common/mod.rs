@@ -189,7 +189,7 @@ impl ScenarioExt for Scenario {
             (found.coordinating_insurer.clone(), found.second_assessor.clone())
         };
         self.ok(&coordinating, attained(plan, milestone, on));
-        self.ok(&second, confirmed(plan, milestone));
+        self.ok(&second, confirmed_on(plan, milestone, on));
     }
 }
 
@@ -218,8 +218,25 @@ pub fn attained_actual(plan: &str, milestone: &str, on: &str, payable_micros: i6
     Kind::MilestoneAttained(pb::MilestoneAttained { payable_micros, ..body })
 }
 
+/// The confirmation date [`confirmed`] uses: after every attainment date in these tests.
+pub const CONFIRMED_ON: &str = "2031-12-31";
+
+/// Confirmed by the second assessor on [`CONFIRMED_ON`].
 pub fn confirmed(plan: &str, milestone: &str) -> Kind {
-    Kind::MilestoneConfirmed(pb::MilestoneConfirmed { plan: plan.into(), milestone: milestone.into(), note: String::new() })
+    confirmed_on(plan, milestone, CONFIRMED_ON)
+}
+
+pub fn confirmed_on(plan: &str, milestone: &str, on: &str) -> Kind {
+    Kind::MilestoneConfirmed(pb::MilestoneConfirmed {
+        plan: plan.into(),
+        milestone: milestone.into(),
+        note: String::new(),
+        confirmed_on: on.into(),
+    })
+}
+
+pub fn declined(plan: &str, milestone: &str, reason: &str) -> Kind {
+    Kind::MilestoneDeclined(pb::MilestoneDeclined { plan: plan.into(), milestone: milestone.into(), reason: reason.into() })
 }
 
 pub fn missed(plan: &str, milestone: &str) -> Kind {
@@ -283,7 +300,16 @@ pub fn reservation_set(theme: &str, euros: &str) -> Kind {
 }
 
 pub fn reservation_released(theme: &str) -> Kind {
-    Kind::ReservationReleased(pb::ReservationReleased { theme: theme.into(), reason: "not needed".into() })
+    Kind::ReservationReleased(pb::ReservationReleased { theme: theme.into(), reason: "not needed".into(), amount_micros: 0 })
+}
+
+/// Releases `euros` of what is left of the theme's reservation.
+pub fn reservation_released_part(theme: &str, euros: &str) -> Kind {
+    Kind::ReservationReleased(pb::ReservationReleased {
+        theme: theme.into(),
+        reason: "partly not needed".into(),
+        amount_micros: micros(euros),
+    })
 }
 
 pub fn intake_closed(on: &str) -> Kind {
