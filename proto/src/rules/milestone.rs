@@ -1,12 +1,11 @@
 //! Milestones: attained by the coordinating insurer, confirmed by the second assessor
 //! (this is when obligations arise, split by the fair-share key), or missed.
 
-use super::Context;
-use crate::amount::{Amount, Ratio};
-
-use crate::date::Date;
 use std::collections::BTreeMap;
 
+use super::Context;
+use crate::amount::{Amount, Ratio};
+use crate::date::Date;
 use crate::fair_share::{payable_for_fraction, split_over_insurers, split_over_lines};
 use crate::ids::check_text;
 use crate::pb::{self, ReasonCode};
