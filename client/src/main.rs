@@ -39,13 +39,18 @@ struct Cli {
 
 #[tokio::main]
 async fn main() {
-    // Like other Unix tools, end quietly when the reader of our output goes away
-    // (`fairshare export payments | head`) instead of panicking on a broken pipe.
-    // SAFETY: restoring the default disposition of SIGPIPE before any other thread writes.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
     let cli = Cli::parse();
+    // Like other Unix tools, end quietly when the reader of our output goes away
+    // (`fairshare export payments | head`) instead of panicking on a broken pipe. Not the
+    // embedded node: a server must outlive a closed log pipe (Rust's runtime ignores
+    // SIGPIPE, so a write to it fails instead of killing the process).
+    if !matches!(cli.command, cmd::Command::Node(_)) {
+        // SAFETY: signal() only sets this process's disposition; no thread of ours has
+        // written to a pipe yet.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let context = cmd::Context::new(cli.config, cli.identity, cli.node, cli.key, cli.json);
     if let Err(error) = cli.command.run(&context).await {
         eprintln!("fairshare: {error:#}");
