@@ -827,22 +827,7 @@ mod tests {
             ledger.apply_block(&statements);
             blocks.push(statements);
         }
-        let head = ledger.head();
-        Export {
-            header: Some(file::header(genesis.canonical(), 0, "test")),
-            trailer: Some(ExportTrailer {
-                blocks: blocks.len() as u64,
-                size: head.size,
-                root: head.root.to_vec(),
-                certified_size: head.size,
-            }),
-            blocks: blocks
-                .into_iter()
-                .enumerate()
-                .map(|(number, block)| ExportedBlock { log_index: number as u64 + 3, block: Some(block) })
-                .collect(),
-            damage: None,
-        }
+        certified_export(&genesis, &ledger, blocks)
     }
 
     /// Party registrations in blocks of `sizes` transactions; every `spacing` blocks all
@@ -875,8 +860,13 @@ mod tests {
         let last = pb::Block { envelopes: sign_head(&ledger) };
         ledger.apply_block(&last);
         blocks.push(last);
+        assert_eq!(ledger.certification().latest_certified().map(|head| head.size), Some(ledger.size()));
+        certified_export(&genesis, &ledger, blocks)
+    }
+
+    /// The export of `blocks` (from log index 3), whose trailer claims the ledger's head as certified.
+    fn certified_export(genesis: &Genesis, ledger: &Ledger, blocks: Vec<pb::Block>) -> Export {
         let head = ledger.head();
-        assert_eq!(ledger.certification().latest_certified().map(|head| head.size), Some(head.size));
         Export {
             header: Some(file::header(genesis.canonical(), 0, "test")),
             trailer: Some(ExportTrailer {
