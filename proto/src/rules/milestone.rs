@@ -35,6 +35,46 @@ fn open_milestone<'state>(state: &'state LedgerState, plan: &str, milestone: &st
     Ok((found, target))
 }
 
+/// An open milestone on which the second assessor acts (`what`: "confirms", "declines"):
+/// between attainment and confirmation no one else may.
+fn milestone_for_second_assessor<'state>(
+    state: &'state LedgerState,
+    context: &Context,
+    plan: &str,
+    milestone: &str,
+    what: &str,
+) -> Result<(&'state Plan, &'state Milestone), Rejection> {
+    let insurer = context.insurer()?;
+    let (found, target) = open_milestone(state, plan, milestone)?;
+    if found.second_assessor != insurer {
+        return reject(
+            ReasonCode::SignerNotAuthorised,
+            format!("only the second assessor '{}' {what} an attainment of a milestone of '{plan}'", found.second_assessor),
+        );
+    }
+    Ok((found, target))
+}
+
+/// Refuses a change (`after`: what to do instead) to a milestone that is attained: it
+/// awaits the second assessor, who confirms or declines it first.
+pub(super) fn refuse_while_awaiting_confirmation(
+    plan: &Plan,
+    milestone: &str,
+    status: &MilestoneStatus,
+    after: &str,
+) -> Result<(), Rejection> {
+    if matches!(status, MilestoneStatus::Attained { .. }) {
+        return reject(
+            ReasonCode::MilestoneAwaitsConfirmation,
+            format!(
+                "milestone '{milestone}' is attained and awaits the second assessor '{}', who confirms or declines it; {after}",
+                plan.second_assessor
+            ),
+        );
+    }
+    Ok(())
+}
+
 /// A payout fraction as stated: empty means 1; otherwise an exact decimal with
 /// 0 < f ≤ 1. The one definition the rules and the CLI's checks share.
 pub fn payout_fraction(text: &str) -> Result<Ratio, Rejection> {
@@ -138,14 +178,7 @@ pub fn obligation_id(plan: &str, milestone: &str, line: usize, insurer: &str) ->
 }
 
 pub fn confirm(state: &mut LedgerState, context: &Context, body: &pb::MilestoneConfirmed) -> Result<(), Rejection> {
-    let insurer = context.insurer()?;
-    let (plan, milestone) = open_milestone(state, &body.plan, &body.milestone)?;
-    if plan.second_assessor != insurer {
-        return reject(
-            ReasonCode::SignerNotAuthorised,
-            format!("only the second assessor '{}' confirms milestones of '{}'", plan.second_assessor, body.plan),
-        );
-    }
+    let (plan, milestone) = milestone_for_second_assessor(state, context, &body.plan, &body.milestone, "confirms")?;
     check_text(&body.note, "note")?;
     let MilestoneStatus::Attained { on, payable, ref keys, .. } = milestone.status else {
         return reject(
@@ -224,14 +257,7 @@ pub fn confirm(state: &mut LedgerState, context: &Context, body: &pb::MilestoneC
 /// the coordinating insurer can attain it again (another fraction or amount) or either
 /// assessor can record it as missed. The attainment stays in the plan's history.
 pub fn decline(state: &mut LedgerState, context: &Context, body: &pb::MilestoneDeclined) -> Result<(), Rejection> {
-    let insurer = context.insurer()?;
-    let (plan, milestone) = open_milestone(state, &body.plan, &body.milestone)?;
-    if plan.second_assessor != insurer {
-        return reject(
-            ReasonCode::SignerNotAuthorised,
-            format!("only the second assessor '{}' declines an attainment of '{}'", plan.second_assessor, body.plan),
-        );
-    }
+    let (_, milestone) = milestone_for_second_assessor(state, context, &body.plan, &body.milestone, "declines")?;
     check_text(&body.reason, "reason")?;
     if body.reason.trim().is_empty() {
         return reject(ReasonCode::Empty, "give a reason for the decline: the coordinating insurer reads it before attaining again");
@@ -257,15 +283,7 @@ pub fn miss(state: &mut LedgerState, context: &Context, body: &pb::MilestoneMiss
     if !plan.is_assessor(insurer) {
         return reject(ReasonCode::SignerNotAuthorised, format!("only the assessors of '{}' record a missed milestone", body.plan));
     }
-    if matches!(milestone.status, MilestoneStatus::Attained { .. }) {
-        return reject(
-            ReasonCode::MilestoneAwaitsConfirmation,
-            format!(
-                "milestone '{}' is attained and awaits the second assessor '{}'; it confirms or declines it, and after a decline either assessor may record a miss",
-                body.milestone, plan.second_assessor
-            ),
-        );
-    }
+    refuse_while_awaiting_confirmation(plan, &body.milestone, &milestone.status, "after a decline either assessor may record a miss")?;
     check_text(&body.note, "note")?;
     let history = event(context, format!("milestone '{}' missed: {}", body.milestone, body.note));
     let plan = state.plans.get_mut(&body.plan).expect("checked above");

@@ -439,15 +439,7 @@ pub fn reschedule(state: &mut LedgerState, context: &Context, body: &pb::Milesto
             format!("milestone '{}' is {:?}; it can no longer change", body.milestone, milestone.status),
         );
     }
-    if matches!(milestone.status, MilestoneStatus::Attained { .. }) {
-        return reject(
-            ReasonCode::MilestoneAwaitsConfirmation,
-            format!(
-                "milestone '{}' is attained and awaits the second assessor '{}', who confirms or declines it; reschedule after a decline",
-                body.milestone, plan.second_assessor
-            ),
-        );
-    }
+    super::milestone::refuse_while_awaiting_confirmation(plan, &body.milestone, &milestone.status, "reschedule after a decline")?;
     let new_due = Date::parse(&body.new_due, "new due date")?;
     check_within_plan(plan.start, plan.start.plus_years(PLAN_YEARS_MAX), new_due, &body.milestone)?;
     let request = format!("{}@{new_due}", body.milestone);
