@@ -9,16 +9,20 @@
 //!   ledger types they carry (envelopes, genesis) are `fairshare_protocol::pb`'s.
 //! - [`FILE_DESCRIPTOR_SET`]: the schema, for server reflection (`grpcurl`).
 //! - [`channel`], [`connect`], [`connect_admin`]: **the one place a client channel is
-//!   built**, with the message size limits and deadlines. Transport security (mutual TLS
-//!   with genesis identities, DESIGN.md decision 10) belongs here, so that no client can
-//!   open a channel that lacks it.
+//!   built**, with the message size limits, deadlines and the [`Transport`]: mutual TLS with
+//!   genesis identities ([`tls`], DESIGN.md decision 10), or plain text only when asked for
+//!   by name ([`Transport::Insecure`]), so that no client opens a channel that lacks it by
+//!   accident.
 //!
 //! **Invariant:** this crate depends on no consensus or storage crate (openraft, sled);
 //! a regulator's offline verifier links it and nothing of the server.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Channel, Endpoint, Uri};
+
+pub mod tls;
 
 pub use fairshare_protocol::MESSAGE_BYTES_MAX;
 
@@ -48,6 +52,43 @@ impl Deadlines {
     }
 }
 
+/// How a client reaches nodes.
+#[derive(Clone)]
+pub enum Transport {
+    /// Mutual TLS: the client presents its genesis identity and accepts a server only if the
+    /// key in the server's certificate is trusted. URLs are `https://HOST:PORT`.
+    Tls(Arc<rustls::ClientConfig>),
+    /// Plain text, readable and forgeable by anyone on the network: only behind an explicit
+    /// `--insecure`. URLs are `http://HOST:PORT`.
+    Insecure,
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(if self.is_insecure() { "Transport::Insecure" } else { "Transport::Tls" })
+    }
+}
+
+impl Transport {
+    /// Mutual TLS as `identity`, with the servers `servers` trusts.
+    pub fn tls(identity: &tls::Identity, servers: tls::Trust) -> Result<Transport, tls::TlsError> {
+        Ok(Transport::Tls(tls::client_config(identity, servers)?))
+    }
+
+    pub fn is_insecure(&self) -> bool {
+        matches!(self, Transport::Insecure)
+    }
+
+    /// The URL scheme this transport speaks.
+    pub fn scheme(&self) -> &'static str {
+        if self.is_insecure() {
+            "http"
+        } else {
+            "https"
+        }
+    }
+}
+
 /// Why no channel to a node could be opened.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -58,27 +99,90 @@ pub enum ConnectError {
     /// what a person can act on; tonic's outer layers only say "transport error".
     #[error("{url}: {cause}")]
     Unreachable { url: String, cause: String },
+    /// An `http://` URL with TLS on, or `https://` with `--insecure`.
+    #[error("{url}: {problem}")]
+    Scheme { url: String, problem: &'static str },
 }
 
-/// Opens a channel to the node at `url` (`http://HOST:PORT`).
-pub async fn channel(url: &str, deadlines: Deadlines) -> Result<Channel, ConnectError> {
+/// Opens a channel to the node at `url` (`https://HOST:PORT`, or `http://` when insecure).
+pub async fn channel(url: &str, deadlines: Deadlines, transport: &Transport) -> Result<Channel, ConnectError> {
     let endpoint = Endpoint::from_shared(url.to_string()).map_err(|_| ConnectError::NotAUrl { url: url.to_string() })?;
+    match (endpoint.uri().scheme_str(), transport) {
+        (Some("https"), Transport::Tls(_)) | (Some("http"), Transport::Insecure) => {}
+        (Some("http"), Transport::Tls(_)) => {
+            return Err(ConnectError::Scheme {
+                url: url.to_string(),
+                problem: "nodes speak TLS: use https:// (plain http only with --insecure, on a ledger started with --insecure)",
+            })
+        }
+        (Some("https"), Transport::Insecure) => {
+            return Err(ConnectError::Scheme {
+                url: url.to_string(),
+                problem: "--insecure speaks plain text: use http://, or drop --insecure",
+            })
+        }
+        _ => return Err(ConnectError::NotAUrl { url: url.to_string() }),
+    }
     let endpoint = endpoint.connect_timeout(deadlines.connect);
     let endpoint = match deadlines.call {
         Some(call) => endpoint.timeout(call),
         None => endpoint,
     };
-    endpoint.connect().await.map_err(|error| ConnectError::Unreachable { url: url.to_string(), cause: innermost(&error) })
+    let connected = match transport {
+        Transport::Insecure => endpoint.connect().await,
+        Transport::Tls(config) => {
+            let connector = tokio_rustls::TlsConnector::from(config.clone());
+            endpoint.connect_with_connector(tower::service_fn(move |uri: Uri| tls_connect(connector.clone(), uri))).await
+        }
+    };
+    connected.map_err(|error| ConnectError::Unreachable { url: url.to_string(), cause: innermost(&error) })
+}
+
+/// TCP (no Nagle: Raft and submit calls are small request/response pairs), then the TLS
+/// handshake. A refused certificate is named as such.
+async fn tls_connect(
+    connector: tokio_rustls::TlsConnector,
+    uri: Uri,
+) -> std::io::Result<hyper_util::rt::TokioIo<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>> {
+    let invalid = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidInput, what.to_string());
+    let host = uri.host().ok_or_else(|| invalid("the URL names no host"))?.trim_start_matches('[').trim_end_matches(']').to_string();
+    let port = uri.port_u16().unwrap_or(443);
+    let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
+    tcp.set_nodelay(true)?;
+    let name = rustls::pki_types::ServerName::try_from(tls::SERVER_NAME).map_err(|_| invalid("bad server name"))?;
+    let stream = connector.connect(name, tcp).await.map_err(|error| {
+        let refused = error
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            .is_some_and(|inner| matches!(inner, rustls::Error::InvalidCertificate(_)));
+        if refused {
+            std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                format!("TLS: the server's certificate is not for a node key of this ledger's genesis ({error})"),
+            )
+        } else {
+            std::io::Error::new(error.kind(), format!("TLS: {error}"))
+        }
+    })?;
+    Ok(hyper_util::rt::TokioIo::new(stream))
 }
 
 /// A `Ledger` client of the node at `url`, with the message size limits.
-pub async fn connect(url: &str, deadlines: Deadlines) -> Result<v1::ledger_client::LedgerClient<Channel>, ConnectError> {
-    Ok(ledger_client(channel(url, deadlines).await?))
+pub async fn connect(
+    url: &str,
+    deadlines: Deadlines,
+    transport: &Transport,
+) -> Result<v1::ledger_client::LedgerClient<Channel>, ConnectError> {
+    Ok(ledger_client(channel(url, deadlines, transport).await?))
 }
 
 /// An `Admin` client of the node at `url`, with the message size limits.
-pub async fn connect_admin(url: &str, deadlines: Deadlines) -> Result<v1::admin_client::AdminClient<Channel>, ConnectError> {
-    let channel = channel(url, deadlines).await?;
+pub async fn connect_admin(
+    url: &str,
+    deadlines: Deadlines,
+    transport: &Transport,
+) -> Result<v1::admin_client::AdminClient<Channel>, ConnectError> {
+    let channel = channel(url, deadlines, transport).await?;
     Ok(v1::admin_client::AdminClient::new(channel)
         .max_decoding_message_size(MESSAGE_BYTES_MAX)
         .max_encoding_message_size(MESSAGE_BYTES_MAX))
@@ -108,7 +212,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_malformed_url_is_named() {
-        let error = connect("not a url", QUICK).await.unwrap_err();
+        let error = connect("not a url", QUICK, &Transport::Insecure).await.unwrap_err();
         assert_eq!(error, ConnectError::NotAUrl { url: "not a url".into() });
         assert!(error.to_string().contains("http://127.0.0.1:7101"), "{error}");
     }
@@ -118,7 +222,7 @@ mod tests {
         // A port that was just bound and released: nothing listens there now.
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let url = format!("http://127.0.0.1:{port}");
-        let error = connect(&url, QUICK).await.unwrap_err();
+        let error = connect(&url, QUICK, &Transport::Insecure).await.unwrap_err();
         let ConnectError::Unreachable { url: named, cause } = &error else { panic!("{error:?}") };
         assert_eq!(named, &url);
         assert!(!cause.contains("transport error"), "the innermost cause, not tonic's wrapper: {cause}");

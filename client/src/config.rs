@@ -2,7 +2,8 @@
 //!
 //! ```toml
 //! ledger_id = "iza-devnet-1f2e3d4c"        # optional: else asked from a node
-//! nodes = ["http://127.0.0.1:7101", "http://127.0.0.1:7102"]
+//! nodes = ["https://127.0.0.1:7101", "https://127.0.0.1:7102"]
+//! genesis = "genesis.toml"                 # whose node keys the client trusts (mutual TLS)
 //! default_identity = "zk"                  # who signs without --as
 //!
 //! [[identities]]
@@ -24,6 +25,13 @@ pub struct ClientConfigFile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ledger_id: Option<String>,
     pub nodes: Vec<String>,
+    /// The ledger's genesis file, relative to this file: the node keys in it are the only
+    /// servers the client accepts, and its identities' keys are the client's certificates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub genesis: Option<PathBuf>,
+    /// Plain text, no authentication, for a ledger started with `--insecure`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_identity: Option<String>,
     #[serde(default)]
@@ -97,6 +105,12 @@ impl ClientConfig {
             Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
             _ => PathBuf::from("."),
         }
+    }
+
+    /// The genesis file's path, if the config names one.
+    pub fn genesis_path(&self) -> Option<PathBuf> {
+        let path = self.file.genesis.as_ref()?;
+        Some(if path.is_absolute() { path.clone() } else { self.dir().join(path) })
     }
 
     /// The identity that signs: `requested`, else the default; with its key file's path.

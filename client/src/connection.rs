@@ -13,7 +13,7 @@ use fairshare_api::v1::{
     ledger_client::LedgerClient, query_request::Query, GenesisRequest, ObligationEvent, QueryRequest, QueryResponse, StatusRequest,
     StatusResponse, SubmitRequest, SubmitResponse, WatchRequest,
 };
-use fairshare_api::{ConnectError, Deadlines};
+use fairshare_api::{ConnectError, Deadlines, Transport};
 use fairshare_protocol::pb;
 use tonic::transport::Channel;
 use tonic::Code;
@@ -51,20 +51,21 @@ fn is_transient(code: Code) -> bool {
 #[derive(Debug, Clone)]
 pub struct Connection {
     nodes: Vec<String>,
+    transport: Transport,
 }
 
 /// Opens a client to one node through `fairshare_api::connect` (the one place client
 /// channels are built). `timeout` bounds every call on it (none for streams).
-pub async fn client(url: &str, timeout: Option<Duration>) -> Result<LedgerClient<Channel>, String> {
-    fairshare_api::connect(url, Deadlines::new(CONNECT_TIMEOUT, timeout)).await.map_err(|error| match error {
+pub async fn client(url: &str, timeout: Option<Duration>, transport: &Transport) -> Result<LedgerClient<Channel>, String> {
+    fairshare_api::connect(url, Deadlines::new(CONNECT_TIMEOUT, timeout), transport).await.map_err(|error| match error {
         ConnectError::Unreachable { cause, .. } => cause,
         other => other.to_string(),
     })
 }
 
 /// The status of one node.
-pub async fn status(url: &str) -> Result<StatusResponse, ClientError> {
-    let mut ledger = client(url, Some(Duration::from_secs(3)))
+pub async fn status(url: &str, transport: &Transport) -> Result<StatusResponse, ClientError> {
+    let mut ledger = client(url, Some(Duration::from_secs(3)), transport)
         .await
         .map_err(|problem| ClientError::NoNode { tried: vec![format!("{url}: {problem}")] })?;
     ledger.status(StatusRequest {}).await.map(tonic::Response::into_inner).map_err(|status| ClientError::Rpc {
@@ -75,13 +76,17 @@ pub async fn status(url: &str) -> Result<StatusResponse, ClientError> {
 }
 
 impl Connection {
-    pub fn new(nodes: Vec<String>) -> Connection {
+    pub fn new(nodes: Vec<String>, transport: Transport) -> Connection {
         assert!(!nodes.is_empty(), "a connection needs at least one node");
-        Connection { nodes }
+        Connection { nodes, transport }
     }
 
     pub fn nodes(&self) -> &[String] {
         &self.nodes
+    }
+
+    pub fn transport(&self) -> &Transport {
+        &self.transport
     }
 
     /// Calls each node in turn until one answers; returns the node and its answer.
@@ -92,7 +97,7 @@ impl Connection {
     {
         let mut tried = Vec::new();
         for url in &self.nodes {
-            let ledger = match client(url, timeout).await {
+            let ledger = match client(url, timeout, &self.transport).await {
                 Ok(ledger) => ledger,
                 Err(problem) => {
                     tried.push(format!("{url}: {problem}"));

@@ -110,11 +110,13 @@ pub struct DevnetNode {
     pub metrics: Option<String>,
     pub config: PathBuf,
     pub log: PathBuf,
+    /// "https", or "http" for a devnet made with `--insecure`.
+    pub scheme: &'static str,
 }
 
 impl DevnetNode {
     pub fn url(&self) -> String {
-        format!("http://{}", self.listen)
+        format!("{}://{}", self.scheme, self.listen)
     }
 }
 
@@ -125,6 +127,8 @@ pub struct Devnet {
     pub nodes: Vec<DevnetNode>,
     /// True when the directory was made just now.
     pub created: bool,
+    /// Made with `--insecure`: plain text, no authentication.
+    pub insecure: bool,
 }
 
 impl Devnet {
@@ -178,7 +182,7 @@ pub fn find(dir: &Path) -> Result<Option<Devnet>, DevnetError> {
 }
 
 /// The nodes a new devnet of `count` insurers in `dir` would have, ports from `base_port`.
-pub fn layout(dir: &Path, count: usize, base_port: u16) -> Vec<DevnetNode> {
+pub fn layout(dir: &Path, count: usize, base_port: u16, insecure: bool) -> Vec<DevnetNode> {
     assert!((NODES_MIN..=NODES_MAX).contains(&count), "the caller checks the node count");
     INSURERS[..count]
         .iter()
@@ -191,6 +195,7 @@ pub fn layout(dir: &Path, count: usize, base_port: u16) -> Vec<DevnetNode> {
                 metrics: Some(format!("127.0.0.1:{}", base_port + METRICS_PORT_OFFSET + offset)),
                 config: dir.join("nodes").join(format!("{}.toml", insurer.id)),
                 log: dir.join("logs").join(format!("{}.log", insurer.id)),
+                scheme: if insecure { "http" } else { "https" },
             }
         })
         .collect()
@@ -202,32 +207,46 @@ fn open(dir: &Path) -> Result<Devnet, DevnetError> {
     let genesis: GenesisFile = toml::from_str(&text)
         .map_err(|error| DevnetError::Malformed { path: genesis_path.clone(), problem: error.message().to_string() })?;
     let mut nodes = Vec::new();
+    let mut insecure = false;
     for insurer in &genesis.insurers {
         let config = dir.join("nodes").join(format!("{}.toml", insurer.id));
         let text = std::fs::read_to_string(&config).map_err(io(&config))?;
         let node: NodeConfig =
             toml::from_str(&text).map_err(|error| DevnetError::Malformed { path: config.clone(), problem: error.message().to_string() })?;
+        insecure = node.peers.iter().any(|peer| peer.address.starts_with("http://"));
         nodes.push(DevnetNode {
             id: insurer.id.clone(),
             listen: node.listen,
             metrics: node.metrics_listen,
             config,
             log: dir.join("logs").join(format!("{}.log", insurer.id)),
+            scheme: if insecure { "http" } else { "https" },
         });
     }
-    Ok(Devnet { dir: dir.to_path_buf(), nodes, created: false })
+    Ok(Devnet { dir: dir.to_path_buf(), nodes, created: false, insecure })
 }
 
 /// Generates keys, genesis, node configs and the client config of a new devnet.
-pub fn create(dir: &Path, count: usize, base_port: u16) -> Result<Devnet, DevnetError> {
+///
+/// Unless `insecure`, it also writes `tls/`: each identity's certificate and key in PEM, and
+/// `tls/nodes.crt` with every node's certificate, for standard gRPC tools (`grpcurl`).
+pub fn create(dir: &Path, count: usize, base_port: u16, insecure: bool) -> Result<Devnet, DevnetError> {
     let insurers = &INSURERS[..count];
     let keys = dir.join("keys");
-    let member = |id: &str, name: &str, node: bool| -> Result<MemberFile, DevnetError> {
+    let tls = dir.join("tls");
+    let mut node_certificates = String::new();
+    let mut member = |id: &str, name: &str, node: bool| -> Result<MemberFile, DevnetError> {
         let signing = keyfile::generate();
         keyfile::write_new(&keys.join(format!("{id}.key")), &signing)?;
+        if !insecure {
+            write_tls(&tls, id, &signing)?;
+        }
         let node_key = if node {
             let node_key = keyfile::generate();
             keyfile::write_new(&keys.join(format!("node-{id}.key")), &node_key)?;
+            if !insecure {
+                node_certificates.push_str(write_tls(&tls, &format!("node-{id}"), &node_key)?.certificate_pem());
+            }
             Some(keyfile::public_hex(&node_key))
         } else {
             None
@@ -240,6 +259,9 @@ pub fn create(dir: &Path, count: usize, base_port: u16) -> Result<Devnet, Devnet
     }
     let regulator = member(REGULATOR.0, REGULATOR.1, false)?;
     let ministry = member(MINISTRY.0, MINISTRY.1, false)?;
+    if !insecure {
+        write(&tls.join("nodes.crt"), &node_certificates)?;
+    }
     let key = |group: &str, weights: Vec<u32>| KeyFile {
         key_group: group.to_string(),
         valid_from: "2023-01-01".to_string(),
@@ -268,7 +290,7 @@ pub fn create(dir: &Path, count: usize, base_port: u16) -> Result<Devnet, Devnet
     };
     genesis.build().map_err(|error| DevnetError::Malformed { path: dir.join("genesis.toml"), problem: error.to_string() })?;
 
-    let nodes = layout(dir, count, base_port);
+    let nodes = layout(dir, count, base_port, insecure);
     for node in &nodes {
         let config = NodeConfig {
             id: node.id.clone(),
@@ -299,6 +321,8 @@ pub fn create(dir: &Path, count: usize, base_port: u16) -> Result<Devnet, Devnet
     let client = ClientConfigFile {
         ledger_id: Some(ledger_id.clone()),
         nodes: nodes.iter().map(DevnetNode::url).collect(),
+        genesis: Some(PathBuf::from("genesis.toml")),
+        insecure,
         default_identity: Some(insurers[0].id.to_string()),
         identities,
     };
@@ -318,7 +342,19 @@ pub fn create(dir: &Path, count: usize, base_port: u16) -> Result<Devnet, Devnet
             toml::to_string(&genesis).expect("genesis serialises")
         ),
     )?;
-    Ok(Devnet { dir: dir.to_path_buf(), nodes, created: true })
+    Ok(Devnet { dir: dir.to_path_buf(), nodes, created: true, insecure })
+}
+
+/// Writes `DIR/NAME.crt` and `DIR/NAME.key` (mode 0600): the TLS identity of `key`, the
+/// same certificate the CLI and the nodes present.
+fn write_tls(dir: &Path, name: &str, key: &ed25519_dalek::SigningKey) -> Result<fairshare_api::tls::Identity, DevnetError> {
+    let identity = fairshare_api::tls::Identity::new(key)
+        .map_err(|error| DevnetError::Malformed { path: dir.join(format!("{name}.crt")), problem: error.to_string() })?;
+    write(&dir.join(format!("{name}.crt")), identity.certificate_pem())?;
+    let key_path = dir.join(format!("{name}.key"));
+    write(&key_path, identity.private_key_pem())?;
+    std::fs::set_permissions(&key_path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).map_err(io(&key_path))?;
+    Ok(identity)
 }
 
 fn write(path: &Path, text: &str) -> Result<(), DevnetError> {
@@ -351,7 +387,7 @@ mod tests {
     fn a_devnet_is_created_once_and_found_again() {
         let dir = tempfile::tempdir().unwrap();
         assert!(find(dir.path()).unwrap().is_none());
-        let created = create(dir.path(), 5, 17101).unwrap();
+        let created = create(dir.path(), 5, 17101, false).unwrap();
         assert!(created.created);
         assert_eq!(created.nodes.len(), 5);
         assert_eq!(created.nodes[1].listen, "127.0.0.1:17102");
@@ -370,6 +406,25 @@ mod tests {
         assert_eq!(found.base_port(), 17101);
         let again = fairshare_node::config::load(&found.nodes[0].config).unwrap();
         assert_eq!(again.genesis.ledger_id, node.genesis.ledger_id, "a second run keeps the ledger id");
+        assert!(!found.insecure && found.nodes[0].url().starts_with("https://"), "mutual TLS unless asked otherwise");
+        assert_eq!(client.genesis_path(), Some(dir.path().join("genesis.toml")), "the client trusts the genesis node keys");
+        // Standard tools get PEM files: the certificate pinned for a node is the one it presents.
+        let pinned = std::fs::read_to_string(dir.path().join("tls/nodes.crt")).unwrap();
+        let presented = fairshare_api::tls::Identity::new(&node.node_key).unwrap();
+        assert!(pinned.contains(presented.certificate_pem()), "tls/nodes.crt holds node {}'s certificate", node.config.id);
+        assert!(dir.path().join("tls/nza.key").exists() && dir.path().join("tls/nza.crt").exists());
+    }
+
+    #[test]
+    fn an_insecure_devnet_says_so_in_its_urls_and_is_found_again_as_insecure() {
+        let dir = tempfile::tempdir().unwrap();
+        let created = create(dir.path(), 4, 17101, true).unwrap();
+        assert!(created.nodes.iter().all(|node| node.url().starts_with("http://")));
+        assert!(!dir.path().join("tls").exists(), "no certificates for a plain-text devnet");
+        let found = find(dir.path()).unwrap().unwrap();
+        assert!(found.insecure);
+        assert_eq!(found.nodes, created.nodes);
+        assert!(crate::config::ClientConfig::load(&created.client_config()).unwrap().file.insecure);
     }
 
     #[test]
@@ -377,8 +432,8 @@ mod tests {
         use fairshare_protocol::envelope::{open, seal};
         use fairshare_protocol::pb;
         let (first_dir, second_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let first = create(first_dir.path(), 4, 17101).unwrap();
-        let second = create(second_dir.path(), 4, 17101).unwrap();
+        let first = create(first_dir.path(), 4, 17101, true).unwrap();
+        let second = create(second_dir.path(), 4, 17101, false).unwrap();
         let genesis_of = |devnet: &Devnet| fairshare_node::config::load(&devnet.nodes[0].config).unwrap().genesis;
         let (first_genesis, second_genesis) = (genesis_of(&first), genesis_of(&second));
         assert!(first_genesis.ledger_id.starts_with("iza-devnet-"), "{}", first_genesis.ledger_id);

@@ -33,6 +33,9 @@ struct Cli {
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
     json: bool,
+    /// Plain text, no authentication: only for a ledger started with --insecure.
+    #[arg(long, global = true)]
+    insecure: bool,
     #[command(subcommand)]
     command: cmd::Command,
 }
@@ -51,7 +54,7 @@ async fn main() {
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);
         }
     }
-    let context = cmd::Context::new(cli.config, cli.identity, cli.node, cli.key, cli.json);
+    let context = cmd::Context::new(cli.config, cli.identity, cli.node, cli.key, cli.json, cli.insecure);
     if let Err(error) = cli.command.run(&context).await {
         eprintln!("fairshare: {error:#}");
         std::process::exit(1);

@@ -398,6 +398,15 @@ fn a_real_ledger_proves_itself_and_every_tampering_is_located() {
     let mut cluster = Cluster::with_genesis(&node_wrapper(dir), genesis_file("1960000000.00"));
     cluster.start_all();
     cluster.wait_for_leader(&ALL, ELECTION);
+    // The regulator's client config: the genesis whose node keys it trusts, and its identity
+    // (mutual TLS); the commands below name the node with --node.
+    std::fs::write(dir.join("nza.key"), hex::encode(test_key("nza").to_bytes())).expect("write the key");
+    let client = format!(
+        "nodes = [\"{}\"]\ngenesis = \"{}\"\ndefault_identity = \"nza\"\n[[identities]]\nid = \"nza\"\nkey_file = \"nza.key\"\n",
+        cluster.nodes["cz"].address,
+        cluster.dir.path().join("genesis.toml").display()
+    );
+    std::fs::write(dir.join("client.toml"), client).expect("write the client config");
 
     // A ledger with real history: the demo, then party registrations in two rounds.
     let mut signer = Signer::new("iza-test", 0);
@@ -449,7 +458,6 @@ fn a_real_ledger_proves_itself_and_every_tampering_is_located() {
 
     // A regulator attests what it verified; not when the log does not verify.
     let key = dir.join("nza.key");
-    std::fs::write(&key, hex::encode(test_key("nza").to_bytes())).expect("write the key");
     let key = key.to_str().expect("utf-8");
     let mut tampered = export.clone();
     let (block, position) = find(&export, is_party);

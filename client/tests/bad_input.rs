@@ -192,15 +192,17 @@ fn bad_input_is_refused_in_one_line_and_changes_nothing() {
     assert!(!replayed.is_empty());
     assert_eq!(replayed, key(state.0.clone()), "play config/demo.toml and devnet --demo give different obligations");
 
-    // Each devnet is its own ledger: a transaction signed for the first, sent to the
-    // second's node, is refused as another ledger's (not as a bad signature).
+    // Each devnet is its own ledger: the second's node is not a node of the first's genesis,
+    // so the client refuses it at the TLS handshake, before a transaction signed for the
+    // first ledger is sent (a node refuses such a transaction as WRONG_LEDGER: see
+    // devnet.rs, each_devnet_is_its_own_ledger_…).
     let fresh_node = fairshare_client::config::ClientConfig::load(&fresh.client_config()).expect("client config").file.nodes[0].clone();
     let stderr = fails(
         &config,
         &dir,
         &["--node", &fresh_node, "--as", "zk", "party", "register", "agb:12345679", "--name", "Elsewhere", "--kind", "provider"],
     );
-    assert_mentions(&stderr, &["WRONG_LEDGER", "this is ledger 'iza-devnet-"]);
+    assert_mentions(&stderr, &[&fresh_node, "not for a node key of this ledger's genesis"]);
 
     for devnet in [&mut fresh, &mut devnet] {
         let status = devnet.stop().expect("the devnet stops within its deadline on SIGTERM");

@@ -2,7 +2,8 @@
 //!
 //!     cargo bench -p fairshare-node --bench commit
 //!
-//! Prints the latency of sequential submissions (submit → committed on a quorum →
+//! Runs a plain-text (`--insecure`) cluster, then a mutual-TLS one, and for each prints the
+//! latency of sequential submissions (submit → committed on a quorum →
 //! applied → answered) and the throughput of concurrent submitters, whose transactions
 //! the leader groups into blocks.
 
@@ -17,7 +18,15 @@ fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
 }
 
 fn main() {
-    let mut cluster = Cluster::new(env!("CARGO_BIN_EXE_fairshare-node").as_ref());
+    // Both sides of "what does mutual TLS cost" in one run: plain text first, then TLS.
+    for insecure in [true, false] {
+        println!("== {} ==", if insecure { "plain text (--insecure)" } else { "mutual TLS" });
+        let binary = env!("CARGO_BIN_EXE_fairshare-node").as_ref();
+        run(if insecure { Cluster::new_insecure(binary) } else { Cluster::new(binary) });
+    }
+}
+
+fn run(mut cluster: Cluster) {
     cluster.start_all();
     let leader = cluster.wait_for_leader(&ALL, Duration::from_secs(30));
     let follower = ALL.iter().find(|id| **id != leader).expect("a follower").to_string();

@@ -51,6 +51,8 @@ pub struct Loaded {
     pub genesis: Arc<Genesis>,
     pub node_key: SigningKey,
     pub data_dir: PathBuf,
+    /// Plain text and no authentication (`--insecure`); never set by a config file.
+    pub insecure: bool,
 }
 
 fn relative(base: &Path, path: &Path) -> PathBuf {
@@ -96,7 +98,7 @@ pub fn load(path: &Path) -> Result<Loaded> {
         }
         if !peer.address.starts_with("http://") && !peer.address.starts_with("https://") {
             bail!(
-                "node config {}: field 'peers[{index}].address': '{}' must be a URL like http://127.0.0.1:7102",
+                "node config {}: field 'peers[{index}].address': '{}' must be a URL like https://127.0.0.1:7102",
                 path.display(),
                 peer.address
             );
@@ -110,7 +112,7 @@ pub fn load(path: &Path) -> Result<Loaded> {
         bail!("node config {}: field 'log_format' must be \"human\" or \"json\"", path.display());
     }
     let data_dir = relative(base, &config.data_dir);
-    Ok(Loaded { config, genesis: Arc::new(genesis), node_key, data_dir })
+    Ok(Loaded { config, genesis: Arc::new(genesis), node_key, data_dir, insecure: false })
 }
 
 /// The genesis hash a data dir was created with is written beside the data; a node

@@ -9,6 +9,7 @@
 //! - [`shared`]: the state one node's services and background tasks share.
 //! - [`service`]: the gRPC services `Ledger` and `Admin` of `fairshare-api`.
 //! - [`submit`]: pre-checks, group commit into blocks, forwarding to the leader.
+//! - [`transport`]: mutual TLS on the listener (genesis identities) and who may call what.
 //! - [`node`]: wiring and a graceful stop; [`metrics`]: Prometheus text.
 //! - [`raft_transport`]: generated types of the node-to-node Raft service. The public
 //!   gRPC API (types, services, the client channel) is the `fairshare-api` crate.
@@ -22,9 +23,12 @@ pub mod raft_transport {
 }
 
 pub mod config;
+pub mod logging;
 pub mod metrics;
+pub mod misbehaviour;
 pub mod node;
 pub mod raft;
 pub mod service;
 pub mod shared;
 pub mod submit;
+pub mod transport;

@@ -11,12 +11,16 @@ use fairshare_api::v1::MemberRequest;
 #[derive(Parser)]
 #[command(name = "fairshare-node", version, about = "Run one node of a fairshare ledger (one per insurer).")]
 #[command(
-    after_help = "Examples:\n  fairshare-node --config devnet/nodes/zk.toml\n  fairshare-node admin remove zk --node http://127.0.0.1:7101\n\nSee README.md, 'Replacing a node', for the procedure after a lost disk."
+    after_help = "Examples:\n  fairshare-node --config devnet/nodes/zk.toml\n  fairshare-node admin remove zk --node https://127.0.0.1:7101 --config devnet/nodes/zk.toml\n\nSee README.md, 'Replacing a node', for the procedure after a lost disk."
 )]
 struct Cli {
     /// The node's config file (TOML): id, key_file, genesis, data_dir, listen, peers.
-    #[arg(long, env = "FAIRSHARE_NODE_CONFIG")]
+    #[arg(long, env = "FAIRSHARE_NODE_CONFIG", global = true)]
     config: Option<PathBuf>,
+    /// Plain text, no authentication: anyone who reaches the port can read the ledger and
+    /// speak Raft. For experiments only; every node (and client) of the ledger must agree.
+    #[arg(long, global = true)]
+    insecure: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -25,13 +29,13 @@ struct Cli {
 enum Command {
     /// Membership changes, sent to the leader (any node names it in `fairshare status`).
     #[command(
-        after_help = "Replacing a node whose disk was lost (run against the leader):\n  fairshare-node admin remove zk --node http://127.0.0.1:7101\n  # start the node again on an empty data dir; it waits, taking no part in Raft\n  fairshare-node admin add-learner zk http://127.0.0.1:7104 --node http://127.0.0.1:7101\n  fairshare-node admin promote zk --node http://127.0.0.1:7101"
+        after_help = "Replacing a node whose disk was lost (run against the leader, as the insurer that runs the node: --config names\nthat node's config, whose node key and genesis identify the caller over mutual TLS):\n  fairshare-node admin remove zk --node https://127.0.0.1:7101 --config devnet/nodes/zk.toml\n  # start the node again on an empty data dir; it waits, taking no part in Raft\n  fairshare-node admin add-learner zk https://127.0.0.1:7104 --node https://127.0.0.1:7101 --config devnet/nodes/zk.toml\n  fairshare-node admin promote zk --node https://127.0.0.1:7101 --config devnet/nodes/zk.toml"
     )]
     Admin {
         #[command(subcommand)]
         action: AdminAction,
         /// The leader's gRPC address.
-        #[arg(long, global = true, default_value = "http://127.0.0.1:7101")]
+        #[arg(long, global = true, default_value = "https://127.0.0.1:7101")]
         node: String,
     },
 }
@@ -46,20 +50,22 @@ enum AdminAction {
     Promote { insurer: String },
 }
 
-fn init_tracing(json: bool) {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,openraft=warn,sled=warn,h2=warn,tower=warn".into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if json {
-        builder.json().init();
-    } else {
-        builder.init();
+/// The admin's transport: mutual TLS as the node of `config` (its node key is the operator
+/// certificate of the insurer that runs it), trusting genesis' node keys.
+fn admin_transport(config: Option<&std::path::Path>, insecure: bool) -> Result<fairshare_api::Transport> {
+    if insecure {
+        return Ok(fairshare_api::Transport::Insecure);
     }
+    let config =
+        config.context("give --config with the config of your node: its node key identifies you (or --insecure on an insecure ledger)")?;
+    let loaded = fairshare_node::config::load(config)?;
+    let security = fairshare_node::transport::Security::tls(&loaded.genesis, &loaded.node_key)?;
+    Ok(security.client)
 }
 
-async fn admin(node: String, action: AdminAction) -> Result<()> {
+async fn admin(node: String, action: AdminAction, transport: fairshare_api::Transport) -> Result<()> {
     // Membership changes wait for a learner to catch up: no call deadline.
-    let mut client = fairshare_api::connect_admin(&node, fairshare_api::Deadlines::new(Duration::from_secs(2), None))
+    let mut client = fairshare_api::connect_admin(&node, fairshare_api::Deadlines::new(Duration::from_secs(2), None), &transport)
         .await
         .with_context(|| format!("no node answered at {node}; pass the leader's address with --node"))?;
     let reply = match action {
@@ -76,9 +82,10 @@ async fn admin(node: String, action: AdminAction) -> Result<()> {
     }
 }
 
-async fn run(config: PathBuf) -> Result<()> {
-    let loaded = fairshare_node::config::load(&config)?;
-    init_tracing(loaded.config.log_format == "json");
+async fn run(config: PathBuf, insecure: bool) -> Result<()> {
+    let mut loaded = fairshare_node::config::load(&config)?;
+    loaded.insecure = insecure;
+    fairshare_node::logging::init(loaded.config.log_format == "json", insecure);
     let handles = fairshare_node::node::start(loaded).await?;
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("cannot listen for SIGTERM")?;
     tokio::select! {
@@ -92,8 +99,11 @@ async fn run(config: PathBuf) -> Result<()> {
 async fn main() {
     let cli = Cli::parse();
     let result = match (cli.command, cli.config) {
-        (Some(Command::Admin { action, node }), _) => admin(node, action).await,
-        (None, Some(config)) => run(config).await,
+        (Some(Command::Admin { action, node }), config) => match admin_transport(config.as_deref(), cli.insecure) {
+            Ok(transport) => admin(node, action, transport).await,
+            Err(error) => Err(error),
+        },
+        (None, Some(config)) => run(config, cli.insecure).await,
         (None, None) => Err(anyhow::anyhow!("give --config FILE (or FAIRSHARE_NODE_CONFIG); see --help")),
     };
     if let Err(error) = result {

@@ -17,14 +17,18 @@ use tonic::Status;
 
 use crate::config::{check_data_dir, Loaded};
 use crate::metrics::Metrics;
+use crate::misbehaviour::Misbehaviour;
 use crate::raft::log_store::LogStore;
 use crate::raft::network::{Network, RaftService};
 use crate::raft::state_machine::StateMachine;
-use crate::raft::{node_id, raft_config, Raft};
+use crate::raft::{insurer_of, node_id, raft_config, NodeId, Raft};
 use crate::service::{AdminService, LedgerService};
 use crate::shared::Shared;
 use crate::submit::Submitter;
+use crate::transport::{Admit, Security};
 use fairshare_api::v1::{StatusRequest, StatusResponse};
+use fairshare_api::Transport;
+use tonic::service::interceptor::InterceptedService;
 
 /// Marks a data dir that was started empty inside an existing ledger: the node takes
 /// no part in Raft (no vote, no election, no replication) until it is re-added.
@@ -38,8 +42,8 @@ pub struct Handles {
     pub shutdown: tokio::sync::oneshot::Sender<()>,
 }
 
-pub async fn probe(address: &str, timeout: Duration) -> Result<StatusResponse, Status> {
-    let mut client = fairshare_api::connect(address, fairshare_api::Deadlines::new(timeout, Some(timeout)))
+pub async fn probe(address: &str, timeout: Duration, transport: &Transport) -> Result<StatusResponse, Status> {
+    let mut client = fairshare_api::connect(address, fairshare_api::Deadlines::new(timeout, Some(timeout)), transport)
         .await
         .map_err(|error| Status::unavailable(error.to_string()))?;
     Ok(client.status(StatusRequest {}).await?.into_inner())
@@ -47,14 +51,31 @@ pub async fn probe(address: &str, timeout: Duration) -> Result<StatusResponse, S
 
 /// Starts the node and returns once it serves gRPC.
 pub async fn start(loaded: Loaded) -> Result<Handles> {
-    let Loaded { config, genesis, node_key, data_dir } = loaded;
+    let Loaded { config, genesis, node_key, data_dir, insecure } = loaded;
+    let security = if insecure {
+        tracing::warn!("--insecure: plain text, no authentication; anyone who reaches this port can read the ledger and speak Raft");
+        Security::insecure()
+    } else {
+        Security::tls(&genesis, &node_key).context("cannot set up TLS with the node key")?
+    };
+    let scheme = security.client.scheme();
+    for (index, peer) in config.peers.iter().enumerate() {
+        if !peer.address.starts_with(&format!("{scheme}://")) {
+            bail!(
+                "peers[{index}].address '{}': this node speaks {}, so peers are {scheme}:// URLs{}",
+                fairshare_protocol::ids::echo(&peer.address),
+                if insecure { "plain text (--insecure)" } else { "mutual TLS" },
+                if insecure { "" } else { " (plain http only with --insecure on every node)" }
+            );
+        }
+    }
     let fresh = check_data_dir(&data_dir, &genesis)?;
-    let me = node_id(&genesis, &config.id).expect("config checked the id");
+    let me = node_id(&genesis, &config.id).ok_or_else(|| anyhow::anyhow!("'{}' is not an insurer of genesis", config.id))?;
 
     // Peers must hold the same genesis; a fresh node that peers already know lost its disk.
     let mut known_to_peers = false;
     for peer in &config.peers {
-        match probe(&peer.address, Duration::from_millis(800)).await {
+        match probe(&peer.address, Duration::from_millis(800), &security.client).await {
             Ok(status) => {
                 if status.genesis_hash != genesis.hash() {
                     bail!(
@@ -87,10 +108,21 @@ pub async fn start(loaded: Loaded) -> Result<Handles> {
     let (state_machine, applied) = StateMachine::open(db.clone(), genesis.clone()).context("cannot open the state machine")?;
     let ledger: Arc<RwLock<Ledger>> = state_machine.ledger();
     let participants = Arc::new(Mutex::new(crate::raft::network::load_participants(&db)));
-    let network = Network::new(participants.clone(), db.clone());
+    let misbehaviour = Arc::new(Misbehaviour::default());
+    let term = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let transports = {
+        let (security, genesis) = (security.clone(), genesis.clone());
+        Arc::new(move |target: NodeId| {
+            let member = insurer_of(&genesis, target).and_then(|insurer| genesis.insurers.iter().find(|member| member.id == insurer));
+            let key = member.and_then(|member| member.node_key).map(|key| key.to_bytes());
+            security.transport_to(key, &format!("node {}", member.map_or("?", |member| member.id.as_str())))
+        })
+    };
+    let network = Network::new(participants.clone(), db.clone(), transports, term.clone(), misbehaviour.clone());
     let raft = Raft::new(me, Arc::new(raft_config()), network, log_store, state_machine).await.context("cannot start Raft")?;
+    tokio::spawn(crate::raft::network::watch_term(raft.clone(), term));
 
-    let listen_url = format!("http://{}", config.listen);
+    let listen_url = format!("{scheme}://{}", config.listen);
     if fresh && !awaiting {
         let mut members = BTreeMap::new();
         members.insert(me, BasicNode { addr: listen_url.clone() });
@@ -103,7 +135,7 @@ pub async fn start(loaded: Loaded) -> Result<Handles> {
     }
 
     let metrics = Arc::new(Metrics::default());
-    let submitter = Submitter::start(raft.clone(), ledger.clone(), metrics.clone());
+    let submitter = Submitter::start(raft.clone(), security.client.clone(), ledger.clone(), metrics.clone());
     let peers = config.peers.iter().map(|peer| (peer.id.clone(), (peer.address.clone(), false))).collect();
     let votes_allowed = Arc::new(AtomicBool::new(!awaiting));
     let shared = Arc::new(Shared {
@@ -118,6 +150,8 @@ pub async fn start(loaded: Loaded) -> Result<Handles> {
         participants,
         raft_allowed: votes_allowed.clone(),
         replacement_marker: marker,
+        security: security.clone(),
+        misbehaviour: misbehaviour.clone(),
     });
 
     tokio::spawn(probe_peers(shared.clone(), metrics.clone()));
@@ -135,11 +169,17 @@ pub async fn start(loaded: Loaded) -> Result<Handles> {
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .context("cannot build the reflection service")?;
+    // Health answers anyone; every other service only genesis identities (crate::transport).
+    let identities = security.access(Admit::AnyIdentity);
+    let reflection = InterceptedService::new(reflection, identities.clone());
     let ledger_service = fairshare_api::v1::ledger_server::LedgerServer::new(LedgerService { shared: shared.clone() })
         .max_decoding_message_size(MESSAGE_BYTES_MAX)
         .max_encoding_message_size(MESSAGE_BYTES_MAX);
-    let admin_service = fairshare_api::v1::admin_server::AdminServer::new(AdminService { shared: shared.clone() });
-    let raft_service = RaftService::new(raft.clone(), votes_allowed).into_server();
+    let ledger_service = InterceptedService::new(ledger_service, identities.clone());
+    let admin_service =
+        InterceptedService::new(fairshare_api::v1::admin_server::AdminServer::new(AdminService { shared: shared.clone() }), identities);
+    let raft_service = RaftService::new(raft.clone(), votes_allowed, genesis.clone(), misbehaviour).into_server();
+    let raft_service = InterceptedService::new(raft_service, security.access(Admit::Nodes));
     let listener = tokio::net::TcpListener::bind(&config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
     let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(
@@ -149,23 +189,13 @@ pub async fn start(loaded: Loaded) -> Result<Handles> {
             .add_service(ledger_service)
             .add_service(admin_service)
             .add_service(raft_service)
-            .serve_with_incoming_shutdown(incoming(listener), async {
+            .serve_with_incoming_shutdown(crate::transport::incoming(listener, security.server.clone()), async {
                 let _ = stop.await;
             }),
     );
-    tracing::info!(node = %config.id, listen = %config.listen, ledger = %genesis.ledger_id, "fairshare-node serving");
+    let transport = if insecure { "INSECURE plain text" } else { "mutual TLS" };
+    tracing::info!(node = %config.id, listen = %config.listen, ledger = %genesis.ledger_id, transport, "fairshare-node serving");
     Ok(Handles { shared, server, shutdown })
-}
-
-/// Accepted connections with Nagle's algorithm off: Raft and submit calls are small
-/// request/response pairs, and Nagle with delayed ACKs would add ~40 ms to each.
-fn incoming(listener: tokio::net::TcpListener) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
-    use tokio_stream::StreamExt;
-    tokio_stream::wrappers::TcpListenerStream::new(listener).map(|accepted| {
-        let stream = accepted?;
-        stream.set_nodelay(true)?;
-        Ok(stream)
-    })
 }
 
 /// Stops gRPC, then Raft, then syncs the database: nothing acknowledged is lost.
@@ -198,7 +228,10 @@ async fn probe_peers(shared: Arc<Shared>, metrics: Arc<Metrics>) {
         // Probe all peers at once, so one that hangs does not delay the others' rows.
         let probes: Vec<_> = peers
             .into_iter()
-            .map(|(id, address)| tokio::spawn(async move { (id, probe(&address, Duration::from_millis(500)).await.is_ok()) }))
+            .map(|(id, address)| {
+                let transport = shared.security.client.clone();
+                tokio::spawn(async move { (id, probe(&address, Duration::from_millis(500), &transport).await.is_ok()) })
+            })
             .collect();
         let mut up = 0;
         for probe in probes {

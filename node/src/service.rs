@@ -19,10 +19,12 @@ use tonic::{Request, Response, Status};
 use crate::raft::node_id;
 use crate::shared::Shared;
 use crate::submit::leader_name;
+use crate::transport::Caller;
 use fairshare_api::v1::admin_server::Admin;
 use fairshare_api::v1::ledger_server::Ledger as LedgerApi;
 use fairshare_api::v1::query_request::Query;
 use fairshare_api::v1::*;
+use fairshare_protocol::genesis::Role;
 
 /// Blocks or obligations sent per stream before the sender waits for the client.
 const STREAM_QUEUE_CAPACITY: usize = 64;
@@ -305,6 +307,8 @@ pub fn status(shared: &Shared) -> StatusResponse {
         accepting_writes: metrics.current_leader.is_some() && reachable_voters * 2 > voters.len(),
         participants: Vec::new(),
         awaiting_readmission: !shared.raft_allowed.load(Ordering::Relaxed),
+        transport: if shared.security.is_insecure() { "INSECURE plain text, no authentication (--insecure)" } else { "mutual TLS" }.into(),
+        misbehaviour: shared.misbehaviour.lines(),
     }
 }
 
@@ -314,9 +318,27 @@ pub struct AdminService {
 }
 
 impl AdminService {
-    fn target(&self, node: &str) -> Result<u64, Status> {
-        let ledger = self.shared.ledger.read().expect("ledger lock");
-        node_id(ledger.genesis(), node).ok_or_else(|| Status::invalid_argument(format!("'{}' is not an insurer of genesis", echo(node))))
+    /// The Raft id of insurer `node`'s node, if `caller` may change its membership: the
+    /// insurer itself (its insurer key, or its node key as operator certificate). Changes to
+    /// another insurer's node need the consortium's approval on the ledger (DESIGN.md
+    /// decision 11), which this version does not take yet: they are refused.
+    fn target(&self, caller: &Caller, node: &str) -> Result<u64, Status> {
+        let id = {
+            let ledger = self.shared.ledger.read().expect("ledger lock");
+            node_id(ledger.genesis(), node)
+                .ok_or_else(|| Status::invalid_argument(format!("'{}' is not an insurer of genesis", echo(node))))?
+        };
+        match caller {
+            Caller::Insecure => Ok(id),
+            Caller::Party(Role::Insurer(insurer) | Role::Node(insurer)) if insurer == node => Ok(id),
+            Caller::Party(_) => {
+                tracing::warn!(caller = %caller.name(), node, "refused a membership change of another insurer's node");
+                Err(Status::permission_denied(format!(
+                    "{} may not change the membership of {node}'s node: only {node} may replace its own node (with its insurer key or its node key); changing another insurer's node needs the approval of more than two thirds of the insurers",
+                    caller.name()
+                )))
+            }
+        }
     }
 
     fn not_leader(&self) -> Status {
@@ -339,16 +361,24 @@ fn admin_error<E: std::fmt::Display>(error: E) -> Status {
 #[tonic::async_trait]
 impl Admin for AdminService {
     async fn add_learner(&self, request: Request<MemberRequest>) -> Result<Response<AdminResponse>, Status> {
+        let caller = Caller::of(&request)?;
         let MemberRequest { node, address } = request.into_inner();
-        let id = self.target(&node)?;
+        let id = self.target(&caller, &node)?;
         if self.voters().contains(&id) {
             return Err(Status::failed_precondition(format!("{node} is still a voter; remove it first (see README, 'Replacing a node')")));
         }
-        if !address.starts_with("http://") && !address.starts_with("https://") {
-            return Err(Status::invalid_argument("the address must be a URL like http://127.0.0.1:7101"));
+        let scheme = self.shared.security.client.scheme();
+        if !address.starts_with(&format!("{scheme}://")) {
+            return Err(Status::invalid_argument(format!("the address must be a URL like {scheme}://127.0.0.1:7101")));
         }
         // Lets the replacement take part in replication (it refuses Raft traffic until then).
-        admit(&address).await?;
+        // Over TLS that accepts only the replaced node's genesis key: a process elsewhere
+        // cannot pose as it.
+        let key = {
+            let ledger = self.shared.ledger.read().expect("ledger lock");
+            ledger.genesis().insurers.iter().find(|member| member.id == node).and_then(|member| member.node_key).map(|key| key.to_bytes())
+        };
+        admit(&address, &self.shared.security.transport_to(key, &format!("node {node}"))).await?;
         self.shared.raft.add_learner(id, BasicNode { addr: address.clone() }, true).await.map_err(|error| match error {
             openraft::error::RaftError::APIError(openraft::error::ClientWriteError::ForwardToLeader(_)) => self.not_leader(),
             other => admin_error(other),
@@ -359,8 +389,9 @@ impl Admin for AdminService {
     }
 
     async fn promote(&self, request: Request<MemberRequest>) -> Result<Response<AdminResponse>, Status> {
+        let caller = Caller::of(&request)?;
         let node = request.into_inner().node;
-        let id = self.target(&node)?;
+        let id = self.target(&caller, &node)?;
         let mut voters = self.voters();
         voters.insert(id);
         self.shared.raft.change_membership(voters, false).await.map_err(|error| match error {
@@ -371,8 +402,9 @@ impl Admin for AdminService {
     }
 
     async fn remove(&self, request: Request<MemberRequest>) -> Result<Response<AdminResponse>, Status> {
+        let caller = Caller::of(&request)?;
         let node = request.into_inner().node;
-        let id = self.target(&node)?;
+        let id = self.target(&caller, &node)?;
         let mut voters = self.voters();
         if !voters.remove(&id) {
             return Err(Status::failed_precondition(format!("{node} is not a voter")));
@@ -386,7 +418,12 @@ impl Admin for AdminService {
         }))
     }
 
-    async fn admit(&self, _request: Request<MemberRequest>) -> Result<Response<AdminResponse>, Status> {
+    async fn admit(&self, request: Request<MemberRequest>) -> Result<Response<AdminResponse>, Status> {
+        // The leader asks, as a node; nobody else may let this node back into Raft.
+        let caller = Caller::of(&request)?;
+        if !matches!(caller, Caller::Insecure | Caller::Party(Role::Node(_))) {
+            return Err(Status::permission_denied(format!("{} is not a node: only the leader re-admits a node", caller.name())));
+        }
         let ledger_size = self.shared.ledger.read().expect("ledger lock").size();
         crate::node::clear_replacement(&self.shared)?;
         Ok(Response::new(AdminResponse { message: format!("admitted; ledger size here is {ledger_size}") }))
@@ -394,10 +431,11 @@ impl Admin for AdminService {
 }
 
 /// Asks a replacement node to accept Raft traffic.
-async fn admit(address: &str) -> Result<(), Status> {
+async fn admit(address: &str, transport: &fairshare_api::Transport) -> Result<(), Status> {
     let deadlines = fairshare_api::Deadlines::new(std::time::Duration::from_secs(2), None);
-    let mut client =
-        fairshare_api::connect_admin(address, deadlines).await.map_err(|error| Status::unavailable(format!("cannot reach {error}")))?;
+    let mut client = fairshare_api::connect_admin(address, deadlines, transport)
+        .await
+        .map_err(|error| Status::unavailable(format!("cannot reach {error}")))?;
     client.admit(MemberRequest::default()).await?;
     Ok(())
 }

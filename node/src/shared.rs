@@ -14,9 +14,11 @@ use std::sync::{Arc, Mutex, RwLock};
 use fairshare_protocol::Ledger;
 use tokio::sync::watch;
 
+use crate::misbehaviour::Misbehaviour;
 use crate::raft::state_machine::Applied;
 use crate::raft::{insurer_of, Raft};
 use crate::submit::Submitter;
+use crate::transport::Security;
 
 /// What every service of one node shares.
 pub struct Shared {
@@ -39,6 +41,10 @@ pub struct Shared {
     pub raft_allowed: Arc<AtomicBool>,
     /// The file whose presence marks a data dir awaiting re-admission.
     pub replacement_marker: PathBuf,
+    /// TLS (or `--insecure`) for this node's calls to its peers.
+    pub security: Security,
+    /// What peers did that an honest node never does.
+    pub misbehaviour: Arc<Misbehaviour>,
 }
 
 impl Shared {

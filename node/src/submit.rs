@@ -23,6 +23,7 @@ use tonic::Status;
 use crate::metrics::Metrics;
 use crate::raft::{insurer_of, BlockRequest, OutcomeRecord, Raft, VerdictRecord};
 use fairshare_api::v1::{SubmitBatchRequest, SubmitResponse, VerdictKind};
+use fairshare_api::Transport;
 
 /// How long a submission may wait for a leader and a commit before the caller is told
 /// the ledger is not accepting writes now.
@@ -75,9 +76,10 @@ fn response(record: &OutcomeRecord, log_index: u64) -> SubmitResponse {
 }
 
 impl Submitter {
-    pub fn start(raft: Raft, ledger: Arc<RwLock<Ledger>>, metrics: Arc<Metrics>) -> Submitter {
+    /// `transport` is how this node reaches the leader to forward blocks.
+    pub fn start(raft: Raft, transport: Transport, ledger: Arc<RwLock<Ledger>>, metrics: Arc<Metrics>) -> Submitter {
         let (queue, receiver) = mpsc::channel(SUBMIT_QUEUE_CAPACITY);
-        tokio::spawn(batcher(raft, receiver, metrics));
+        tokio::spawn(batcher(raft, transport, receiver, metrics));
         Submitter { queue, ledger }
     }
 
@@ -112,7 +114,7 @@ impl Submitter {
     }
 }
 
-async fn batcher(raft: Raft, mut receiver: mpsc::Receiver<Pending>, metrics: Arc<Metrics>) {
+async fn batcher(raft: Raft, transport: Transport, mut receiver: mpsc::Receiver<Pending>, metrics: Arc<Metrics>) {
     while let Some(first) = receiver.recv().await {
         let mut batch = vec![first];
         let mut count = batch[0].envelopes.len();
@@ -124,22 +126,22 @@ async fn batcher(raft: Raft, mut receiver: mpsc::Receiver<Pending>, metrics: Arc
                 }
                 Ok(next) => {
                     // Does not fit this block: it goes first in a block of its own.
-                    tokio::spawn(write_block(raft.clone(), vec![next], metrics.clone()));
+                    tokio::spawn(write_block(raft.clone(), transport.clone(), vec![next], metrics.clone()));
                     break;
                 }
                 Err(_) => break,
             }
         }
         // Writes run concurrently; openraft orders them in the log.
-        tokio::spawn(write_block(raft.clone(), batch, metrics.clone()));
+        tokio::spawn(write_block(raft.clone(), transport.clone(), batch, metrics.clone()));
     }
 }
 
-async fn write_block(raft: Raft, batch: Vec<Pending>, metrics: Arc<Metrics>) {
+async fn write_block(raft: Raft, transport: Transport, batch: Vec<Pending>, metrics: Arc<Metrics>) {
     let started = Instant::now();
     let envelopes: Vec<pb::Envelope> = batch.iter().flat_map(|pending| pending.envelopes.iter().cloned()).collect();
     let block = pb::Block { envelopes };
-    let result = commit_or_forward(&raft, &block).await;
+    let result = commit_or_forward(&raft, &transport, &block).await;
     metrics.observe_submit(started.elapsed());
     match result {
         Ok(responses) => {
@@ -159,7 +161,7 @@ async fn write_block(raft: Raft, batch: Vec<Pending>, metrics: Arc<Metrics>) {
 
 /// Writes the block through Raft if this node leads, or forwards it to the leader;
 /// retries until [`COMMIT_DEADLINE`] while no leader is known or leadership moves.
-async fn commit_or_forward(raft: &Raft, block: &pb::Block) -> Result<Vec<SubmitResponse>, Status> {
+async fn commit_or_forward(raft: &Raft, transport: &Transport, block: &pb::Block) -> Result<Vec<SubmitResponse>, Status> {
     let deadline = Instant::now() + COMMIT_DEADLINE;
     let mut pause = Duration::from_millis(50);
     loop {
@@ -181,7 +183,7 @@ async fn commit_or_forward(raft: &Raft, block: &pb::Block) -> Result<Vec<SubmitR
             Some(leader) => {
                 let address = raft.metrics().borrow().membership_config.membership().get_node(&leader).map(|node| node.addr.clone());
                 match address {
-                    Some(address) => forward(&address, block, deadline).await.map_err(|status| {
+                    Some(address) => forward(&address, transport, block, deadline).await.map_err(|status| {
                         tracing::debug!(leader, %status, "forwarding failed; retrying");
                     }),
                     None => Err(()),
@@ -208,9 +210,9 @@ fn not_committed() -> Status {
     ))
 }
 
-async fn forward(address: &str, block: &pb::Block, deadline: Instant) -> Result<Vec<SubmitResponse>, Status> {
+async fn forward(address: &str, transport: &Transport, block: &pb::Block, deadline: Instant) -> Result<Vec<SubmitResponse>, Status> {
     let remaining = deadline.saturating_duration_since(Instant::now());
-    let mut client = fairshare_api::connect(address, fairshare_api::Deadlines::new(Duration::from_millis(500), Some(remaining)))
+    let mut client = fairshare_api::connect(address, fairshare_api::Deadlines::new(Duration::from_millis(500), Some(remaining)), transport)
         .await
         .map_err(|error| Status::unavailable(format!("leader unreachable: {error}")))?;
     let reply = client.submit_batch(SubmitBatchRequest { envelopes: block.envelopes.clone() }).await?;

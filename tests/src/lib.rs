@@ -62,6 +62,8 @@ pub struct Cluster {
     pub dir: tempfile::TempDir,
     pub binary: PathBuf,
     pub nodes: BTreeMap<String, Node>,
+    /// Plain text (`--insecure`): only to measure what TLS costs.
+    pub insecure: bool,
     runtime: tokio::runtime::Runtime,
 }
 
@@ -75,7 +77,18 @@ impl Cluster {
         Cluster::with_genesis(binary, genesis_file("1000000.00"))
     }
 
+    /// The same cluster in plain text (`--insecure` on every node), to measure what mutual
+    /// TLS costs.
+    pub fn new_insecure(binary: &Path) -> Cluster {
+        Cluster::build(binary, genesis_file("1000000.00"), true)
+    }
+
     pub fn with_genesis(binary: &Path, genesis: fairshare_protocol::genesis::GenesisFile) -> Cluster {
+        Cluster::build(binary, genesis, false)
+    }
+
+    fn build(binary: &Path, genesis: fairshare_protocol::genesis::GenesisFile, insecure: bool) -> Cluster {
+        let scheme = if insecure { "http" } else { "https" };
         let dir = tempfile::Builder::new().prefix("fairshare-cluster-").tempdir().expect("temp dir");
         let root = dir.path();
         std::fs::create_dir_all(root.join("keys")).expect("keys dir");
@@ -88,7 +101,7 @@ impl Cluster {
             let peers: String = INSURERS
                 .iter()
                 .filter(|peer| **peer != id)
-                .map(|peer| format!("[[peers]]\nid = \"{peer}\"\naddress = \"http://127.0.0.1:{}\"\n", ports[peer]))
+                .map(|peer| format!("[[peers]]\nid = \"{peer}\"\naddress = \"{scheme}://127.0.0.1:{}\"\n", ports[peer]))
                 .collect();
             let config = root.join(format!("{id}.toml"));
             std::fs::write(
@@ -105,7 +118,7 @@ impl Cluster {
                     id: id.to_string(),
                     config,
                     data_dir: root.join(format!("data/{id}")),
-                    address: format!("http://127.0.0.1:{}", ports[id]),
+                    address: format!("{scheme}://127.0.0.1:{}", ports[id]),
                     metrics: format!("127.0.0.1:{}", metrics_ports[id]),
                     log: root.join(format!("{id}.log")),
                     child: None,
@@ -113,7 +126,7 @@ impl Cluster {
             );
         }
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
-        Cluster { dir, binary: binary.to_path_buf(), nodes, runtime }
+        Cluster { dir, binary: binary.to_path_buf(), nodes, insecure, runtime }
     }
 
     pub fn start(&mut self, id: &str) {
@@ -123,6 +136,7 @@ impl Cluster {
         let child = Command::new(&self.binary)
             .arg("--config")
             .arg(&node.config)
+            .args(self.insecure.then_some("--insecure"))
             .env("RUST_LOG", "info,openraft=warn")
             .stdout(Stdio::null())
             .stderr(log)
@@ -247,11 +261,27 @@ impl Signer {
     }
 }
 
+/// How the harness reaches the nodes: mutual TLS as the test regulator (`nza`), accepting
+/// the test genesis' node keys.
+pub fn transport() -> fairshare_api::Transport {
+    static TRANSPORT: std::sync::OnceLock<fairshare_api::Transport> = std::sync::OnceLock::new();
+    TRANSPORT.get_or_init(|| transport_as(&test_key("nza"))).clone()
+}
+
+/// Mutual TLS to the test genesis' nodes, presenting `key`'s certificate.
+pub fn transport_as(key: &ed25519_dalek::SigningKey) -> fairshare_api::Transport {
+    let nodes = INSURERS.iter().map(|id| (test_key(&node_signer(id)).verifying_key().to_bytes(), format!("node {id}")));
+    let identity = fairshare_api::tls::Identity::new(key).expect("a TLS identity for a test key");
+    fairshare_api::Transport::tls(&identity, fairshare_api::tls::Trust::new(nodes)).expect("TLS config")
+}
+
 /// A client of one node: half a second to connect, 20 s per call. The channel is built by
 /// `fairshare_api::connect`, as every client's is.
 pub async fn connect(address: String) -> Result<LedgerClient<tonic::transport::Channel>, tonic::Status> {
     let deadlines = fairshare_api::Deadlines::new(Duration::from_millis(500), Some(Duration::from_secs(20)));
-    fairshare_api::connect(&address, deadlines).await.map_err(|error| match error {
+    // A plain-text cluster (`Cluster::new_insecure`) has http:// addresses.
+    let transport = if address.starts_with("http://") { fairshare_api::Transport::Insecure } else { transport() };
+    fairshare_api::connect(&address, deadlines, &transport).await.map_err(|error| match error {
         fairshare_api::ConnectError::NotAUrl { .. } => tonic::Status::invalid_argument(error.to_string()),
         _ => tonic::Status::unavailable(error.to_string()),
     })

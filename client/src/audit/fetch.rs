@@ -13,7 +13,7 @@ use fairshare_protocol::pb::audit::{export_record::Record, ExportTrailer, Export
 use tonic::transport::Channel;
 
 use super::file::{self, Export, FileError};
-use crate::connection::{self, ClientError};
+use crate::connection::{self, ClientError, Connection};
 
 /// Bounds each unary call; the log stream itself has no deadline (it may be long), but
 /// each message of it must arrive within [`STREAM_IDLE_MAX`].
@@ -48,10 +48,10 @@ fn request<T>(message: T) -> tonic::Request<T> {
 
 impl Node {
     /// The first of `nodes` that answers a status request.
-    pub async fn first(nodes: &[String]) -> Result<Node, ClientError> {
+    pub async fn first(connection: &Connection) -> Result<Node, ClientError> {
         let mut tried = Vec::new();
-        for url in nodes {
-            match connection::client(url, None).await {
+        for url in connection.nodes() {
+            match connection::client(url, None, connection.transport()).await {
                 Ok(client) => {
                     let mut node = Node { url: url.clone(), client };
                     match node.status().await {
@@ -109,12 +109,12 @@ impl Node {
 /// The status is read *before* the log, so the log holds at least what the trailer
 /// claims even while the ledger grows; on an idle ledger the two are equal.
 pub async fn export(
-    nodes: &[String],
+    connection: &Connection,
     from_log_index: u64,
     mut sink: impl FnMut(Record) -> Result<(), FileError>,
     mut on_block: impl FnMut(&ExportedBlock),
 ) -> Result<ExportTrailer, FetchError> {
-    let mut node = Node::first(nodes).await?;
+    let mut node = Node::first(connection).await?;
     let genesis = node.genesis().await?;
     let status = node.status().await?;
     let exported_from = format!("{} ({})", status.node, node.url);
@@ -132,10 +132,10 @@ pub async fn export(
 }
 
 /// A node's log as an [`Export`] in memory (for `audit verify --node`).
-pub async fn export_in_memory(nodes: &[String], on_block: impl FnMut(&ExportedBlock)) -> Result<Export, FetchError> {
+pub async fn export_in_memory(connection: &Connection, on_block: impl FnMut(&ExportedBlock)) -> Result<Export, FetchError> {
     let mut collected = Export::default();
     export(
-        nodes,
+        connection,
         0,
         |record| {
             match record {

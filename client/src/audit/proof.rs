@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::fetch::{FetchError, Node};
 use super::report::SignedStatement;
+use crate::connection::Connection;
 
 pub const INCLUSION_FORMAT: &str = "fairshare-inclusion-proof/1";
 pub const CONSISTENCY_FORMAT: &str = "fairshare-consistency-proof/1";
@@ -286,9 +287,9 @@ fn genesis_fields(canonical: &pb::Genesis) -> Result<(Genesis, String, String), 
 
 /// Asks the first node that answers for an inclusion proof of a transaction against its
 /// latest certified checkpoint, and finds the transaction and the certificate in its log.
-pub async fn prove_inclusion(nodes: &[String], transaction: &str) -> Result<InclusionProof, ProofError> {
+pub async fn prove_inclusion(connection: &Connection, transaction: &str) -> Result<InclusionProof, ProofError> {
     let transaction = transaction.to_lowercase();
-    let mut node = Node::first(nodes).await?;
+    let mut node = Node::first(connection).await?;
     let canonical = node.genesis().await?;
     let (genesis, genesis_hex, genesis_hash) = genesis_fields(&canonical)?;
     let response = node.inclusion_proof(&transaction, 0).await?;
@@ -323,8 +324,8 @@ pub async fn prove_inclusion(nodes: &[String], transaction: &str) -> Result<Incl
 }
 
 /// A consistency proof between two certified sizes (`new_size` 0: the latest certified).
-pub async fn prove_consistency(nodes: &[String], old_size: u64, new_size: u64) -> Result<ConsistencyProof, ProofError> {
-    let mut node = Node::first(nodes).await?;
+pub async fn prove_consistency(connection: &Connection, old_size: u64, new_size: u64) -> Result<ConsistencyProof, ProofError> {
+    let mut node = Node::first(connection).await?;
     let canonical = node.genesis().await?;
     let (genesis, genesis_hex, genesis_hash) = genesis_fields(&canonical)?;
     let new_size = if new_size == 0 { node.status().await?.certified_size } else { new_size };

@@ -105,8 +105,7 @@ impl Args {
             }
             Command::Prove { transaction, out, .. } => {
                 let transaction = transaction.ok_or_else(|| anyhow!("give a transaction id, or --check FILE"))?;
-                let nodes = context.connection()?.nodes().to_vec();
-                let proof = proof::prove_inclusion(&nodes, &transaction).await?;
+                let proof = proof::prove_inclusion(&context.connection()?, &transaction).await?;
                 let summary = format!(
                     "transaction {} is leaf {} of the log certified at size {} by {} nodes (proof made from {})",
                     proof.transaction_id,
@@ -120,8 +119,7 @@ impl Args {
             }
             Command::Consistency { old_size, new_size, out, .. } => {
                 let old_size = old_size.ok_or_else(|| anyhow!("give OLD_SIZE, or --check FILE"))?;
-                let nodes = context.connection()?.nodes().to_vec();
-                let proof = proof::prove_consistency(&nodes, old_size, new_size.unwrap_or(0)).await?;
+                let proof = proof::prove_consistency(&context.connection()?, old_size, new_size.unwrap_or(0)).await?;
                 let summary = format!(
                     "the log certified at size {} extends the one certified at size {} ({} proof hashes, made from {})",
                     proof.new.size,
@@ -168,12 +166,12 @@ fn load_genesis(path: Option<&Path>) -> Result<Option<Genesis>> {
 }
 
 async fn export(context: &Context, out: &Path, from: u64) -> Result<()> {
-    let nodes = context.connection()?.nodes().to_vec();
+    let connection = context.connection()?;
     let bar = progress(context, "{spinner} exporting: {pos} blocks, {msg} envelopes");
     let mut writer = ExportWriter::create(out)?;
     let mut envelopes = 0u64;
     let trailer = fetch::export(
-        &nodes,
+        &connection,
         from,
         |record| writer.write(record),
         |block| {
@@ -214,9 +212,9 @@ async fn verified(context: &Context, file: Option<&Path>, genesis: Option<&Path>
     let export = match file {
         Some(path) => Export::read(path)?,
         None => {
-            let nodes = context.connection()?.nodes().to_vec();
+            let connection = context.connection()?;
             let bar = progress(context, "{spinner} fetching the log: {pos} blocks");
-            let export = fetch::export_in_memory(&nodes, |_| bar.inc(1)).await?;
+            let export = fetch::export_in_memory(&connection, |_| bar.inc(1)).await?;
             bar.finish_and_clear();
             export
         }

@@ -13,6 +13,7 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
+use fairshare_client::connection::Connection;
 use fairshare_client::devnet::{self, Devnet, DevnetNode, METRICS_PORT_OFFSET, NODES_MAX, NODES_MIN};
 use fairshare_client::scenario::{self, Scenario};
 
@@ -102,6 +103,7 @@ impl Nodes {
                 .arg("--config")
                 .arg(&node.config)
                 .arg("--exit-with-parent")
+                .args(devnet.insecure.then_some("--insecure"))
                 .stdin(Stdio::null())
                 .stdout(log.try_clone().with_context(|| format!("cannot open {}", node.log.display()))?)
                 .stderr(log)
@@ -181,12 +183,13 @@ fn log_tail(path: &Path) -> String {
 }
 
 /// Waits until every node answers and names the same leader; returns the leader.
-async fn wait_for_leader(nodes: &mut Nodes, devnet: &Devnet) -> Result<(String, u64)> {
+async fn wait_for_leader(nodes: &mut Nodes, devnet: &Devnet, context: &Context) -> Result<(String, u64)> {
     let urls: Vec<String> = devnet.nodes.iter().map(DevnetNode::url).collect();
+    let connection = Connection::new(urls, context.transport()?);
     let deadline = Instant::now() + LEADER_DEADLINE;
     loop {
         nodes.check_alive()?;
-        let statuses = super::status::statuses(&urls).await;
+        let statuses = super::status::statuses(&connection).await;
         let leader = &statuses[0].leader;
         if statuses.iter().all(|status| status.reachable && !status.leader.is_empty() && &status.leader == leader) {
             return Ok((leader.clone(), statuses.iter().map(|status| status.size).max().unwrap_or(0)));
@@ -215,7 +218,7 @@ async fn wait_for_leader(nodes: &mut Nodes, devnet: &Devnet) -> Result<(String, 
 
 /// Waits for a leader, plays the demo if asked; returns the leader.
 async fn bring_up(nodes: &mut Nodes, devnet: &Devnet, demo: Option<&Scenario>, context: &Context) -> Result<String> {
-    let (leader, size) = wait_for_leader(nodes, devnet).await?;
+    let (leader, size) = wait_for_leader(nodes, devnet, context).await?;
     let Some(demo) = demo else { return Ok(leader) };
     if size > 0 {
         println!("the ledger already holds {size} transactions: not playing the demo again");
@@ -223,16 +226,16 @@ async fn bring_up(nodes: &mut Nodes, devnet: &Devnet, demo: Option<&Scenario>, c
     }
     super::play::play(context, demo).await?;
     // Leadership may have moved while the demo ran.
-    Ok(wait_for_leader(nodes, devnet).await.map(|(leader, _)| leader).unwrap_or(leader))
+    Ok(wait_for_leader(nodes, devnet, context).await.map(|(leader, _)| leader).unwrap_or(leader))
 }
 
 impl Args {
     /// The devnet in --dir, or a new one; fails on busy ports before anything is written.
-    fn layout(&self) -> Result<Devnet> {
+    fn layout(&self, insecure: bool) -> Result<Devnet> {
         let count = self.nodes.unwrap_or(DEFAULT_NODES) as usize;
         let base_port = self.base_port.unwrap_or(DEFAULT_BASE_PORT);
         let Some(devnet) = devnet::find(&self.dir)? else {
-            let busy = devnet::busy_ports(&devnet::layout(&self.dir, count, base_port));
+            let busy = devnet::busy_ports(&devnet::layout(&self.dir, count, base_port, insecure));
             if !busy.is_empty() {
                 bail!(
                     "ports in use: {}; pass --base-port P with a free block (P..P+{} and P+{METRICS_PORT_OFFSET}..), or stop what uses them",
@@ -240,8 +243,16 @@ impl Args {
                     count - 1
                 );
             }
-            return Ok(devnet::create(&self.dir, count, base_port)?);
+            return Ok(devnet::create(&self.dir, count, base_port, insecure)?);
         };
+        if devnet.insecure != insecure {
+            bail!(
+                "{} holds {} devnet; run it {} or choose another --dir",
+                self.dir.display(),
+                if devnet.insecure { "an --insecure (plain text)" } else { "a mutual-TLS" },
+                if devnet.insecure { "with --insecure" } else { "without --insecure" }
+            );
+        }
         if self.nodes.is_some() && devnet.nodes.len() != count {
             bail!(
                 "{} already holds a devnet of {} nodes; run it with --nodes {} or choose another --dir",
@@ -268,12 +279,12 @@ impl Args {
         Ok(devnet)
     }
 
-    pub async fn run(self, _context: &Context) -> Result<()> {
+    pub async fn run(self, context: &Context) -> Result<()> {
         let demo = if self.demo { Some(demo_scenario().context("the built-in demo scenario is broken")?) } else { None };
         if self.demo && self.nodes.is_some_and(|nodes| nodes as usize != DEMO_NODES) {
             bail!("--demo plays a scenario written for {DEMO_NODES} insurers (zk, vgz, cz, menzis); run it with --nodes {DEMO_NODES}");
         }
-        let devnet = self.layout()?;
+        let devnet = self.layout(context.insecure)?;
         if self.demo && devnet.nodes.len() != DEMO_NODES {
             bail!("--demo plays a scenario written for {DEMO_NODES} insurers (zk, vgz, cz, menzis); run it with --nodes {DEMO_NODES}");
         }
@@ -295,7 +306,7 @@ impl Args {
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).context("cannot listen for SIGINT")?;
         let mut nodes = Nodes::start(&devnet)?;
         let client_config = devnet.client_config();
-        let context = Context::new(Some(client_config.clone()), None, None, None, false);
+        let context = Context::new(Some(client_config.clone()), None, None, None, false, devnet.insecure);
         let outcome = tokio::select! {
             leader = bring_up(&mut nodes, &devnet, demo.as_ref(), &context) => Some(leader),
             _ = interrupt.recv() => None,

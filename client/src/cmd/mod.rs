@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 use anyhow::{anyhow, bail, Context as _, Result};
 use ed25519_dalek::SigningKey;
 use fairshare_api::v1::{query_request::Query, SubmitResponse, VerdictKind};
+use fairshare_api::Transport;
 use fairshare_client::config::{self, ClientConfig};
 use fairshare_client::connection::Connection;
 use fairshare_client::keyfile;
@@ -139,8 +140,11 @@ pub struct Context {
     pub node: Option<String>,
     pub key: Option<PathBuf>,
     pub json: bool,
+    /// `--insecure`: plain text, no authentication.
+    pub insecure: bool,
     config: OnceLock<ClientConfig>,
     ledger_id: OnceLock<String>,
+    transport: OnceLock<Transport>,
 }
 
 /// A transaction's verdict, and the node that gave it.
@@ -201,8 +205,58 @@ impl Submitted {
 }
 
 impl Context {
-    pub fn new(config_path: Option<PathBuf>, identity: Option<String>, node: Option<String>, key: Option<PathBuf>, json: bool) -> Context {
-        Context { config_path, identity, node, key, json, config: OnceLock::new(), ledger_id: OnceLock::new() }
+    pub fn new(
+        config_path: Option<PathBuf>,
+        identity: Option<String>,
+        node: Option<String>,
+        key: Option<PathBuf>,
+        json: bool,
+        insecure: bool,
+    ) -> Context {
+        Context {
+            config_path,
+            identity,
+            node,
+            key,
+            json,
+            insecure,
+            config: OnceLock::new(),
+            ledger_id: OnceLock::new(),
+            transport: OnceLock::new(),
+        }
+    }
+
+    /// How to reach the nodes: mutual TLS as the command's identity (`--as` / `--key`, else
+    /// the config's default), accepting only the node keys of the config's genesis; or plain
+    /// text with `--insecure` (or `insecure = true` in the config), said on stderr each time.
+    pub fn transport(&self) -> Result<Transport> {
+        if let Some(transport) = self.transport.get() {
+            return Ok(transport.clone());
+        }
+        let insecure = self.insecure || self.config().is_ok_and(|config| config.file.insecure);
+        let transport = if insecure {
+            eprintln!(
+                "fairshare: INSECURE: plain text, no authentication (--insecure); anyone on the network can read and alter this traffic"
+            );
+            Transport::Insecure
+        } else {
+            let config =
+                self.config().context("mutual TLS needs the client config's genesis (or pass --insecure on an insecure ledger)")?;
+            let path = config.genesis_path().ok_or_else(|| {
+                anyhow!(
+                    "client config {} names no genesis: add genesis = \"FILE\" (its node keys are the only servers this client accepts), or pass --insecure on an insecure ledger",
+                    config.path.display()
+                )
+            })?;
+            let text = read_file(&path)?;
+            let file: fairshare_protocol::genesis::GenesisFile =
+                toml::from_str(&text).with_context(|| format!("genesis file {} is malformed", path.display()))?;
+            let genesis = file.build().with_context(|| format!("genesis file {} is invalid", path.display()))?;
+            let (id, key) = self.signer(None).context("mutual TLS: the client presents the certificate of its identity")?;
+            let identity = fairshare_api::tls::Identity::new(&key).with_context(|| format!("identity '{id}'"))?;
+            Transport::tls(&identity, fairshare_api::tls::node_trust(&genesis))?
+        };
+        Ok(self.transport.get_or_init(|| transport).clone())
     }
 
     /// The client config; an error says where it was looked for.
@@ -233,11 +287,11 @@ impl Context {
     pub fn connection(&self) -> Result<Connection> {
         if let Some(node) = &self.node {
             if !node.starts_with("http://") && !node.starts_with("https://") {
-                bail!("--node '{}' is not a URL like http://127.0.0.1:7101", fairshare_protocol::ids::echo(node));
+                bail!("--node '{}' is not a URL like https://127.0.0.1:7101", fairshare_protocol::ids::echo(node));
             }
-            return Ok(Connection::new(vec![node.clone()]));
+            return Ok(Connection::new(vec![node.clone()], self.transport()?));
         }
-        Ok(Connection::new(self.config()?.file.nodes.clone()))
+        Ok(Connection::new(self.config()?.file.nodes.clone(), self.transport()?))
     }
 
     /// Where the client keeps nonces and watch positions: beside the config, else ./.fairshare.

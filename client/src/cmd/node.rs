@@ -24,19 +24,6 @@ pub struct Args {
     exit_with_parent: bool,
 }
 
-fn init_tracing(json: bool) {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,openraft=warn,sled=warn,h2=warn,tower=warn".into());
-    // Devnet nodes write to log files: colours only on a terminal.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr);
-    if json {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
-}
-
 /// Resolves once the parent process is gone (we were re-parented), if asked to watch it.
 async fn parent_gone(watch: bool) {
     if !watch {
@@ -55,8 +42,9 @@ impl Args {
     pub async fn run(self, context: &Context) -> Result<()> {
         // The global --config names the node config here (there is no client config).
         let config = context.config_path.clone().ok_or_else(|| anyhow!("give the node's config: fairshare node --config FILE"))?;
-        let loaded = fairshare_node::config::load(&config)?;
-        init_tracing(loaded.config.log_format == "json");
+        let mut loaded = fairshare_node::config::load(&config)?;
+        loaded.insecure = context.insecure;
+        fairshare_node::logging::init(loaded.config.log_format == "json", context.insecure);
         let handles = fairshare_node::node::start(loaded).await?;
         let mut terminate =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("cannot listen for SIGTERM")?;

@@ -1,7 +1,7 @@
 //! `fairshare status`: every node's view of the ledger, side by side.
 
 use anyhow::{bail, Result};
-use fairshare_client::connection::{self, ClientError};
+use fairshare_client::connection::{self, ClientError, Connection};
 use fairshare_client::table::Table;
 use fairshare_client::views::NodeStatus;
 
@@ -18,12 +18,13 @@ fn short(hex: &str) -> String {
 }
 
 /// Asks every node at once; answers in the order of `nodes`.
-pub async fn statuses(nodes: &[String]) -> Vec<NodeStatus> {
+pub async fn statuses(connection: &Connection) -> Vec<NodeStatus> {
     let mut tasks = tokio::task::JoinSet::new();
-    for (position, address) in nodes.iter().cloned().enumerate() {
-        tasks.spawn(async move { (position, address.clone(), connection::status(&address).await) });
+    for (position, address) in connection.nodes().iter().cloned().enumerate() {
+        let transport = connection.transport().clone();
+        tasks.spawn(async move { (position, address.clone(), connection::status(&address, &transport).await) });
     }
-    let mut answers = Vec::with_capacity(nodes.len());
+    let mut answers = Vec::with_capacity(connection.nodes().len());
     while let Some(joined) = tasks.join_next().await {
         let (position, address, answer) = joined.expect("status tasks do not panic");
         let status = match answer {
@@ -74,7 +75,7 @@ pub async fn statuses(nodes: &[String]) -> Vec<NodeStatus> {
 impl Args {
     pub async fn run(self, context: &Context) -> Result<()> {
         let connection = context.connection()?;
-        let statuses = statuses(connection.nodes()).await;
+        let statuses = statuses(&connection).await;
         if context.json {
             context.print_json(&statuses)?;
         } else {

@@ -9,6 +9,14 @@
 //! connects on first use and keeps its channel (tonic reconnects it). A peer that cannot be
 //! reached is reported as `RPCError::Unreachable`, so openraft backs off instead of retrying
 //! at once. Server side: [`RaftService`] passes requests to the local [`Raft`].
+//!
+//! **Nothing a peer sends is trusted** (issue 12): the listener's mutual TLS and the
+//! service's interceptor (`crate::transport`) admit only genesis nodes; [`RaftService`]
+//! then refuses a message whose vote names another node than the one whose key signed the
+//! connection, and a term more than [`TERM_JUMP_MAX`] beyond this node's (openraft panics
+//! on terms near `u64::MAX`, and a forged vote on disk would panic it on every restart). The
+//! same bound applies to the votes in peers' answers. Each refusal is recorded as the
+//! sender's misbehaviour (`crate::misbehaviour`).
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,10 +36,15 @@ use tonic::transport::Channel;
 use tonic::{Code, Request, Response, Status};
 
 use super::log_store::{index_of, log_key};
-use super::{Entry, NodeId, Raft, TypeConfig};
+use super::{node_id, Entry, NodeId, Raft, TypeConfig};
+use crate::misbehaviour::Misbehaviour;
 use crate::raft_transport::raft_client::RaftClient;
 use crate::raft_transport::raft_server::{self, RaftServer};
 use crate::raft_transport::RaftMessage;
+use crate::transport::Caller;
+use fairshare_api::Transport;
+use fairshare_protocol::genesis::Role;
+use fairshare_protocol::Genesis;
 
 /// The longest one attempt to connect to a peer may take: below the election timeout, so a
 /// vote request to a dead peer fails in time. openraft's own per-RPC deadline (one heartbeat,
@@ -42,6 +55,11 @@ pub const RPC_TIMEOUT_DEFAULT: Duration = Duration::from_secs(2);
 /// JSON larger than this is encoded and decoded on a blocking thread, not on a runtime thread.
 const INLINE_JSON_BYTES_MAX: usize = 64 * 1024;
 
+/// How far beyond this node's current term a peer's term may be. An honest candidate
+/// raises the term by one per election it starts (every 150–300 ms while it cannot win), so a
+/// node cut off for days stays far below this; a forged term near `u64::MAX` does not.
+pub const TERM_JUMP_MAX: u64 = 1 << 24;
+
 /// Why a node refuses to vote; see [`RaftService::new`].
 pub const VOTES_REFUSED: &str =
     "this node started on an empty data dir inside an existing ledger; it takes no part in Raft until it is re-added (README, 'Replacing a node')";
@@ -50,20 +68,57 @@ pub const VOTES_REFUSED: &str =
 /// full URL such as `http://127.0.0.1:7101`.
 pub struct Network {
     participants: Participants,
+    /// How to reach each node: TLS that accepts only that node's genesis key, or insecure.
+    transports: Arc<dyn Fn(NodeId) -> Transport + Send + Sync>,
+    /// This node's current term, to bound the terms in peers' answers.
+    term: Arc<std::sync::atomic::AtomicU64>,
+    misbehaviour: Arc<Misbehaviour>,
 }
 
 impl Network {
-    /// `participants` (from [`load_participants`]) gains every node that answers a Raft RPC.
-    pub fn new(participants: Arc<Mutex<BTreeSet<NodeId>>>, db: sled::Db) -> Network {
-        Network { participants: Participants { known: participants, db } }
+    /// `participants` (from [`load_participants`]) gains every node that answers a Raft RPC;
+    /// `transports` gives the transport to each node; `term` is kept at this node's current
+    /// term by the node (see [`watch_term`]).
+    pub fn new(
+        participants: Arc<Mutex<BTreeSet<NodeId>>>,
+        db: sled::Db,
+        transports: Arc<dyn Fn(NodeId) -> Transport + Send + Sync>,
+        term: Arc<std::sync::atomic::AtomicU64>,
+        misbehaviour: Arc<Misbehaviour>,
+    ) -> Network {
+        Network { participants: Participants { known: participants, db }, transports, term, misbehaviour }
     }
+}
+
+/// Keeps `term` at the current term of `raft` (for [`Network`]'s bound on answers).
+pub async fn watch_term(raft: Raft, term: Arc<std::sync::atomic::AtomicU64>) {
+    let mut metrics = raft.metrics();
+    loop {
+        term.store(metrics.borrow_and_update().current_term, Ordering::Relaxed);
+        if metrics.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Whether `term` is within reach of `current` (see [`TERM_JUMP_MAX`]).
+pub fn term_plausible(term: u64, current: u64) -> bool {
+    term <= current.saturating_add(TERM_JUMP_MAX)
 }
 
 impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = NetworkConnection;
 
     async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> NetworkConnection {
-        NetworkConnection { target, node: node.clone(), client: None, participants: self.participants.clone() }
+        NetworkConnection {
+            target,
+            node: node.clone(),
+            client: None,
+            participants: self.participants.clone(),
+            transport: (self.transports)(target),
+            term: self.term.clone(),
+            misbehaviour: self.misbehaviour.clone(),
+        }
     }
 }
 
@@ -108,6 +163,9 @@ pub struct NetworkConnection {
     /// Connected on first use, then reused.
     client: Option<RaftClient<Channel>>,
     participants: Participants,
+    transport: Transport,
+    term: Arc<std::sync::atomic::AtomicU64>,
+    misbehaviour: Arc<Misbehaviour>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -126,9 +184,10 @@ impl NetworkConnection {
         }
         // The channel is built where every client channel is (fairshare-api), so transport
         // security added there covers Raft traffic too; calls are bounded per RPC below.
-        let channel = fairshare_api::channel(&self.node.addr, fairshare_api::Deadlines::new(CONNECT_TIMEOUT, None)).await.map_err(
+        let deadlines = fairshare_api::Deadlines::new(CONNECT_TIMEOUT, None);
+        let channel = fairshare_api::channel(&self.node.addr, deadlines, &self.transport).await.map_err(
             |error| {
-                if matches!(error, fairshare_api::ConnectError::NotAUrl { .. }) {
+                if matches!(error, fairshare_api::ConnectError::NotAUrl { .. } | fairshare_api::ConnectError::Scheme { .. }) {
                     tracing::error!(target = self.target, addr = %self.node.addr, %error, "a peer's address is not a URL; fix the cluster membership");
                 }
                 Unreachable::new(&error)
@@ -142,7 +201,7 @@ impl NetworkConnection {
     /// Sends one request (already JSON) and decodes the peer's `Result`.
     async fn call<Resp, E>(&mut self, rpc: Rpc, json: Vec<u8>, option: &RPCOption) -> RpcResult<Resp, E>
     where
-        Resp: DeserializeOwned + Send + 'static,
+        Resp: DeserializeOwned + Send + 'static + AnswerTerm,
         E: std::error::Error + DeserializeOwned + Send + 'static,
     {
         let mut client = self.client().await?;
@@ -158,6 +217,14 @@ impl NetworkConnection {
         self.participants.answered(self.target);
         let result: Result<Resp, RaftError<NodeId, E>> =
             from_json(message.json).await.map_err(|error| RPCError::Network(NetworkError::new(&error)))?;
+        if let Ok(answer) = &result {
+            let (term, current) = (answer.term(), self.term.load(Ordering::Relaxed));
+            if term.is_some_and(|term| !term_plausible(term, current)) {
+                let detail = format!("answered a {rpc:?} with term {} while ours is {current}", term.unwrap_or_default());
+                self.misbehaviour.record(&format!("node {}", self.target), "a term far beyond the cluster's", detail.clone());
+                return Err(RPCError::Network(NetworkError::new(&AnyError::error(detail))));
+            }
+        }
         result.map_err(|remote| RPCError::RemoteError(RemoteError::new_with_node(self.target, self.node.clone(), remote)))
     }
 }
@@ -209,6 +276,32 @@ impl RaftNetwork<TypeConfig> for NetworkConnection {
     }
 }
 
+/// The term of the vote a peer's answer carries, if any, so that it can be bounded.
+pub trait AnswerTerm {
+    fn term(&self) -> Option<u64>;
+}
+
+impl AnswerTerm for VoteResponse<NodeId> {
+    fn term(&self) -> Option<u64> {
+        Some(self.vote.leader_id().get_term())
+    }
+}
+
+impl AnswerTerm for AppendEntriesResponse<NodeId> {
+    fn term(&self) -> Option<u64> {
+        match self {
+            AppendEntriesResponse::HigherVote(vote) => Some(vote.leader_id().get_term()),
+            _ => None,
+        }
+    }
+}
+
+impl AnswerTerm for InstallSnapshotResponse<NodeId> {
+    fn term(&self) -> Option<u64> {
+        Some(self.vote.leader_id().get_term())
+    }
+}
+
 fn entry_bytes(entry: &Entry) -> usize {
     match &entry.payload {
         EntryPayload::Normal(request) => request.block.len(),
@@ -220,6 +313,8 @@ fn entry_bytes(entry: &Entry) -> usize {
 pub struct RaftService {
     raft: Raft,
     votes_allowed: Arc<AtomicBool>,
+    genesis: Arc<Genesis>,
+    misbehaviour: Arc<Misbehaviour>,
 }
 
 impl RaftService {
@@ -229,8 +324,51 @@ impl RaftService {
     /// empty log. While cleared, every Raft request (vote, append, snapshot) is answered
     /// `UNAVAILABLE`, so to the others the node is simply down. The leader's
     /// `admin add-learner` sets it again (after the node was removed from the voters).
-    pub fn new(raft: Raft, votes_allowed: Arc<AtomicBool>) -> RaftService {
-        RaftService { raft, votes_allowed }
+    ///
+    /// `genesis` maps the caller's proven node (`crate::transport::Caller`) to its Raft id;
+    /// refusals are recorded in `misbehaviour`.
+    pub fn new(raft: Raft, votes_allowed: Arc<AtomicBool>, genesis: Arc<Genesis>, misbehaviour: Arc<Misbehaviour>) -> RaftService {
+        RaftService { raft, votes_allowed, genesis, misbehaviour }
+    }
+
+    /// Refuses a message whose vote (the candidate's, or the leader's) names another node
+    /// than the caller proved to be, or carries a term far beyond ours.
+    fn check_sender(&self, caller: &Caller, rpc: Rpc, vote: &openraft::Vote<NodeId>) -> Result<(), Status> {
+        let term = vote.leader_id().get_term();
+        let claimed = vote.leader_id().voted_for();
+        let sender = match caller {
+            Caller::Insecure => format!("node {}", claimed.unwrap_or_default()),
+            Caller::Party(Role::Node(insurer)) => {
+                let proven = node_id(&self.genesis, insurer);
+                if proven.is_none() || claimed != proven {
+                    let detail = format!(
+                        "a {rpc:?} over the connection of node {insurer} (Raft id {}) under the vote of Raft id {}",
+                        proven.map_or("none".into(), |id| id.to_string()),
+                        claimed.map_or("none".into(), |id| id.to_string())
+                    );
+                    self.misbehaviour.record(&caller.name(), "a Raft message under another node's name", detail);
+                    return Err(Status::permission_denied(format!(
+                        "refused: this {rpc:?} names Raft node {} but the connection is node {insurer}'s; a node speaks only for itself",
+                        claimed.map_or("none".into(), |id| id.to_string())
+                    )));
+                }
+                caller.name()
+            }
+            // The interceptor admits nodes only; anything else here is a wiring bug.
+            Caller::Party(_) => return Err(Status::permission_denied("only genesis nodes speak Raft")),
+        };
+        let current = self.raft.metrics().borrow().current_term;
+        if !term_plausible(term, current) {
+            self.misbehaviour.record(
+                &sender,
+                "a term far beyond the cluster's",
+                format!("a {rpc:?} with term {term} while ours is {current}"),
+            );
+            return Err(Status::invalid_argument(format!(
+                "refused: term {term} is more than {TERM_JUMP_MAX} beyond this node's term {current}"
+            )));
+        }
+        Ok(())
     }
 
     fn check_admitted(&self) -> Result<(), Status> {
@@ -251,19 +389,25 @@ impl RaftService {
 impl raft_server::Raft for RaftService {
     async fn append_entries(&self, request: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {
         self.check_admitted()?;
+        let caller = Caller::of(&request)?;
         let rpc: AppendEntriesRequest<TypeConfig> = decode_request(request).await?;
+        self.check_sender(&caller, Rpc::AppendEntries, &rpc.vote)?;
         reply(self.raft.append_entries(rpc).await).await
     }
 
     async fn vote(&self, request: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {
         self.check_admitted()?;
+        let caller = Caller::of(&request)?;
         let rpc: VoteRequest<NodeId> = decode_request(request).await?;
+        self.check_sender(&caller, Rpc::Vote, &rpc.vote)?;
         reply(self.raft.vote(rpc).await).await
     }
 
     async fn install_snapshot(&self, request: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {
         self.check_admitted()?;
+        let caller = Caller::of(&request)?;
         let rpc: InstallSnapshotRequest<TypeConfig> = decode_request(request).await?;
+        self.check_sender(&caller, Rpc::InstallSnapshot, &rpc.vote)?;
         reply(self.raft.install_snapshot(rpc).await).await
     }
 }
@@ -310,6 +454,12 @@ mod tests {
 
     use super::*;
     use crate::raft::{raft_config, Applied, BlockHistory, BlockRequest, LogStore, StateMachine, VerdictRecord};
+    use crate::transport::{Admit, Security};
+    use tonic::service::interceptor::InterceptedService;
+
+    fn insecure() -> Arc<dyn Fn(NodeId) -> Transport + Send + Sync> {
+        Arc::new(|_| Transport::Insecure)
+    }
 
     struct TestNode {
         raft: Raft,
@@ -327,10 +477,11 @@ mod tests {
         let log_store = LogStore::open(db.clone()).unwrap();
         let (state_machine, applied) = StateMachine::open(db.clone(), genesis.clone()).unwrap();
         let (ledger, history) = (state_machine.ledger(), state_machine.history());
-        let network = Network::new(Arc::new(Mutex::new(load_participants(&db))), db);
+        let network = Network::new(Arc::new(Mutex::new(load_participants(&db))), db, insecure(), Arc::default(), Arc::default());
         let raft = Raft::new(id, Arc::new(raft_config()), network, log_store, state_machine).await.unwrap();
         let votes_allowed = Arc::new(AtomicBool::new(true));
-        let service = RaftService::new(raft.clone(), votes_allowed.clone()).into_server();
+        let service = RaftService::new(raft.clone(), votes_allowed.clone(), genesis.clone(), Arc::default()).into_server();
+        let service = InterceptedService::new(service, Security::insecure().access(Admit::Nodes));
         tokio::spawn(tonic::transport::Server::builder().add_service(service).serve_with_incoming(TcpListenerStream::new(listener)));
         TestNode { raft, applied, ledger, votes_allowed, history, _dir: dir }
     }
@@ -371,7 +522,8 @@ mod tests {
         // A node told not to vote answers UNAVAILABLE, which openraft treats as unreachable.
         nodes[2].votes_allowed.store(false, Ordering::SeqCst);
         let target = BasicNode { addr: metrics.membership_config.nodes().find(|(id, _)| **id == 3).unwrap().1.addr.clone() };
-        let mut connection = Network::new(Arc::default(), sled::Config::new().temporary(true).open().unwrap()).new_client(3, &target).await;
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let mut connection = Network::new(Arc::default(), db, insecure(), Arc::default(), Arc::default()).new_client(3, &target).await;
         let vote = VoteRequest::new(openraft::Vote::new(99, 1), None);
         match connection.vote(vote, RPCOption::new(Duration::from_secs(1))).await {
             Err(RPCError::Unreachable(unreachable)) => assert!(unreachable.to_string().contains("until it is re-added")),
