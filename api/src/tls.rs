@@ -157,11 +157,12 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// Checks the key in the peer's certificate against a [`Trust`], and the handshake
-/// signature against that key; nothing else about the certificate matters.
+/// Checks the key in the peer's certificate against a [`Trust`] (or, with `None`, only that
+/// it is an Ed25519 key), and the handshake signature against that key; nothing else about
+/// the certificate matters.
 #[derive(Debug)]
 struct GenesisVerifier {
-    trust: Trust,
+    trust: Option<Trust>,
     provider: Arc<CryptoProvider>,
     /// Servers: whether a client without a certificate may connect (it then reaches only
     /// what needs no identity, i.e. health).
@@ -169,6 +170,12 @@ struct GenesisVerifier {
 }
 
 impl GenesisVerifier {
+    fn check(&self, certificate: &CertificateDer<'_>) -> Result<(), rustls::Error> {
+        match &self.trust {
+            Some(trust) => trust.check(certificate),
+            None => certificate_key(certificate).map(|_| ()).ok_or(rustls::Error::InvalidCertificate(CertificateError::BadEncoding)),
+        }
+    }
     fn signature(
         &self,
         message: &[u8],
@@ -188,7 +195,7 @@ impl ServerCertVerifier for GenesisVerifier {
         _ocsp_response: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        self.trust.check(end_entity).map(|()| ServerCertVerified::assertion())
+        self.check(end_entity).map(|()| ServerCertVerified::assertion())
     }
 
     fn verify_tls12_signature(
@@ -233,7 +240,7 @@ impl ClientCertVerifier for GenesisVerifier {
         _intermediates: &[CertificateDer<'_>],
         _now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        self.trust.check(end_entity).map(|()| ClientCertVerified::assertion())
+        self.check(end_entity).map(|()| ClientCertVerified::assertion())
     }
 
     fn verify_tls12_signature(
@@ -261,12 +268,13 @@ impl ClientCertVerifier for GenesisVerifier {
 
 const ALPN_H2: &[u8] = b"h2";
 
-/// A server's TLS: it presents `identity` and accepts clients whose key `clients` trusts; a
-/// client without a certificate still connects (to reach health only: the services check
-/// who called, see `PeerIdentity`).
-pub fn server_config(identity: &Identity, clients: Trust) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+/// A server's TLS: it presents `identity` and accepts a client certificate for any Ed25519
+/// key, proven by the handshake; a client without a certificate still connects. Who may do
+/// what is the services' decision (the node's interceptors), since read identities are
+/// registered on the ledger after the server started.
+pub fn server_config(identity: &Identity) -> Result<Arc<rustls::ServerConfig>, TlsError> {
     let provider = provider();
-    let verifier = Arc::new(GenesisVerifier { trust: clients, provider: provider.clone(), client_optional: true });
+    let verifier = Arc::new(GenesisVerifier { trust: None, provider: provider.clone(), client_optional: true });
     let (chain, key) = identity.chain();
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])?
@@ -280,7 +288,7 @@ pub fn server_config(identity: &Identity, clients: Trust) -> Result<Arc<rustls::
 /// else (monitoring probes).
 pub fn anonymous_client_config(servers: Trust) -> Result<Arc<rustls::ClientConfig>, TlsError> {
     let provider = provider();
-    let verifier = Arc::new(GenesisVerifier { trust: servers, provider: provider.clone(), client_optional: false });
+    let verifier = Arc::new(GenesisVerifier { trust: Some(servers), provider: provider.clone(), client_optional: false });
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .dangerous()
@@ -294,7 +302,7 @@ pub fn anonymous_client_config(servers: Trust) -> Result<Arc<rustls::ClientConfi
 /// the key in its certificate.
 pub fn client_config(identity: &Identity, servers: Trust) -> Result<Arc<rustls::ClientConfig>, TlsError> {
     let provider = provider();
-    let verifier = Arc::new(GenesisVerifier { trust: servers, provider: provider.clone(), client_optional: false });
+    let verifier = Arc::new(GenesisVerifier { trust: Some(servers), provider: provider.clone(), client_optional: false });
     let (chain, key) = identity.chain();
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])?

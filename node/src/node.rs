@@ -175,7 +175,11 @@ pub async fn start(loaded: Loaded) -> Result<Handles> {
     let ledger_service = fairshare_api::v1::ledger_server::LedgerServer::new(LedgerService { shared: shared.clone() })
         .max_decoding_message_size(MESSAGE_BYTES_MAX)
         .max_encoding_message_size(MESSAGE_BYTES_MAX);
-    let ledger_service = InterceptedService::new(ledger_service, identities.clone());
+    let readers: crate::transport::Readers = {
+        let ledger = ledger.clone();
+        Arc::new(move |key: &[u8; 32]| ledger.read().ok()?.state().readers.get(&hex::encode(key)).cloned())
+    };
+    let ledger_service = InterceptedService::new(ledger_service, security.access(Admit::IdentitiesAndReaders).with_readers(readers));
     let admin_service =
         InterceptedService::new(fairshare_api::v1::admin_server::AdminServer::new(AdminService { shared: shared.clone() }), identities);
     let raft_service = RaftService::new(raft.clone(), votes_allowed, genesis.clone(), misbehaviour).into_server();

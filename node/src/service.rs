@@ -64,6 +64,7 @@ type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 #[tonic::async_trait]
 impl LedgerApi for LedgerService {
     async fn submit(&self, request: Request<SubmitRequest>) -> Result<Response<SubmitResponse>, Status> {
+        full_reader(&request, "submit")?;
         let envelope = request.into_inner().envelope.ok_or_else(|| Status::invalid_argument("the request carries no envelope"))?;
         if let Some(known) = self.shared.submitter.precheck(&envelope)? {
             return Ok(Response::new(known));
@@ -73,6 +74,7 @@ impl LedgerApi for LedgerService {
     }
 
     async fn submit_batch(&self, request: Request<SubmitBatchRequest>) -> Result<Response<SubmitBatchResponse>, Status> {
+        full_reader(&request, "submit")?;
         let envelopes = request.into_inner().envelopes;
         // Known ones answer at once; refused ones fail the whole call, naming the envelope.
         let mut results: Vec<Option<SubmitResponse>> = Vec::with_capacity(envelopes.len());
@@ -100,9 +102,16 @@ impl LedgerApi for LedgerService {
     }
 
     async fn query(&self, request: Request<QueryRequest>) -> Result<Response<QueryResponse>, Status> {
+        let reader = match Caller::of(&request)? {
+            Caller::Reader(party) => Some(party),
+            _ => None,
+        };
         let query = request.into_inner().query.ok_or_else(|| Status::invalid_argument("the query names nothing to ask"))?;
         let ledger = self.shared.ledger.read().expect("ledger lock");
         let state = ledger.state();
+        if let Some(party) = &reader {
+            return Ok(Response::new(QueryResponse { json: reader_query(state, party, query)?, size: ledger.size() }));
+        }
         let json = match query {
             Query::Plans(_) => to_json(&query::plans(state))?,
             Query::Plan(id) => {
@@ -149,6 +158,7 @@ impl LedgerApi for LedgerService {
     type WatchObligationsStream = BoxStream<ObligationEvent>;
 
     async fn watch_obligations(&self, request: Request<WatchRequest>) -> Result<Response<Self::WatchObligationsStream>, Status> {
+        full_reader(&request, "watch every obligation of an insurer")?;
         let WatchRequest { insurer, from_index } = request.into_inner();
         {
             let ledger = self.shared.ledger.read().expect("ledger lock");
@@ -192,6 +202,7 @@ impl LedgerApi for LedgerService {
     type AuditLogStream = BoxStream<AuditBlock>;
 
     async fn audit_log(&self, request: Request<AuditLogRequest>) -> Result<Response<Self::AuditLogStream>, Status> {
+        full_reader(&request, "read the whole log")?;
         let from = request.into_inner().from_log_index;
         let complete_from = crate::raft::BlockHistory::open(&self.shared.db)
             .and_then(|history| history.complete_from())
@@ -217,6 +228,7 @@ impl LedgerApi for LedgerService {
     }
 
     async fn inclusion_proof(&self, request: Request<InclusionProofRequest>) -> Result<Response<InclusionProofResponse>, Status> {
+        full_reader(&request, "ask for proofs")?;
         let request = request.into_inner();
         let id = bounded("transaction id", &request.transaction_id)?.to_lowercase();
         let ledger = self.shared.ledger.read().expect("ledger lock");
@@ -251,6 +263,7 @@ impl LedgerApi for LedgerService {
     }
 
     async fn consistency_proof(&self, request: Request<ConsistencyProofRequest>) -> Result<Response<ConsistencyProofResponse>, Status> {
+        full_reader(&request, "ask for proofs")?;
         let ConsistencyProofRequest { old_size, new_size } = request.into_inner();
         let ledger = self.shared.ledger.read().expect("ledger lock");
         let merkle = ledger.merkle();
@@ -331,7 +344,7 @@ impl AdminService {
         match caller {
             Caller::Insecure => Ok(id),
             Caller::Party(Role::Insurer(insurer) | Role::Node(insurer)) if insurer == node => Ok(id),
-            Caller::Party(_) => {
+            Caller::Party(_) | Caller::Reader(_) => {
                 tracing::warn!(caller = %caller.name(), node, "refused a membership change of another insurer's node");
                 Err(Status::permission_denied(format!(
                     "{} may not change the membership of {node}'s node: only {node} may replace its own node (with its insurer key or its node key); changing another insurer's node needs the approval of more than two thirds of the insurers",
@@ -438,6 +451,52 @@ async fn admit(address: &str, transport: &fairshare_api::Transport) -> Result<()
         .map_err(|error| Status::unavailable(format!("cannot reach {error}")))?;
     client.admit(MemberRequest::default()).await?;
     Ok(())
+}
+
+/// Refuses a read identity (a party's): it may read only what is owed and paid to it.
+fn full_reader<T>(request: &Request<T>, what: &str) -> Result<(), Status> {
+    match Caller::of(request)? {
+        Caller::Reader(party) => Err(Status::permission_denied(format!(
+            "the read identity of {party} may not {what}: it reads the obligations owed to {party} and its balance only"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// A read identity's query: its party's obligations (with what was paid on them) and its
+/// balance; nothing else (plans, other parties' IBANs, the fund, the log).
+fn reader_query(state: &fairshare_protocol::LedgerState, party: &str, query: Query) -> Result<String, Status> {
+    match query {
+        Query::Obligations(filter) => {
+            if !filter.party.is_empty() && filter.party != party {
+                return Err(Status::permission_denied(format!(
+                    "the read identity of {party} reads only {party}'s obligations, not {}'s",
+                    echo(&filter.party)
+                )));
+            }
+            bounded("plan id", &filter.plan)?;
+            let filter = ObligationFilter {
+                insurer: None,
+                party: Some(party.to_string()),
+                plan: (!filter.plan.is_empty()).then_some(filter.plan),
+                open: if filter.open_only {
+                    Some(true)
+                } else if filter.settled_only {
+                    Some(false)
+                } else {
+                    None
+                },
+                from_index: None,
+            };
+            to_json(&query::obligations(state, &filter))
+        }
+        Query::PartyBalances(_) => {
+            to_json(&query::party_balances(state).into_iter().filter(|balance| balance.party == party).collect::<Vec<_>>())
+        }
+        _ => Err(Status::permission_denied(format!(
+            "the read identity of {party} reads the obligations owed to {party} and its balance only (e.g. 'fairshare --as READER obligations')"
+        ))),
+    }
 }
 
 /// The verdict of a transaction by its hex id; NOT_FOUND names it when it is not a leaf.

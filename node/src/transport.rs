@@ -11,7 +11,11 @@
 //! |---|---|
 //! | `grpc.health.v1.Health` | anyone |
 //! | `fairshare.raft.v1.Raft` | genesis nodes only, each only as itself (`RaftService`) |
-//! | `fairshare.api.v1.Ledger`, `Admin`, reflection | genesis identities (nodes, insurers, regulators, the ministry) |
+//! | `fairshare.api.v1.Ledger` | genesis identities (nodes, insurers, regulators, the ministry), and read identities registered on the ledger (`ReaderRegistered`), which `LedgerService` scopes to their party |
+//! | `Admin`, reflection | genesis identities |
+//!
+//! The handshake accepts a certificate for any Ed25519 key (proven held); an unknown key
+//! then reaches nothing but health, like a client without a certificate.
 //!
 //! With `--insecure` there is no TLS and no identity: every caller is [`Caller::Insecure`]
 //! and every check here passes, which the node says in every log line and in its status.
@@ -52,6 +56,9 @@ pub enum Caller {
     Insecure,
     /// A genesis identity, proven by mutual TLS.
     Party(Role),
+    /// A read identity of a party (registered on the ledger): reads what is owed and paid
+    /// to that party, nothing else.
+    Reader(String),
 }
 
 impl Caller {
@@ -67,6 +74,7 @@ impl Caller {
         match self {
             Caller::Insecure => "an unauthenticated caller (--insecure)".into(),
             Caller::Party(role) => role_name(role),
+            Caller::Reader(party) => format!("the read identity of {party}"),
         }
     }
 }
@@ -96,11 +104,6 @@ pub fn genesis_roles(genesis: &Genesis) -> BTreeMap<[u8; 32], Role> {
     roles
 }
 
-/// Every genesis identity, for a server.
-pub fn identity_trust(genesis: &Genesis) -> Trust {
-    Trust::new(genesis_roles(genesis).into_iter().map(|(key, role)| (key, role_name(&role))))
-}
-
 /// How this node talks: its server TLS config and the transport its own calls use (peers,
 /// the leader), or insecure.
 #[derive(Clone)]
@@ -118,7 +121,7 @@ impl Security {
     pub fn tls(genesis: &Genesis, node_key: &ed25519_dalek::SigningKey) -> Result<Security, tls::TlsError> {
         let identity = Identity::new(node_key)?;
         Ok(Security {
-            server: Some(tls::server_config(&identity, identity_trust(genesis))?),
+            server: Some(tls::server_config(&identity)?),
             client: fairshare_api::Transport::tls(&identity, node_trust(genesis))?,
             identity: Some(Arc::new(identity)),
             roles: Arc::new(genesis_roles(genesis)),
@@ -149,13 +152,15 @@ impl Security {
 
     /// The interceptor that admits genesis identities of the roles `admit` accepts.
     pub fn access(&self, admit: Admit) -> Access {
-        Access { roles: self.roles.clone(), insecure: self.is_insecure(), admit }
+        Access { roles: self.roles.clone(), insecure: self.is_insecure(), admit, readers: None }
     }
 }
 
-/// Which genesis roles a service admits.
+/// Who a service admits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Admit {
+    /// Genesis identities, and read identities (see [`Access::with_readers`]).
+    IdentitiesAndReaders,
     /// Nodes, insurers, regulators, the ministry.
     AnyIdentity,
     /// Genesis nodes only (Raft).
@@ -169,6 +174,18 @@ pub struct Access {
     roles: Arc<BTreeMap<[u8; 32], Role>>,
     insecure: bool,
     admit: Admit,
+    readers: Option<Readers>,
+}
+
+/// The party a read identity's key reads for, if the ledger registered it.
+pub type Readers = Arc<dyn Fn(&[u8; 32]) -> Option<String> + Send + Sync>;
+
+impl Access {
+    /// With `Admit::IdentitiesAndReaders`: how to find a key's party on the ledger.
+    pub fn with_readers(mut self, readers: Readers) -> Access {
+        self.readers = Some(readers);
+        self
+    }
 }
 
 impl tonic::service::Interceptor for Access {
@@ -178,6 +195,14 @@ impl tonic::service::Interceptor for Access {
             return Ok(request);
         }
         let key = request.extensions().get::<PeerIdentity>().and_then(|peer| peer.key);
+        if let (Admit::IdentitiesAndReaders, Some(key), Some(readers)) = (self.admit, key, &self.readers) {
+            if !self.roles.contains_key(&key) {
+                if let Some(party) = readers(&key) {
+                    request.extensions_mut().insert(Caller::Reader(party));
+                    return Ok(request);
+                }
+            }
+        }
         let Some(role) = key.and_then(|key| self.roles.get(&key)) else {
             return Err(Status::unauthenticated(
                 "this node answers only genesis identities over mutual TLS: connect with the certificate of a key named in genesis (README, 'Security model')",

@@ -287,3 +287,77 @@ fn an_insecure_cluster_says_so_in_every_log_line_and_in_its_status() {
     assert!(refused.is_err());
     no_panic(&mut cluster);
 }
+
+fn query_as(cluster: &Cluster, transport: &Transport, query: fairshare_api::v1::query_request::Query) -> Result<String, tonic::Status> {
+    let address = cluster.nodes["cz"].address.clone();
+    let transport = transport.clone();
+    cluster.block_on(async move {
+        let mut client =
+            fairshare_api::connect(&address, QUICK, &transport).await.map_err(|error| tonic::Status::unavailable(error.to_string()))?;
+        client.query(fairshare_api::v1::QueryRequest { query: Some(query) }).await.map(|reply| reply.into_inner().json)
+    })
+}
+
+#[test]
+fn a_read_identity_reads_only_what_is_owed_to_its_party_and_nobody_reads_without_one() {
+    use fairshare_api::v1::{query_request::Query, Empty, ObligationFilter};
+    use fairshare_protocol::pb::{self, transaction::Kind};
+    let mut cluster = cluster();
+    let mut signer = Signer::new("iza-test", 0);
+    let mut envelopes = fairshare_tests::approved_plan(&mut signer, "p1");
+    envelopes.extend(fairshare_tests::attain_and_confirm(&mut signer, "p1", "m1"));
+    envelopes.push(signer.sign(
+        "zk",
+        Kind::PartyRegistered(pb::PartyRegistered {
+            party: "agb:20000002".into(),
+            kind: pb::PartyKind::Provider as i32,
+            name: "Elsewhere".into(),
+            iban: "NL91ABNA0417164300".into(),
+        }),
+    ));
+    let reader_key = test_key("reader of agb:10000001");
+    envelopes.push(signer.sign(
+        "zk",
+        Kind::ReaderRegistered(pb::ReaderRegistered {
+            party: "agb:10000001".into(),
+            public_key: reader_key.verifying_key().to_bytes().to_vec(),
+        }),
+    ));
+    for envelope in envelopes {
+        let response = cluster.submit("cz", envelope).expect("submit");
+        assert_eq!(response.verdict, VerdictKind::Applied as i32, "{response:?}");
+    }
+    let reader = transport_as(&reader_key);
+
+    // Its own obligations, and nothing of anyone else's.
+    let all = query_as(&cluster, &reader, Query::Obligations(ObligationFilter::default())).expect("its obligations");
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&all).unwrap();
+    assert!(!rows.is_empty(), "the confirmed milestone owes agb:10000001");
+    assert!(rows.iter().all(|row| row["payee"] == "agb:10000001" || row["beneficiary"] == "agb:10000001"), "{all}");
+    let other = ObligationFilter { party: "agb:20000002".into(), ..ObligationFilter::default() };
+    assert_eq!(query_as(&cluster, &reader, Query::Obligations(other)).unwrap_err().code(), Code::PermissionDenied);
+    for forbidden in [Query::Parties(Empty {}), Query::Plans(Empty {}), Query::Fund(Empty {}), Query::Payments(Empty {})] {
+        let refused = query_as(&cluster, &reader, forbidden).expect_err("not its business");
+        assert_eq!(refused.code(), Code::PermissionDenied, "{refused}");
+        assert!(refused.message().contains("read identity of agb:10000001"), "{}", refused.message());
+    }
+    let balances = query_as(&cluster, &reader, Query::PartyBalances(Empty {})).expect("its balance");
+    assert!(balances.contains("agb:10000001") && !balances.contains("agb:20000002") && !balances.contains("NL91"), "{balances}");
+    // Nor the log, nor a submission.
+    let address = cluster.nodes["cz"].address.clone();
+    let transport = reader.clone();
+    let log = cluster.block_on(async move {
+        let mut client = fairshare_api::connect(&address, QUICK, &transport).await.unwrap();
+        client.audit_log(fairshare_api::v1::AuditLogRequest { from_log_index: 0 }).await.map(|_| ())
+    });
+    assert_eq!(log.unwrap_err().code(), Code::PermissionDenied);
+
+    // A key nobody registered, and no certificate at all, read nothing.
+    for transport in [stranger(), anonymous()] {
+        let refused = query_as(&cluster, &transport, Query::Parties(Empty {})).expect_err("no identity");
+        assert_eq!(refused.code(), Code::Unauthenticated, "{refused}");
+    }
+    // An insurer reads everything, IBANs included.
+    assert!(query_as(&cluster, &fairshare_tests::transport(), Query::Parties(Empty {})).unwrap().contains("NL91ABNA0417164300"));
+    no_panic(&mut cluster);
+}

@@ -141,15 +141,28 @@ pub struct KeyFile {
 
 fn parse_key(text: &str, field: &str) -> Result<VerifyingKey, GenesisError> {
     let bytes = hex::decode(text.trim()).map_err(|_| error(field, "is not hex"))?;
-    let bytes: [u8; 32] = bytes.try_into().map_err(|_| error(field, "must be 32 bytes (64 hex digits)"))?;
-    let key = VerifyingKey::from_bytes(&bytes).map_err(|_| error(field, "is not a valid ed25519 public key"))?;
-    // Signatures are checked with the cofactored equation (crate::signature), under which a
-    // key with a small-order component would let others sign; no key generator makes one.
+    check_public_key(&bytes).map_err(|problem| error(field, problem))
+}
+
+/// What makes 32 bytes an acceptable ed25519 public key, for genesis and for keys that come
+/// later on the ledger (read identities): a valid point without a small-order component.
+/// Signatures are checked with the cofactored equation (crate::signature), under which a
+/// key with a small-order component would let others sign; no key generator makes one.
+pub fn check_public_key(bytes: &[u8]) -> Result<VerifyingKey, &'static str> {
+    let bytes: [u8; 32] = bytes.try_into().map_err(|_| "must be 32 bytes (64 hex digits)")?;
+    let key = VerifyingKey::from_bytes(&bytes).map_err(|_| "is not a valid ed25519 public key")?;
     let point = key.to_edwards();
     if point.is_small_order() || !point.is_torsion_free() {
-        return Err(error(field, "is a weak ed25519 public key (it has a small-order component); generate a new key pair"));
+        return Err("is a weak ed25519 public key (it has a small-order component); generate a new key pair");
     }
     Ok(key)
+}
+
+impl Genesis {
+    /// Whether `key` is any key genesis names (a signing or node key of anyone).
+    pub fn names_key(&self, key: &VerifyingKey) -> bool {
+        self.signers.values().any(|(_, known)| known == key)
+    }
 }
 
 impl GenesisFile {

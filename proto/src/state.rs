@@ -412,6 +412,9 @@ pub struct LedgerState {
     pub rejections: BTreeMap<String, u64>,
     /// A regulator's attestations: regulator → the checkpoint size it verified, and when.
     pub attestations: BTreeMap<String, (u64, String, LeafIndex)>,
+    /// Read identities: public key (hex) → the party it reads for (`ReaderRegistered`).
+    #[serde(default)]
+    pub readers: BTreeMap<String, String>,
 }
 
 impl LedgerState {
@@ -452,6 +455,7 @@ impl LedgerState {
             external_funding: BTreeMap::new(),
             rejections: BTreeMap::new(),
             attestations: BTreeMap::new(),
+            readers: BTreeMap::new(),
         }
     }
 
@@ -502,6 +506,7 @@ impl LedgerState {
             external_funding,
             rejections,
             attestations,
+            readers,
         } = self;
         let digested = (
             genesis_hash,
@@ -516,6 +521,7 @@ impl LedgerState {
             external_funding,
             rejections,
             attestations,
+            readers,
         );
         crate::canonical::digest(&digested).expect("every part of the state has a canonical encoding")
     }

@@ -138,6 +138,18 @@ fn every_transaction_kind_applies_and_every_reason_code_is_given_at_least_once()
     run.rejected(COORDINATOR, party("agb:22222222", pb::PartyKind::Unspecified), ReasonCode::MalformedTransaction);
     run.rejected(MINISTRY, party("agb:22222222", pb::PartyKind::Provider), ReasonCode::SignerNotAuthorised);
 
+    // Read identities.
+    let reader = |party: &str, key: Vec<u8>| Kind::ReaderRegistered(pb::ReaderRegistered { party: party.into(), public_key: key });
+    let reader_key = |name: &str| fairshare_protocol::testing::test_key(name).verifying_key().to_bytes().to_vec();
+    run.ok(COORDINATOR, reader(PROVIDER_A, reader_key("reader-a")));
+    run.ok(SECOND, reader(PROVIDER_A, reader_key("reader-a2")));
+    assert_eq!(run.scenario.ledger.state().readers.len(), 1, "a new read key replaces the party's earlier one");
+    run.rejected(COORDINATOR, reader(PROVIDER_B, reader_key("reader-a2")), ReasonCode::AlreadyExists);
+    run.rejected(COORDINATOR, reader(PROVIDER_B, reader_key(COORDINATOR)), ReasonCode::AlreadyExists);
+    run.rejected(COORDINATOR, reader(PROVIDER_B, vec![0; 31]), ReasonCode::MalformedTransaction);
+    run.rejected(COORDINATOR, reader(PROVIDER_B, vec![0; 32]), ReasonCode::MalformedTransaction);
+    run.rejected(COORDINATOR, reader("agb:99999999", reader_key("reader-c")), ReasonCode::UnknownParty);
+
     // Distribution keys.
     let equal = [("cz", "0.25"), ("menzis", "0.25"), ("vgz", "0.25"), ("zk", "0.25")];
     run.rejected("cz", key_proposed("somatic", 3, "2027-01-01", &equal), ReasonCode::KeyVersionOutOfOrder);
@@ -257,7 +269,7 @@ fn every_transaction_kind_applies_and_every_reason_code_is_given_at_least_once()
 
     // The proof: every kind of the oneof, every code of the enum.
     let kinds: BTreeSet<&str> = AUTHORISATION.iter().map(|(name, _, _)| *name).collect();
-    assert_eq!(kinds.len(), 23, "the Transaction oneof has 23 kinds");
+    assert_eq!(kinds.len(), 24, "the Transaction oneof has 24 kinds");
     let missing_kinds: Vec<_> = kinds.difference(&run.kinds).collect();
     assert!(missing_kinds.is_empty(), "never applied: {missing_kinds:?}");
     assert_eq!(all_codes().len(), 51, "codes 0..=50");
@@ -281,6 +293,10 @@ fn sample(name: &str) -> Kind {
     let head = pb::Checkpoint { ledger_id: "iza-test".into(), size: 1, root: vec![0; 32], state_digest: vec![0; 32] };
     match name {
         "party_registered" => party("agb:12345678", pb::PartyKind::Provider),
+        "reader_registered" => Kind::ReaderRegistered(pb::ReaderRegistered {
+            party: "agb:12345678".into(),
+            public_key: fairshare_protocol::testing::test_key("reader").verifying_key().to_bytes().to_vec(),
+        }),
         "key_proposed" => key_proposed("somatic", 2, "2027-01-01", &[("cz", "0.5"), ("zk", "0.5")]),
         "key_approved" => key_approved("somatic", 1),
         "quick_test_submitted" => quick_test("p", COORDINATOR, SECOND),

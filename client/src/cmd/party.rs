@@ -1,4 +1,4 @@
-//! `fairshare party register|list`: parties that receive money (providers, cashiers, …).
+//! `fairshare party register|reader|list`: parties that receive money (providers, cashiers, …).
 
 use std::collections::BTreeMap;
 
@@ -6,6 +6,7 @@ use anyhow::Result;
 use fairshare_api::v1::{query_request::Query, Empty};
 use fairshare_client::action::Action;
 use fairshare_client::table::Table;
+use fairshare_protocol::pb::{self, transaction::Kind};
 use fairshare_protocol::state::Party;
 
 use super::{input, Context};
@@ -39,6 +40,19 @@ enum Command {
         #[arg(long)]
         iban: Option<String>,
     },
+    /// Give a registered party a read identity: its own key, with which it reads what is owed
+    /// and paid to it, and nothing else (any insurer may; a new key replaces the old one).
+    #[command(after_help = "Examples:\n  \
+        fairshare keygen --out spaarne-reader.key      # by the party; it sends the public key\n  \
+        fairshare --as zk party reader agb:06011234 --public-key 3f4c6a7f…\n\n\
+        The party then connects with a client config whose identity uses that key file.")]
+    Reader {
+        #[arg(value_name = "AGB_OR_KVK")]
+        party: String,
+        /// The party's ed25519 public key, 64 hex digits (printed by 'fairshare keygen').
+        #[arg(long, value_name = "HEX")]
+        public_key: String,
+    },
     /// List the registered parties.
     #[command(after_help = "Example:\n  fairshare party list --json")]
     List,
@@ -50,6 +64,14 @@ impl Args {
             Command::Register { party, name, kind, iban } => {
                 let action = Action::PartyRegister { party, name, party_kind: kind, iban };
                 context.submit(input(action.to_kind(&context.signer(None)?.0))?).await
+            }
+            Command::Reader { party, public_key } => {
+                let bytes = hex::decode(public_key.trim())
+                    .map_err(|_| anyhow::anyhow!("--public-key '{}' is not hex", fairshare_protocol::ids::echo(&public_key)))?;
+                // The protocol's own check, before anything is signed.
+                fairshare_protocol::genesis::check_public_key(&bytes).map_err(|problem| anyhow::anyhow!("--public-key {problem}"))?;
+                fairshare_protocol::ids::check_party(&party).map_err(|rejection| anyhow::anyhow!("{}", rejection.message))?;
+                context.submit(Kind::ReaderRegistered(pb::ReaderRegistered { party, public_key: bytes })).await
             }
             Command::List => {
                 let parties: BTreeMap<String, Party> = context.query(Query::Parties(Empty {})).await?;

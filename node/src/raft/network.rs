@@ -355,7 +355,7 @@ impl RaftService {
                 caller.name()
             }
             // The interceptor admits nodes only; anything else here is a wiring bug.
-            Caller::Party(_) => return Err(Status::permission_denied("only genesis nodes speak Raft")),
+            Caller::Party(_) | Caller::Reader(_) => return Err(Status::permission_denied("only genesis nodes speak Raft")),
         };
         let current = self.raft.metrics().borrow().current_term;
         if !term_plausible(term, current) {

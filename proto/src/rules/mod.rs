@@ -66,6 +66,7 @@ pub enum Signers {
 
 pub const AUTHORISATION: &[(&str, Signers, &str)] = &[
     ("party_registered", Signers::AnyInsurer, "any insurer"),
+    ("reader_registered", Signers::AnyInsurer, "any insurer"),
     ("key_proposed", Signers::AnyInsurer, "any insurer"),
     ("key_approved", Signers::AnyInsurer, "each insurer for itself"),
     ("quick_test_submitted", Signers::AnyInsurer, "the coordinating insurer it names"),
@@ -93,6 +94,7 @@ pub const AUTHORISATION: &[(&str, Signers, &str)] = &[
 pub fn kind_name(kind: &Kind) -> &'static str {
     match kind {
         Kind::PartyRegistered(_) => "party_registered",
+        Kind::ReaderRegistered(_) => "reader_registered",
         Kind::KeyProposed(_) => "key_proposed",
         Kind::KeyApproved(_) => "key_approved",
         Kind::QuickTestSubmitted(_) => "quick_test_submitted",
@@ -163,6 +165,7 @@ pub fn apply(
     let context = Context { genesis, signer: &transaction.signer, role: &transaction.role, index, is_certified };
     let result = match &transaction.kind {
         Kind::PartyRegistered(body) => party::register(state, &context, body),
+        Kind::ReaderRegistered(body) => party::register_reader(state, &context, body),
         Kind::KeyProposed(body) => key::propose(state, &context, body),
         Kind::KeyApproved(body) => key::approve(state, &context, body),
         Kind::QuickTestSubmitted(body) => plan::submit_quick_test(state, &context, body),

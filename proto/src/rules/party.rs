@@ -6,6 +6,36 @@ use crate::pb::{self, PartyKind, ReasonCode};
 use crate::rejection::{reject, Rejection};
 use crate::state::{LedgerState, Party};
 
+/// Any insurer may give a registered party a read identity (its own key), replacing the
+/// party's earlier one. The key must be sound, not a key of genesis (one key, one role),
+/// and not another party's reader.
+pub fn register_reader(state: &mut LedgerState, context: &Context, body: &pb::ReaderRegistered) -> Result<(), Rejection> {
+    check_party(&body.party)?;
+    if !state.parties.contains_key(&body.party) {
+        return reject(ReasonCode::UnknownParty, format!("party {} is not registered; register it first", body.party));
+    }
+    let key = match crate::genesis::check_public_key(&body.public_key) {
+        Ok(key) => key,
+        Err(problem) => return reject(ReasonCode::MalformedTransaction, format!("the read key of {} {problem}", body.party)),
+    };
+    if context.genesis.names_key(&key) {
+        return reject(
+            ReasonCode::AlreadyExists,
+            format!("the read key of {} is a key of genesis; a party reads with a key of its own", body.party),
+        );
+    }
+    let hex_key = hex::encode(key.as_bytes());
+    match state.readers.get(&hex_key) {
+        Some(party) if *party != body.party => {
+            return reject(ReasonCode::AlreadyExists, format!("this key already reads for party {party}"));
+        }
+        _ => {}
+    }
+    state.readers.retain(|_, party| *party != body.party);
+    state.readers.insert(hex_key, body.party.clone());
+    Ok(())
+}
+
 /// Any insurer may register a party; an IBAN, when given, must pass mod-97.
 pub fn register(state: &mut LedgerState, context: &Context, body: &pb::PartyRegistered) -> Result<(), Rejection> {
     check_party(&body.party)?;
