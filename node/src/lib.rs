@@ -10,6 +10,8 @@
 //! - [`service`]: the gRPC services `Ledger` and `Admin` of `fairshare-api`.
 //! - [`submit`]: pre-checks, group commit into blocks, forwarding to the leader.
 //! - [`node`]: wiring and a graceful stop; [`metrics`]: Prometheus text.
+//! - [`limits`]: connection caps and deadlines; [`health`]: when the node refuses writes or
+//!   reports NOT_SERVING, a damaged data dir, panics that stop the process.
 //! - [`raft_transport`]: generated types of the node-to-node Raft service. The public
 //!   gRPC API (types, services, the client channel) is the `fairshare-api` crate.
 
@@ -22,6 +24,8 @@ pub mod raft_transport {
 }
 
 pub mod config;
+pub mod health;
+pub mod limits;
 pub mod metrics;
 pub mod node;
 pub mod raft;

@@ -287,6 +287,7 @@ pub fn status(shared: &Shared) -> StatusResponse {
         .collect();
     let me_voter = node_id(ledger.genesis(), &shared.insurer).is_some_and(|id| voters.contains(&id));
     let reachable_voters = peer_list.iter().filter(|peer| peer.voter && peer.reachable).count() + usize::from(me_voter);
+    let write_refusal = shared.health.write_refusal();
     StatusResponse {
         node: shared.insurer.clone(),
         leader: leader_name(&shared.raft, ledger.genesis()),
@@ -302,9 +303,10 @@ pub fn status(shared: &Shared) -> StatusResponse {
         genesis_hash: ledger.genesis().hash().to_vec(),
         evidence: ledger.certification().evidence.iter().map(|evidence| evidence.what.clone()).collect(),
         signing_halted: shared.signing_halted.load(Ordering::Relaxed),
-        accepting_writes: metrics.current_leader.is_some() && reachable_voters * 2 > voters.len(),
+        accepting_writes: metrics.current_leader.is_some() && reachable_voters * 2 > voters.len() && write_refusal.is_none(),
         participants: Vec::new(),
         awaiting_readmission: !shared.raft_allowed.load(Ordering::Relaxed),
+        write_refusal_reason: write_refusal.unwrap_or_default(),
     }
 }
 

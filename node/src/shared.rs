@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use fairshare_protocol::Ledger;
 use tokio::sync::watch;
 
+use crate::health::Health;
 use crate::raft::state_machine::Applied;
 use crate::raft::{insurer_of, Raft};
 use crate::submit::Submitter;
@@ -39,6 +40,8 @@ pub struct Shared {
     pub raft_allowed: Arc<AtomicBool>,
     /// The file whose presence marks a data dir awaiting re-admission.
     pub replacement_marker: PathBuf,
+    /// Whether writes are taken (free space, Raft running), and why not.
+    pub health: Arc<Health>,
 }
 
 impl Shared {
