@@ -301,6 +301,7 @@ pub fn create(dir: &Path, count: usize, base_port: u16, insecure: bool) -> Resul
             metrics_listen: node.metrics.clone(),
             log_format: "human".to_string(),
             peers: nodes.iter().filter(|peer| peer.id != node.id).map(|peer| Peer { id: peer.id.clone(), address: peer.url() }).collect(),
+            limits: Default::default(),
         };
         let text = format!(
             "# Node {} of the devnet in {}; written by 'fairshare devnet'. Paths are relative to this file.\n{}",

@@ -9,6 +9,8 @@ use fairshare_protocol::genesis::{node_signer, GenesisFile};
 use fairshare_protocol::Genesis;
 use serde::{Deserialize, Serialize};
 
+use crate::limits::Limits;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NodeConfig {
@@ -31,6 +33,9 @@ pub struct NodeConfig {
     /// Every other node of the ledger.
     #[serde(default)]
     pub peers: Vec<Peer>,
+    /// Connection caps, deadlines, the free-space floor (`[limits]`; every field has a default).
+    #[serde(default)]
+    pub limits: Limits,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -111,6 +116,7 @@ pub fn load(path: &Path) -> Result<Loaded> {
     if !matches!(config.log_format.as_str(), "human" | "json") {
         bail!("node config {}: field 'log_format' must be \"human\" or \"json\"", path.display());
     }
+    config.limits.check().map_err(|problem| anyhow::anyhow!("node config {}: {problem}", path.display()))?;
     let data_dir = relative(base, &config.data_dir);
     Ok(Loaded { config, genesis: Arc::new(genesis), node_key, data_dir, insecure: false })
 }

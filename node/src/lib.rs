@@ -11,6 +11,8 @@
 //! - [`submit`]: pre-checks, group commit into blocks, forwarding to the leader.
 //! - [`transport`]: mutual TLS on the listener (genesis identities) and who may call what.
 //! - [`node`]: wiring and a graceful stop; [`metrics`]: Prometheus text.
+//! - [`limits`]: connection caps and deadlines; [`health`]: when the node refuses writes or
+//!   reports NOT_SERVING, a damaged data dir, panics that stop the process.
 //! - [`raft_transport`]: generated types of the node-to-node Raft service. The public
 //!   gRPC API (types, services, the client channel) is the `fairshare-api` crate.
 
@@ -23,6 +25,8 @@ pub mod raft_transport {
 }
 
 pub mod config;
+pub mod health;
+pub mod limits;
 pub mod logging;
 pub mod metrics;
 pub mod misbehaviour;

@@ -87,12 +87,16 @@ async fn run(config: PathBuf, insecure: bool) -> Result<()> {
     loaded.insecure = insecure;
     fairshare_node::logging::init(loaded.config.log_format == "json", insecure);
     let handles = fairshare_node::node::start(loaded).await?;
+    // After start: opening the database must still be able to catch sled's panics.
+    fairshare_node::health::abort_on_panic();
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("cannot listen for SIGTERM")?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: stopping"),
-        _ = terminate.recv() => tracing::info!("SIGTERM: stopping"),
-    }
-    fairshare_node::node::stop(handles).await
+    let signal = async move {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: stopping"),
+            _ = terminate.recv() => tracing::info!("SIGTERM: stopping"),
+        }
+    };
+    fairshare_node::node::run_until(handles, signal).await
 }
 
 #[tokio::main]

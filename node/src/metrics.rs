@@ -22,6 +22,10 @@ pub struct Metrics {
     latency_sum_micros: AtomicU64,
     pub peers_up: AtomicU64,
     pub evidence: AtomicU64,
+    /// Connections open on the gRPC port (see `limits`).
+    pub connections_open: AtomicU64,
+    /// Connections closed at once because a cap was reached.
+    pub connections_refused: AtomicU64,
 }
 
 impl Metrics {
@@ -58,6 +62,7 @@ impl Metrics {
         gauge("fairshare_term", "Current Raft term", metrics.current_term);
         gauge("fairshare_peers_up", "Peers that answered the last probe", self.peers_up.load(Ordering::Relaxed));
         gauge("fairshare_checkpoint_evidence", "Conflicting checkpoint statements seen", self.evidence.load(Ordering::Relaxed));
+        gauge("fairshare_connections_open", "Connections open on the gRPC port", self.connections_open.load(Ordering::Relaxed));
         let (size, certified, rejections) = {
             let ledger = ledger.read().expect("ledger lock");
             let certified = ledger.certification().latest_certified().map(|head| head.size).unwrap_or(0);
@@ -70,6 +75,11 @@ impl Metrics {
         for (reason, count) in rejections {
             let _ = writeln!(out, "fairshare_rejections_total{{reason=\"{reason}\"}} {count}");
         }
+        let _ = writeln!(
+            out,
+            "# HELP fairshare_connections_refused_total Connections closed at once at a connection cap\n# TYPE fairshare_connections_refused_total counter\nfairshare_connections_refused_total {}",
+            self.connections_refused.load(Ordering::Relaxed)
+        );
         let _ = writeln!(out, "# HELP fairshare_submit_seconds Time from submission to applied\n# TYPE fairshare_submit_seconds histogram");
         for (bucket, bound) in self.latency_buckets.iter().zip(LATENCY_BUCKETS_MS) {
             let _ = writeln!(out, "fairshare_submit_seconds_bucket{{le=\"{}\"}} {}", bound as f64 / 1000.0, bucket.load(Ordering::Relaxed));

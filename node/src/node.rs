@@ -16,6 +16,8 @@ use openraft::BasicNode;
 use tonic::Status;
 
 use crate::config::{check_data_dir, Loaded};
+use crate::health::Health;
+use crate::limits::{limit_connections, ConnectionLimiter};
 use crate::metrics::Metrics;
 use crate::misbehaviour::Misbehaviour;
 use crate::raft::log_store::LogStore;
@@ -103,11 +105,17 @@ pub async fn start(loaded: Loaded) -> Result<Handles> {
     }
     let awaiting = marker.exists();
 
-    let db = sled::open(data_dir.join("sled")).with_context(|| format!("cannot open the database in {}", data_dir.display()))?;
-    let log_store = LogStore::open(db.clone()).context("cannot open the Raft log")?;
-    let (state_machine, applied) = StateMachine::open(db.clone(), genesis.clone()).context("cannot open the state machine")?;
+    // sled panics on some damaged files: one line naming the data dir instead (health.rs).
+    let (db, log_store, state_machine, applied, participants) = crate::health::open_data_dir(&data_dir, || {
+        let db = sled::open(data_dir.join("sled")).context("cannot open the database")?;
+        crate::health::check_not_emptied(&db, fresh)?;
+        let log_store = LogStore::open(db.clone()).context("cannot open the Raft log")?;
+        let (state_machine, applied) = StateMachine::open(db.clone(), genesis.clone()).context("cannot open the state machine")?;
+        let participants = crate::raft::network::load_participants(&db);
+        Ok((db, log_store, state_machine, applied, participants))
+    })?;
     let ledger: Arc<RwLock<Ledger>> = state_machine.ledger();
-    let participants = Arc::new(Mutex::new(crate::raft::network::load_participants(&db)));
+    let participants = Arc::new(Mutex::new(participants));
     let misbehaviour = Arc::new(Misbehaviour::default());
     let term = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let transports = {
@@ -119,7 +127,9 @@ pub async fn start(loaded: Loaded) -> Result<Handles> {
         })
     };
     let network = Network::new(participants.clone(), db.clone(), transports, term.clone(), misbehaviour.clone());
-    let raft = Raft::new(me, Arc::new(raft_config()), network, log_store, state_machine).await.context("cannot start Raft")?;
+    let raft = Raft::new(me, Arc::new(raft_config()), network, log_store, state_machine)
+        .await
+        .map_err(|error| crate::health::damaged(&data_dir, &format!("cannot start Raft: {error}")))?;
     tokio::spawn(crate::raft::network::watch_term(raft.clone(), term));
 
     let listen_url = format!("{scheme}://{}", config.listen);
@@ -135,7 +145,8 @@ pub async fn start(loaded: Loaded) -> Result<Handles> {
     }
 
     let metrics = Arc::new(Metrics::default());
-    let submitter = Submitter::start(raft.clone(), security.client.clone(), ledger.clone(), metrics.clone());
+    let health = Arc::new(Health::new(&data_dir, &config.limits));
+    let submitter = Submitter::start(raft.clone(), security.client.clone(), ledger.clone(), metrics.clone(), health.clone());
     let peers = config.peers.iter().map(|peer| (peer.id.clone(), (peer.address.clone(), false))).collect();
     let votes_allowed = Arc::new(AtomicBool::new(!awaiting));
     let shared = Arc::new(Shared {
@@ -152,6 +163,7 @@ pub async fn start(loaded: Loaded) -> Result<Handles> {
         replacement_marker: marker,
         security: security.clone(),
         misbehaviour: misbehaviour.clone(),
+        health: health.clone(),
     });
 
     tokio::spawn(probe_peers(shared.clone(), metrics.clone()));
@@ -163,6 +175,7 @@ pub async fn start(loaded: Loaded) -> Result<Handles> {
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<fairshare_api::v1::ledger_server::LedgerServer<LedgerService>>().await;
+    tokio::spawn(crate::health::watch_raft(raft.clone(), health, health_reporter.clone()));
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(fairshare_api::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(crate::raft_transport::FILE_DESCRIPTOR_SET)
@@ -184,18 +197,25 @@ pub async fn start(loaded: Loaded) -> Result<Handles> {
         InterceptedService::new(fairshare_api::v1::admin_server::AdminServer::new(AdminService { shared: shared.clone() }), identities);
     let raft_service = RaftService::new(raft.clone(), votes_allowed, genesis.clone(), misbehaviour).into_server();
     let raft_service = InterceptedService::new(raft_service, security.access(Admit::Nodes));
+    let connection_limiter = ConnectionLimiter::new(config.limits.clone(), metrics.clone());
     let listener = tokio::net::TcpListener::bind(&config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
     let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(
-        tonic::transport::Server::builder()
+        crate::limits::server(&config.limits)
             .add_service(health_service)
             .add_service(reflection)
             .add_service(ledger_service)
             .add_service(admin_service)
             .add_service(raft_service)
-            .serve_with_incoming_shutdown(crate::transport::incoming(listener, security.server.clone()), async {
-                let _ = stop.await;
-            }),
+            .serve_with_incoming_shutdown(
+                crate::transport::incoming(
+                    limit_connections(crate::transport::accepted(listener), connection_limiter),
+                    security.server.clone(),
+                ),
+                async {
+                    let _ = stop.await;
+                },
+            ),
     );
     let transport = if insecure { "INSECURE plain text" } else { "mutual TLS" };
     tracing::info!(node = %config.id, listen = %config.listen, ledger = %genesis.ledger_id, transport, "fairshare-node serving");
@@ -204,6 +224,7 @@ pub async fn start(loaded: Loaded) -> Result<Handles> {
 
 /// Stops gRPC, then Raft, then syncs the database: nothing acknowledged is lost.
 pub async fn stop(handles: Handles) -> Result<()> {
+    handles.shared.health.stopping();
     let _ = handles.shutdown.send(());
     let _ = tokio::time::timeout(Duration::from_secs(5), handles.server).await;
     if let Err(error) = handles.shared.raft.shutdown().await {
@@ -213,6 +234,23 @@ pub async fn stop(handles: Handles) -> Result<()> {
     tokio::task::spawn_blocking(move || crate::raft::log_store::sync(&db)).await.context("sync task")??;
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// Serves until `stop_requested` resolves (a signal), then stops cleanly; or, if Raft
+/// stops on a fatal error first, keeps answering `status` for `limits.exit_grace_secs` and
+/// returns the error, so that the process exits non-zero and a supervisor restarts it.
+pub async fn run_until(handles: Handles, stop_requested: impl std::future::Future<Output = ()>) -> Result<()> {
+    let health = handles.shared.health.clone();
+    tokio::select! {
+        () = stop_requested => stop(handles).await,
+        reason = health.wait_raft_stopped() => {
+            tokio::time::sleep(health.exit_grace).await;
+            if let Err(error) = stop(handles).await {
+                tracing::warn!("stopping after Raft stopped: {error:#}");
+            }
+            bail!("Raft stopped ({reason}); see the log above for the cause, then restart the node (a damaged data dir: README, 'Replacing a node')")
+        }
+    }
 }
 
 pub fn clear_replacement(shared: &Shared) -> Result<(), Status> {

@@ -302,6 +302,7 @@ pub fn status(shared: &Shared) -> StatusResponse {
         .collect();
     let me_voter = node_id(ledger.genesis(), &shared.insurer).is_some_and(|id| voters.contains(&id));
     let reachable_voters = peer_list.iter().filter(|peer| peer.voter && peer.reachable).count() + usize::from(me_voter);
+    let write_refusal = shared.health.write_refusal();
     StatusResponse {
         node: shared.insurer.clone(),
         leader: leader_name(&shared.raft, ledger.genesis()),
@@ -317,11 +318,12 @@ pub fn status(shared: &Shared) -> StatusResponse {
         genesis_hash: ledger.genesis().hash().to_vec(),
         evidence: ledger.certification().evidence.iter().map(|evidence| evidence.what.clone()).collect(),
         signing_halted: shared.signing_halted.load(Ordering::Relaxed),
-        accepting_writes: metrics.current_leader.is_some() && reachable_voters * 2 > voters.len(),
+        accepting_writes: metrics.current_leader.is_some() && reachable_voters * 2 > voters.len() && write_refusal.is_none(),
         participants: Vec::new(),
         awaiting_readmission: !shared.raft_allowed.load(Ordering::Relaxed),
         transport: if shared.security.is_insecure() { "INSECURE plain text, no authentication (--insecure)" } else { "mutual TLS" }.into(),
         misbehaviour: shared.misbehaviour.lines(),
+        write_refusal_reason: write_refusal.unwrap_or_default(),
     }
 }
 

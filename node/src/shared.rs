@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use fairshare_protocol::Ledger;
 use tokio::sync::watch;
 
+use crate::health::Health;
 use crate::misbehaviour::Misbehaviour;
 use crate::raft::state_machine::Applied;
 use crate::raft::{insurer_of, Raft};
@@ -45,6 +46,8 @@ pub struct Shared {
     pub security: Security,
     /// What peers did that an honest node never does.
     pub misbehaviour: Arc<Misbehaviour>,
+    /// Whether writes are taken (free space, Raft running), and why not.
+    pub health: Arc<Health>,
 }
 
 impl Shared {

@@ -20,6 +20,7 @@ use prost::Message;
 use tokio::sync::{mpsc, oneshot};
 use tonic::Status;
 
+use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::raft::{insurer_of, BlockRequest, OutcomeRecord, Raft, VerdictRecord};
 use fairshare_api::v1::{SubmitBatchRequest, SubmitResponse, VerdictKind};
@@ -40,6 +41,7 @@ struct Pending {
 pub struct Submitter {
     queue: mpsc::Sender<Pending>,
     ledger: Arc<RwLock<Ledger>>,
+    health: Arc<Health>,
 }
 
 fn response(record: &OutcomeRecord, log_index: u64) -> SubmitResponse {
@@ -77,14 +79,15 @@ fn response(record: &OutcomeRecord, log_index: u64) -> SubmitResponse {
 
 impl Submitter {
     /// `transport` is how this node reaches the leader to forward blocks.
-    pub fn start(raft: Raft, transport: Transport, ledger: Arc<RwLock<Ledger>>, metrics: Arc<Metrics>) -> Submitter {
+    pub fn start(raft: Raft, transport: Transport, ledger: Arc<RwLock<Ledger>>, metrics: Arc<Metrics>, health: Arc<Health>) -> Submitter {
         let (queue, receiver) = mpsc::channel(SUBMIT_QUEUE_CAPACITY);
         tokio::spawn(batcher(raft, transport, receiver, metrics));
-        Submitter { queue, ledger }
+        Submitter { queue, ledger, health }
     }
 
     /// Checks what can be checked before the log. `Err` means refused: not in the log.
-    /// `Ok(Some(_))` is the verdict of a transaction already in the log.
+    /// `Ok(Some(_))` is the verdict of a transaction already in the log: it is answered even
+    /// while this node refuses writes (low free space), as that writes nothing.
     pub fn precheck(&self, envelope: &pb::Envelope) -> Result<Option<SubmitResponse>, Status> {
         let ledger = self.ledger.read().expect("ledger lock");
         let transaction = open(envelope, ledger.genesis()).map_err(|rejection| Status::invalid_argument(rejection.to_string()))?;
@@ -98,6 +101,7 @@ impl Submitter {
                 0,
             )));
         }
+        self.health.check_write()?;
         fairshare_protocol::rules::check_nonce(ledger.state(), &transaction.signer, transaction.nonce)
             .map_err(|rejection| Status::invalid_argument(format!("{}: {}", rejection.code.as_str_name(), rejection.message)))?;
         Ok(None)

@@ -32,7 +32,10 @@ use fairshare_protocol::genesis::Role;
 use fairshare_protocol::Genesis;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
+use tokio_stream::StreamExt;
 use tonic::transport::server::Connected;
+
+use crate::limits::{ConnectionInfo, Limited};
 use tonic::{Request, Status};
 
 /// A client that has not finished the TLS handshake by then is cut off.
@@ -40,13 +43,16 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Handshakes in progress at once; more wait in the kernel's accept queue.
 const HANDSHAKES_AT_ONCE: usize = 64;
 
-/// What the handshake proved about the other end.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What the handshake proved about the other end (tonic puts it in each request's
+/// extensions), with the connection's place under the limits.
+#[derive(Clone)]
 pub struct PeerIdentity {
     pub remote: Option<SocketAddr>,
     /// The ed25519 key in the client's certificate, verified by the handshake; `None` for a
     /// client without a certificate, or when insecure.
     pub key: Option<[u8; 32]>,
+    /// For `limits::TrackRequestsLayer`: the connection's requests in flight.
+    pub connection: ConnectionInfo,
 }
 
 /// Who called, as the service's interceptor established it.
@@ -216,10 +222,10 @@ impl tonic::service::Interceptor for Access {
     }
 }
 
-/// An accepted connection: TLS, or plain text when insecure.
+/// An accepted connection under the limits: TLS, or plain text when insecure.
 pub enum Connection {
-    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>, PeerIdentity),
-    Plain(TcpStream, PeerIdentity),
+    Tls(Box<tokio_rustls::server::TlsStream<Limited<TcpStream>>>, PeerIdentity),
+    Plain(Limited<TcpStream>, PeerIdentity),
 }
 
 impl Connected for Connection {
@@ -278,38 +284,48 @@ impl AsyncWrite for Connection {
     }
 }
 
-/// The connections accepted on `listener`, each through the TLS handshake unless
-/// insecure. A failed or timed-out handshake closes that connection and is logged at debug
-/// level; the listener goes on.
-pub fn incoming(
-    listener: TcpListener,
-    server: Option<Arc<rustls::ServerConfig>>,
-) -> impl tokio_stream::Stream<Item = std::io::Result<Connection>> {
+/// The connections accepted on `listener`, with Nagle's algorithm off: Raft and submit
+/// calls are small request/response pairs, and Nagle with delayed ACKs would add ~40 ms to
+/// each.
+pub fn accepted(listener: TcpListener) -> impl tokio_stream::Stream<Item = std::io::Result<TcpStream>> {
+    tokio_stream::wrappers::TcpListenerStream::new(listener).map(|accepted| {
+        let stream = accepted?;
+        stream.set_nodelay(true)?;
+        Ok(stream)
+    })
+}
+
+/// The connections of `limited` (already counted under the limits), each through the TLS
+/// handshake unless insecure. A failed or timed-out handshake closes that connection and is
+/// logged at debug level; accepting goes on.
+pub fn incoming<S>(limited: S, server: Option<Arc<rustls::ServerConfig>>) -> impl tokio_stream::Stream<Item = std::io::Result<Connection>>
+where
+    S: tokio_stream::Stream<Item = std::io::Result<Limited<TcpStream>>> + Send + 'static,
+{
     let (sender, receiver) = tokio::sync::mpsc::channel(HANDSHAKES_AT_ONCE);
     tokio::spawn(async move {
         let handshakes = Arc::new(tokio::sync::Semaphore::new(HANDSHAKES_AT_ONCE));
+        let mut limited = std::pin::pin!(limited);
         loop {
-            let accepted = tokio::select! {
-                accepted = listener.accept() => accepted,
+            let next = tokio::select! {
+                next = limited.next() => next,
                 // The server stopped: release the port.
                 () = sender.closed() => return,
             };
-            let (stream, remote) = match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
+            let stream = match next {
+                None => return,
+                Some(Ok(stream)) => stream,
+                Some(Err(error)) => {
                     // Out of descriptors, mostly: wait a little rather than spin.
                     tracing::warn!(%error, "accepting a connection failed");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
             };
-            // Nagle off: Raft and submit calls are small request/response pairs, and Nagle
-            // with delayed ACKs would add ~40 ms to each.
-            if let Err(error) = stream.set_nodelay(true) {
-                tracing::debug!(%error, %remote, "set_nodelay");
-            }
+            let connection = stream.connect_info();
+            let remote = connection.remote;
             let Some(config) = server.clone() else {
-                let peer = PeerIdentity { remote: Some(remote), key: None };
+                let peer = PeerIdentity { remote, key: None, connection };
                 if sender.send(Ok(Connection::Plain(stream, peer))).await.is_err() {
                     return;
                 }
@@ -323,11 +339,11 @@ pub fn incoming(
                 match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                     Ok(Ok(tls)) => {
                         let key = tls.get_ref().1.peer_certificates().and_then(|chain| chain.first()).and_then(tls::certificate_key);
-                        let peer = PeerIdentity { remote: Some(remote), key };
+                        let peer = PeerIdentity { remote, key, connection };
                         let _ = sender.send(Ok(Connection::Tls(Box::new(tls), peer))).await;
                     }
-                    Ok(Err(error)) => tracing::debug!(%remote, %error, "TLS handshake refused"),
-                    Err(_) => tracing::debug!(%remote, "TLS handshake not finished within {HANDSHAKE_TIMEOUT:?}: closed"),
+                    Ok(Err(error)) => tracing::debug!(?remote, %error, "TLS handshake refused"),
+                    Err(_) => tracing::debug!(?remote, "TLS handshake not finished within {HANDSHAKE_TIMEOUT:?}: closed"),
                 }
             });
         }

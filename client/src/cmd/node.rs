@@ -3,7 +3,8 @@
 //! `fairshare devnet` starts its nodes as child processes of its own executable, so that
 //! `cargo run --bin fairshare -- devnet` needs nothing else built. This mirrors
 //! `fairshare-node --config FILE`: load and check the config, serve until SIGINT or
-//! SIGTERM, then stop cleanly (gRPC, then Raft, then a database sync).
+//! SIGTERM, then stop cleanly (gRPC, then Raft, then a database sync); exit with an error
+//! when Raft stopped on its own; abort on a panic.
 
 use std::time::Duration;
 
@@ -46,13 +47,17 @@ impl Args {
         loaded.insecure = context.insecure;
         fairshare_node::logging::init(loaded.config.log_format == "json", context.insecure);
         let handles = fairshare_node::node::start(loaded).await?;
+        // As in fairshare-node: a panic from now on stops the process.
+        fairshare_node::health::abort_on_panic();
         let mut terminate =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("cannot listen for SIGTERM")?;
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: stopping"),
-            _ = terminate.recv() => tracing::info!("SIGTERM: stopping"),
-            _ = parent_gone(self.exit_with_parent) => tracing::warn!("the devnet that started this node is gone: stopping"),
-        }
-        fairshare_node::node::stop(handles).await
+        let signal = async move {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: stopping"),
+                _ = terminate.recv() => tracing::info!("SIGTERM: stopping"),
+                _ = parent_gone(self.exit_with_parent) => tracing::warn!("the devnet that started this node is gone: stopping"),
+            }
+        };
+        fairshare_node::node::run_until(handles, signal).await
     }
 }
