@@ -10,6 +10,7 @@ use fairshare_protocol::Ledger;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
+use crate::raft::snapshot_check::Misbehaviour;
 use crate::raft::Raft;
 
 /// Upper bounds of the submit latency histogram, in milliseconds.
@@ -22,6 +23,8 @@ pub struct Metrics {
     latency_sum_micros: AtomicU64,
     pub peers_up: AtomicU64,
     pub evidence: AtomicU64,
+    /// Snapshots refused from peers (`raft::snapshot_check`).
+    pub misbehaviour: Arc<Misbehaviour>,
 }
 
 impl Metrics {
@@ -58,6 +61,11 @@ impl Metrics {
         gauge("fairshare_term", "Current Raft term", metrics.current_term);
         gauge("fairshare_peers_up", "Peers that answered the last probe", self.peers_up.load(Ordering::Relaxed));
         gauge("fairshare_checkpoint_evidence", "Conflicting checkpoint statements seen", self.evidence.load(Ordering::Relaxed));
+        gauge(
+            "fairshare_snapshots_refused",
+            "Snapshots from peers refused since start for not proving themselves (the ERROR log names the sender)",
+            self.misbehaviour.refused_total(),
+        );
         let (size, certified, rejections) = {
             let ledger = ledger.read().expect("ledger lock");
             let certified = ledger.certification().latest_certified().map(|head| head.size).unwrap_or(0);

@@ -19,7 +19,8 @@ use crate::config::{check_data_dir, Loaded};
 use crate::metrics::Metrics;
 use crate::raft::log_store::LogStore;
 use crate::raft::network::{Network, RaftService};
-use crate::raft::state_machine::StateMachine;
+use crate::raft::snapshot_check::SnapshotCheck;
+use crate::raft::state_machine::{snapshot_certified_copies, StateMachine};
 use crate::raft::{node_id, raft_config, Raft};
 use crate::service::{AdminService, LedgerService};
 use crate::shared::Shared;
@@ -86,6 +87,7 @@ pub async fn start(loaded: Loaded) -> Result<Handles> {
     let log_store = LogStore::open(db.clone()).context("cannot open the Raft log")?;
     let (state_machine, applied) = StateMachine::open(db.clone(), genesis.clone()).context("cannot open the state machine")?;
     let ledger: Arc<RwLock<Ledger>> = state_machine.ledger();
+    let certified_copies = state_machine.certified_copies();
     let participants = Arc::new(Mutex::new(crate::raft::network::load_participants(&db)));
     let network = Network::new(participants.clone(), db.clone());
     let raft = Raft::new(me, Arc::new(raft_config()), network, log_store, state_machine).await.context("cannot start Raft")?;
@@ -120,6 +122,7 @@ pub async fn start(loaded: Loaded) -> Result<Handles> {
         replacement_marker: marker,
     });
 
+    tokio::spawn(snapshot_certified_copies(raft.clone(), certified_copies));
     tokio::spawn(probe_peers(shared.clone(), metrics.clone()));
     tokio::spawn(sign_checkpoints(shared.clone(), node_key, metrics.clone()));
     if let Some(address) = &config.metrics_listen {
@@ -139,7 +142,8 @@ pub async fn start(loaded: Loaded) -> Result<Handles> {
         .max_decoding_message_size(MESSAGE_BYTES_MAX)
         .max_encoding_message_size(MESSAGE_BYTES_MAX);
     let admin_service = fairshare_api::v1::admin_server::AdminServer::new(AdminService { shared: shared.clone() });
-    let raft_service = RaftService::new(raft.clone(), votes_allowed).into_server();
+    let snapshot_check = SnapshotCheck::new(genesis.clone(), ledger.clone(), metrics.misbehaviour.clone());
+    let raft_service = RaftService::new(raft.clone(), votes_allowed, snapshot_check).into_server();
     let listener = tokio::net::TcpListener::bind(&config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
     let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(
