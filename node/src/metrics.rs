@@ -10,6 +10,7 @@ use fairshare_protocol::Ledger;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
+use crate::raft::snapshot_check::SnapshotRefusals;
 use crate::raft::Raft;
 
 /// Upper bounds of the submit latency histogram, in milliseconds.
@@ -26,6 +27,8 @@ pub struct Metrics {
     pub connections_open: AtomicU64,
     /// Connections closed at once because a cap was reached.
     pub connections_refused: AtomicU64,
+    /// Snapshots refused from peers (`raft::snapshot_check`).
+    pub snapshot_refusals: Arc<SnapshotRefusals>,
 }
 
 impl Metrics {
@@ -63,6 +66,11 @@ impl Metrics {
         gauge("fairshare_peers_up", "Peers that answered the last probe", self.peers_up.load(Ordering::Relaxed));
         gauge("fairshare_checkpoint_evidence", "Conflicting checkpoint statements seen", self.evidence.load(Ordering::Relaxed));
         gauge("fairshare_connections_open", "Connections open on the gRPC port", self.connections_open.load(Ordering::Relaxed));
+        gauge(
+            "fairshare_snapshots_refused",
+            "Snapshots from peers refused since start for not proving themselves (the ERROR log names the sender)",
+            self.snapshot_refusals.refused_total(),
+        );
         let (size, certified, rejections) = {
             let ledger = ledger.read().expect("ledger lock");
             let certified = ledger.certification().latest_certified().map(|head| head.size).unwrap_or(0);

@@ -22,7 +22,8 @@ use crate::metrics::Metrics;
 use crate::misbehaviour::Misbehaviour;
 use crate::raft::log_store::LogStore;
 use crate::raft::network::{Network, RaftService};
-use crate::raft::state_machine::StateMachine;
+use crate::raft::snapshot_check::SnapshotCheck;
+use crate::raft::state_machine::{snapshot_certified_copies, StateMachine};
 use crate::raft::{insurer_of, node_id, raft_config, NodeId, Raft};
 use crate::service::{AdminService, LedgerService};
 use crate::shared::Shared;
@@ -115,6 +116,7 @@ pub async fn start(loaded: Loaded) -> Result<Handles> {
         Ok((db, log_store, state_machine, applied, participants))
     })?;
     let ledger: Arc<RwLock<Ledger>> = state_machine.ledger();
+    let certified_copies = state_machine.certified_copies();
     let participants = Arc::new(Mutex::new(participants));
     let misbehaviour = Arc::new(Misbehaviour::default());
     let term = Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -166,6 +168,7 @@ pub async fn start(loaded: Loaded) -> Result<Handles> {
         health: health.clone(),
     });
 
+    tokio::spawn(snapshot_certified_copies(raft.clone(), certified_copies));
     tokio::spawn(probe_peers(shared.clone(), metrics.clone()));
     tokio::spawn(sign_checkpoints(shared.clone(), node_key, metrics.clone()));
     if let Some(address) = &config.metrics_listen {
@@ -195,7 +198,8 @@ pub async fn start(loaded: Loaded) -> Result<Handles> {
     let ledger_service = InterceptedService::new(ledger_service, security.access(Admit::IdentitiesAndReaders).with_readers(readers));
     let admin_service =
         InterceptedService::new(fairshare_api::v1::admin_server::AdminServer::new(AdminService { shared: shared.clone() }), identities);
-    let raft_service = RaftService::new(raft.clone(), votes_allowed, genesis.clone(), misbehaviour).into_server();
+    let snapshot_check = SnapshotCheck::new(genesis.clone(), ledger.clone(), metrics.snapshot_refusals.clone(), misbehaviour.clone());
+    let raft_service = RaftService::new(raft.clone(), votes_allowed, genesis.clone(), misbehaviour, snapshot_check).into_server();
     let raft_service = InterceptedService::new(raft_service, security.access(Admit::Nodes));
     let connection_limiter = ConnectionLimiter::new(config.limits.clone(), metrics.clone());
     let listener = tokio::net::TcpListener::bind(&config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;

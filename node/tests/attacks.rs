@@ -361,3 +361,72 @@ fn a_read_identity_reads_only_what_is_owed_to_its_party_and_nobody_reads_without
     assert!(query_as(&cluster, &fairshare_tests::transport(), Query::Parties(Empty {})).unwrap().contains("NL91ABNA0417164300"));
     no_panic(&mut cluster);
 }
+
+#[test]
+fn a_forged_install_snapshot_from_a_dishonest_node_is_refused_and_every_state_is_kept() {
+    use fairshare_protocol::pb::{self, transaction::Kind};
+    let mut cluster = cluster();
+    let leader = cluster.wait_for_leader(&ALL, ELECTION);
+    let mut signer = Signer::new("iza-test", 0);
+    let registered = signer.sign(
+        "zk",
+        Kind::PartyRegistered(pb::PartyRegistered {
+            party: "kvk:30000003".into(),
+            kind: pb::PartyKind::Cashier as i32,
+            name: "Regiokassier".into(),
+            iban: "NL91ABNA0417164300".into(),
+        }),
+    );
+    assert_eq!(cluster.submit("cz", registered).unwrap().verdict, VerdictKind::Applied as i32);
+    let before = cluster.wait_for_agreement(&ALL, 1, CONVERGE);
+    let term = cluster.status(&leader).unwrap().term;
+    let mut followers = ALL.iter().copied().filter(|id| *id != leader);
+    let (dishonest, victim) = (followers.next().unwrap(), followers.next().unwrap());
+
+    // The dishonest node (its own genesis key, speaking as itself, at a higher term) sends
+    // the state of the ledger with the cashier's IBAN changed, claiming it is far ahead.
+    let genesis = std::sync::Arc::new(fairshare_protocol::testing::genesis_file("1000000.00").build().unwrap());
+    let mut forged = fairshare_protocol::Ledger::new(genesis);
+    let block = pb::Block {
+        envelopes: vec![signer.sign(
+            "zk",
+            Kind::PartyRegistered(pb::PartyRegistered {
+                party: "kvk:30000003".into(),
+                kind: pb::PartyKind::Cashier as i32,
+                name: "Regiokassier".into(),
+                iban: "NL20INGB0001234567".into(),
+            }),
+        )],
+    };
+    forged.apply_block(&block);
+    let log_id = serde_json::json!({ "leader_id": { "term": term + 1, "node_id": raft_id(dishonest) }, "index": 10_000 });
+    let nodes: serde_json::Map<String, serde_json::Value> =
+        ALL.iter().map(|id| (raft_id(id).to_string(), serde_json::json!({ "addr": cluster.nodes[*id].address }))).collect();
+    let membership = serde_json::json!({ "log_id": log_id, "membership": { "configs": [[1, 2, 3, 4]], "nodes": nodes } });
+    let body = serde_json::json!({ "last_applied": log_id, "last_membership": membership, "ledger": forged.data() });
+    let request = serde_json::json!({
+        "vote": { "leader_id": { "term": term + 1, "node_id": raft_id(dishonest) }, "committed": false },
+        "meta": { "last_log_id": log_id, "last_membership": membership, "snapshot_id": "forged-1" },
+        "offset": 0,
+        "data": serde_json::to_vec(&body).unwrap(),
+        "done": true,
+    });
+    let message = RaftMessage { json: serde_json::to_vec(&request).unwrap() };
+    let mut client = raft_client(&cluster, victim, &transport_as(&node_key(dishonest))).unwrap();
+    let refused = cluster.block_on(async move { client.install_snapshot(message).await }).expect_err("a forged snapshot");
+    assert_eq!(refused.code(), Code::InvalidArgument, "{refused}");
+    assert!(refused.message().starts_with("snapshot refused"), "{}", refused.message());
+
+    let status = cluster.status(victim).unwrap();
+    assert_eq!((status.size, &status.root), (before.size, &before.root), "the victim kept its state");
+    assert!(
+        status.misbehaviour.iter().any(|line| line.contains(&format!("node {dishonest}")) && line.contains("snapshot")),
+        "{:?}",
+        status.misbehaviour
+    );
+    let transport = fairshare_tests::transport();
+    let parties = query_as(&cluster, &transport, fairshare_api::v1::query_request::Query::Parties(fairshare_api::v1::Empty {})).unwrap();
+    assert!(parties.contains("NL91ABNA0417164300") && !parties.contains("NL20INGB0001234567"), "{parties}");
+    writes_and_certification_go_on(&cluster, &mut signer, 1);
+    no_panic(&mut cluster);
+}

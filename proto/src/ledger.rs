@@ -27,6 +27,7 @@ use crate::merkle::MerkleLog;
 use crate::pb::{self, transaction::Kind, ReasonCode};
 use crate::rejection::Rejection;
 use crate::rules;
+use crate::snapshot::SnapshotRefused;
 use crate::state::{LedgerState, Recorded, TransactionKey};
 
 /// What happened to one envelope of a block.
@@ -208,19 +209,48 @@ impl Ledger {
         Ledger { genesis, data: LedgerData { state, merkle: MerkleLog::new(), certification: Certification::default() } }
     }
 
-    /// Restores from a snapshot; refuses one made under another genesis.
-    pub fn restore(genesis: Arc<Genesis>, data: LedgerData) -> Result<Ledger, String> {
+    /// Restores from a snapshot's data; refuses one made under another genesis, or one
+    /// whose records do not add up. Recomputes rather than trusts: the Merkle root comes
+    /// from the leaf hashes (a [`MerkleLog`] rebuilds its frontier from its leaves when it
+    /// is deserialised), and a head recorded at the snapshot's own size must equal the root
+    /// and the state digest computed here, so [`Ledger::head`] never reports a stored head
+    /// the state does not have. Whether anyone certified that head is
+    /// [`crate::snapshot::restore_certified`]'s question. `O(state + leaves)`.
+    pub fn restore(genesis: Arc<Genesis>, data: LedgerData) -> Result<Ledger, SnapshotRefused> {
         if data.state.genesis_hash != hex::encode(genesis.hash()) {
-            return Err(format!("the snapshot belongs to genesis {}, not {}", data.state.genesis_hash, hex::encode(genesis.hash())));
+            return Err(SnapshotRefused::OtherGenesis { snapshot: data.state.genesis_hash.clone(), ours: hex::encode(genesis.hash()) });
         }
         // The digest covers the verdicts only through the leaf chain: at least check that
-        // there is one verdict per leaf.
-        if data.state.transactions.len() as u64 != data.merkle.len() {
-            return Err(format!(
-                "the snapshot holds {} verdicts for {} leaves; it is damaged",
-                data.state.transactions.len(),
-                data.merkle.len()
-            ));
+        // there is one verdict per leaf, and one leaf per verdict.
+        let size = data.merkle.len();
+        if data.state.transactions.len() as u64 != size {
+            return Err(SnapshotRefused::Damaged(format!("it holds {} verdicts for {size} leaves", data.state.transactions.len())));
+        }
+        let indexes: BTreeSet<u64> = data.state.transactions.values().map(|recorded| recorded.index).collect();
+        if indexes.len() as u64 != size || indexes.last().is_some_and(|&last| last >= size) {
+            return Err(SnapshotRefused::Damaged(format!("its verdicts do not name each of its {size} leaves once")));
+        }
+        let heads = &data.certification.heads;
+        if let Some((&key, head)) = heads.iter().find(|(&key, head)| key != head.size || key > size) {
+            return Err(SnapshotRefused::Damaged(format!(
+                "it records a head of size {} under size {key}, in a log of {size} leaves",
+                head.size
+            )));
+        }
+        let sizes: Vec<u64> = heads.keys().copied().collect();
+        let roots = data.merkle.roots_at(&sizes).expect("head sizes are ascending and within the log");
+        if let Some(head) = heads.values().zip(&roots).find_map(|(head, root)| (head.root != *root).then_some(head)) {
+            return Err(SnapshotRefused::Damaged(format!("the head it records at size {} has a root its leaves do not give", head.size)));
+        }
+        if let Some(head) = heads.get(&size) {
+            let digest = data.state.digest();
+            if head.state_digest != digest {
+                return Err(SnapshotRefused::Damaged(format!(
+                    "the head it records at its size {size} has state digest {}, but its state digests to {}",
+                    hex::encode(head.state_digest),
+                    hex::encode(digest)
+                )));
+            }
         }
         Ok(Ledger { genesis, data })
     }

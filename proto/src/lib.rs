@@ -14,6 +14,7 @@
 //! - [`rules::apply`]: one transaction's verdict (effects or a [`Rejection`]).
 //! - [`fair_share`]: the exact money splitting; [`merkle`]: the RFC 6962 log.
 //! - [`query`]: what nodes serve from the state without scanning the log.
+//! - [`snapshot::restore_certified`]: what proves a snapshot received from a peer.
 
 pub mod pb {
     //! Generated from `proto/fairshare/ledger.proto`.
@@ -41,6 +42,7 @@ pub mod query;
 pub mod rejection;
 pub mod rules;
 pub mod signature;
+pub mod snapshot;
 pub mod state;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

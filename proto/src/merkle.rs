@@ -148,13 +148,41 @@ impl MerkleLog {
 
     /// The root of the whole log, in `O(log n)` from the frontier.
     pub fn root(&self) -> Hash {
-        // The rightmost subtree is the smallest; RFC 6962's split makes every left part a
-        // perfect subtree, so the root is the right fold of the frontier.
-        let mut subtrees = self.frontier.iter().rev();
-        match subtrees.next() {
-            None => empty_root(),
-            Some(last) => subtrees.fold(*last, |right, left| node_hash(left, &right)),
+        fold_frontier(&self.frontier)
+    }
+
+    /// The roots at several sizes (ascending, each `<= len`) in one pass over the leaves:
+    /// `O(len + sizes × log len)`, where [`MerkleLog::root_at`] is `O(size)` per size. `None`
+    /// if the sizes are not ascending or one is above `len`. Used to check every
+    /// certified root a snapshot claims against its leaves.
+    pub fn roots_at(&self, sizes: &[u64]) -> Option<Vec<Hash>> {
+        if !sizes.windows(2).all(|pair| pair[0] <= pair[1]) || sizes.last().is_some_and(|&last| last > self.len()) {
+            return None;
         }
+        let mut roots = Vec::with_capacity(sizes.len());
+        let mut wanted = sizes.iter().peekable();
+        let mut frontier = Vec::new();
+        for (count, leaf) in (0u64..).zip(&self.leaves) {
+            while wanted.next_if(|&&size| size == count).is_some() {
+                roots.push(fold_frontier(&frontier));
+            }
+            if wanted.peek().is_none() {
+                break;
+            }
+            // As in `append`.
+            let mut carry = *leaf;
+            for _ in 0..count.trailing_ones() {
+                let left = frontier.pop().expect("frontier holds one subtree root per set bit of len");
+                carry = node_hash(&left, &carry);
+            }
+            frontier.push(carry);
+        }
+        // Sizes equal to `len` (the loop ends before it sees them).
+        for _ in wanted {
+            roots.push(self.root());
+        }
+        debug_assert_eq!(roots.len(), sizes.len());
+        Some(roots)
     }
 
     /// The root of the first `size` leaves, or `None` if `size > len`.
@@ -245,6 +273,17 @@ fn subproof(m: usize, leaves: &[Hash], complete: bool, out: &mut Vec<Hash>) {
     } else {
         subproof(m - k, right, false, out);
         out.push(root_of(left));
+    }
+}
+
+/// The root of the tree a frontier covers. The rightmost subtree is the smallest; RFC
+/// 6962's split makes every left part a perfect subtree, so the root is the right fold of
+/// the frontier.
+fn fold_frontier(frontier: &[Hash]) -> Hash {
+    let mut subtrees = frontier.iter().rev();
+    match subtrees.next() {
+        None => empty_root(),
+        Some(last) => subtrees.fold(*last, |right, left| node_hash(left, &right)),
     }
 }
 
@@ -903,6 +942,10 @@ mod tests {
             let leaves: Vec<Hash> = (0..size).filter_map(|i| log.leaf(i)).collect();
             prop_assert_eq!(log.root(), root_of(&leaves));
             prop_assert_eq!(Some(log.root()), log.root_at(size));
+            let sizes: Vec<u64> = (0..=size).filter(|at| at % 3 == 0 || *at == size).collect();
+            let expected: Vec<Hash> = sizes.iter().map(|&at| roots[at as usize]).collect();
+            prop_assert_eq!(log.roots_at(&sizes), Some(expected));
+            prop_assert_eq!(log.roots_at(&[size + 1]), None);
             let serialised = serde_json::to_string(&log).expect("serialise");
             let back: MerkleLog = serde_json::from_str(&serialised).expect("deserialise");
             prop_assert_eq!(&back, &log);

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use crate::envelope::seal;
 use crate::genesis::{node_signer, GenesisFile, KeyFile, MemberFile, SectorFile};
-use crate::ledger::{Ledger, Verdict};
+use crate::ledger::{Head, Ledger, Verdict};
 use crate::pb::{self, transaction::Kind};
 use crate::Genesis;
 
@@ -74,6 +74,21 @@ fn all_keys() -> BTreeMap<String, SigningKey> {
 
 pub fn transaction(genesis: &Genesis, nonce: u64, kind: Kind) -> pb::Transaction {
     pb::Transaction { ledger_id: genesis.ledger_id.clone(), nonce, kind: Some(kind) }
+}
+
+/// The checkpoint statements of `nodes` (insurer ids) for `head`, signed with their node
+/// keys and nonce `head.size`, as `fairshare-node`'s checkpoint signer builds them.
+pub fn checkpoint_statements(genesis: &Genesis, head: &Head, nodes: &[&str]) -> Vec<pb::Envelope> {
+    nodes
+        .iter()
+        .map(|node| {
+            let kind = Kind::CheckpointSigned(pb::CheckpointSigned {
+                node: node.to_string(),
+                checkpoint: Some(head.to_checkpoint(&genesis.ledger_id)),
+            });
+            seal(&transaction(genesis, head.size, kind), &node_signer(node), &test_key(&node_signer(node)))
+        })
+        .collect()
 }
 
 /// A ledger driven one signed transaction per block.

@@ -5,7 +5,9 @@
 //!   "on disk";
 //! - [`state_machine::StateMachine`]: an adapter around `fairshare_protocol::Ledger`. It
 //!   decodes blocks and hands them to the ledger; **it holds no business rule**;
-//! - [`network::Network`] and [`network::RaftService`]: openraft's RPCs over tonic.
+//! - [`network::Network`] and [`network::RaftService`]: openraft's RPCs over tonic, with
+//!   [`snapshot_check::SnapshotCheck`] in front of snapshot installation: a snapshot is
+//!   installed only if it equals a certified checkpoint.
 //!
 //! One entry is one block (DESIGN decision 4): the leader batches signed envelopes into a
 //! `pb::Block` and proposes its encoding as a [`BlockRequest`]; every node applies it and
@@ -20,6 +22,7 @@ use serde::{Deserialize, Serialize};
 mod disk;
 pub mod log_store;
 pub mod network;
+pub mod snapshot_check;
 pub mod state_machine;
 
 pub use log_store::LogStore;
@@ -145,9 +148,11 @@ impl From<&Outcome> for OutcomeRecord {
     }
 }
 
-/// Entries since the last snapshot that trigger the next one. A snapshot serialises the
-/// whole ledger, so it is taken now and then, not per block; 500 blocks bound both the log a
-/// restarting node replays and how often the state is written out.
+/// Entries since the last snapshot (or copy of a certified state) before the next certified
+/// state is copied and snapshotted (see `state_machine`). A snapshot serialises the whole
+/// ledger, so it is taken now and then, not per block; 500 blocks bound both the log a
+/// restarting node replays (once a certified state follows) and how often the state is
+/// written out.
 pub const SNAPSHOT_LOGS_SINCE_LAST: u64 = 500;
 /// Entries kept below a snapshot, so a follower a little behind still catches up from the
 /// log instead of receiving a whole snapshot.
@@ -158,7 +163,12 @@ pub const SNAPSHOT_LOGS_KEPT: u64 = 100;
 /// Heartbeats every 150 ms and elections after 600–1200 ms of silence: on a LAN this elects
 /// within about a second, and the 4x margin keeps a busy leader (a block applied, an fsync)
 /// from being deposed. Snapshot chunks get 10 s instead of openraft's 200 ms, because the
-/// last chunk includes the follower restoring and fsyncing the whole ledger.
+/// last chunk includes the follower checking, restoring and fsyncing the whole ledger.
+///
+/// Snapshots: `SnapshotPolicy::Never`, because only a certified state may be snapshotted;
+/// the node triggers a build when the state machine copied one
+/// (`state_machine::snapshot_certified_copies`, which says why openraft's own policy does
+/// not fit).
 pub fn raft_config() -> openraft::Config {
     let config = openraft::Config {
         cluster_name: "fairshare".to_string(),
@@ -166,7 +176,7 @@ pub fn raft_config() -> openraft::Config {
         election_timeout_min: 600,
         election_timeout_max: 1200,
         install_snapshot_timeout: 10_000,
-        snapshot_policy: SnapshotPolicy::LogsSinceLast(SNAPSHOT_LOGS_SINCE_LAST),
+        snapshot_policy: SnapshotPolicy::Never,
         max_in_snapshot_log_to_keep: SNAPSHOT_LOGS_KEPT,
         purge_batch_size: 256,
         ..Default::default()
@@ -186,6 +196,8 @@ pub enum StoreError {
     Decode { what: String, source: serde_json::Error },
     #[error("the data dir's snapshot {0}; start this node with the genesis it was made with, or with an empty data dir")]
     OtherGenesis(String),
+    #[error("the snapshot is refused: {0}")]
+    Damaged(String),
 }
 
 /// Bytes as a base64 string in serde formats (see [`BlockRequest`]).
@@ -238,6 +250,6 @@ mod tests {
     #[test]
     fn raft_config_is_valid() {
         let config = raft_config();
-        assert_eq!(config.snapshot_policy, SnapshotPolicy::LogsSinceLast(500));
+        assert_eq!(config.snapshot_policy, SnapshotPolicy::Never, "the node snapshots certified states itself");
     }
 }

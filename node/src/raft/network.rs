@@ -36,6 +36,7 @@ use tonic::transport::Channel;
 use tonic::{Code, Request, Response, Status};
 
 use super::log_store::{index_of, log_key};
+use super::snapshot_check::SnapshotCheck;
 use super::{node_id, Entry, NodeId, Raft, TypeConfig};
 use crate::misbehaviour::Misbehaviour;
 use crate::raft_transport::raft_client::RaftClient;
@@ -310,11 +311,13 @@ fn entry_bytes(entry: &Entry) -> usize {
 }
 
 /// The Raft gRPC service: decodes a request, hands it to the local Raft, encodes its result.
+/// Snapshots go through [`SnapshotCheck`]: installed only if they prove themselves.
 pub struct RaftService {
     raft: Raft,
     votes_allowed: Arc<AtomicBool>,
     genesis: Arc<Genesis>,
     misbehaviour: Arc<Misbehaviour>,
+    snapshots: SnapshotCheck,
 }
 
 impl RaftService {
@@ -327,8 +330,14 @@ impl RaftService {
     ///
     /// `genesis` maps the caller's proven node (`crate::transport::Caller`) to its Raft id;
     /// refusals are recorded in `misbehaviour`.
-    pub fn new(raft: Raft, votes_allowed: Arc<AtomicBool>, genesis: Arc<Genesis>, misbehaviour: Arc<Misbehaviour>) -> RaftService {
-        RaftService { raft, votes_allowed, genesis, misbehaviour }
+    pub fn new(
+        raft: Raft,
+        votes_allowed: Arc<AtomicBool>,
+        genesis: Arc<Genesis>,
+        misbehaviour: Arc<Misbehaviour>,
+        snapshots: SnapshotCheck,
+    ) -> RaftService {
+        RaftService { raft, votes_allowed, genesis, misbehaviour, snapshots }
     }
 
     /// Refuses a message whose vote (the candidate's, or the leader's) names another node
@@ -408,7 +417,7 @@ impl raft_server::Raft for RaftService {
         let caller = Caller::of(&request)?;
         let rpc: InstallSnapshotRequest<TypeConfig> = decode_request(request).await?;
         self.check_sender(&caller, Rpc::InstallSnapshot, &rpc.vote)?;
-        reply(self.raft.install_snapshot(rpc).await).await
+        reply(self.snapshots.receive(&self.raft, rpc).await?).await
     }
 }
 
@@ -447,12 +456,13 @@ mod tests {
 
     use fairshare_protocol::envelope::seal;
     use fairshare_protocol::pb::{self, transaction::Kind};
-    use fairshare_protocol::testing::{genesis_with_keys, transaction};
+    use fairshare_protocol::testing::{checkpoint_statements, genesis_with_keys, transaction};
     use prost::Message;
     use tokio::net::TcpListener;
     use tokio_stream::wrappers::TcpListenerStream;
 
     use super::*;
+    use crate::raft::snapshot_check::SnapshotRefusals;
     use crate::raft::{raft_config, Applied, BlockHistory, BlockRequest, LogStore, StateMachine, VerdictRecord};
     use crate::transport::{Admit, Security};
     use tonic::service::interceptor::InterceptedService;
@@ -467,6 +477,8 @@ mod tests {
         ledger: Arc<std::sync::RwLock<fairshare_protocol::Ledger>>,
         votes_allowed: Arc<AtomicBool>,
         history: BlockHistory,
+        misbehaviour: Arc<SnapshotRefusals>,
+        addr: String,
         _dir: tempfile::TempDir,
     }
 
@@ -480,44 +492,82 @@ mod tests {
         let network = Network::new(Arc::new(Mutex::new(load_participants(&db))), db, insecure(), Arc::default(), Arc::default());
         let raft = Raft::new(id, Arc::new(raft_config()), network, log_store, state_machine).await.unwrap();
         let votes_allowed = Arc::new(AtomicBool::new(true));
-        let service = RaftService::new(raft.clone(), votes_allowed.clone(), genesis.clone(), Arc::default()).into_server();
+        let misbehaviour = Arc::new(SnapshotRefusals::default());
+        let check = SnapshotCheck::new(genesis.clone(), ledger.clone(), misbehaviour.clone(), Arc::default());
+        let service = RaftService::new(raft.clone(), votes_allowed.clone(), genesis.clone(), Arc::default(), check).into_server();
         let service = InterceptedService::new(service, Security::insecure().access(Admit::Nodes));
+        let addr = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(tonic::transport::Server::builder().add_service(service).serve_with_incoming(TcpListenerStream::new(listener)));
-        TestNode { raft, applied, ledger, votes_allowed, history, _dir: dir }
+        TestNode { raft, applied, ledger, votes_allowed, history, misbehaviour, addr, _dir: dir }
+    }
+
+    /// Starts `count` nodes on ports of their own and waits for a leader; returns the nodes
+    /// and the leader's index among them.
+    async fn cluster(count: u64, genesis: &Arc<fairshare_protocol::Genesis>) -> (Vec<TestNode>, usize) {
+        let mut members = BTreeMap::new();
+        let mut nodes = Vec::new();
+        for id in 1..=count {
+            let node = start(id, TcpListener::bind("127.0.0.1:0").await.unwrap(), genesis).await;
+            members.insert(id, BasicNode { addr: node.addr.clone() });
+            nodes.push(node);
+        }
+        nodes[0].raft.initialize(members).await.unwrap();
+        let metrics = nodes[0].raft.wait(Some(Duration::from_secs(10))).metrics(|m| m.current_leader.is_some(), "a leader").await.unwrap();
+        (nodes, metrics.current_leader.unwrap() as usize - 1)
+    }
+
+    /// Writes `envelopes` as one block through the leader and waits until every node applied it.
+    async fn write(nodes: &mut [TestNode], leader: usize, envelopes: Vec<pb::Envelope>) -> openraft::raft::ClientWriteResponse<TypeConfig> {
+        let block = pb::Block { envelopes }.encode_to_vec();
+        let written = nodes[leader].raft.client_write(BlockRequest { block }).await.unwrap();
+        let log_index = written.log_id.index;
+        for node in nodes.iter_mut() {
+            let applied = tokio::time::timeout(Duration::from_secs(10), node.applied.wait_for(|applied| applied.log_index >= log_index));
+            applied.await.expect("every node applies the block").unwrap();
+            // Raft's metrics (what a snapshot's log id is compared with) follow shortly after.
+            node.raft.wait(Some(Duration::from_secs(10))).applied_index_at_least(Some(log_index), "applied").await.unwrap();
+        }
+        written
+    }
+
+    const PROVIDER: &str = "agb:01234567";
+    const HONEST_IBAN: &str = "NL91ABNA0417164300";
+
+    fn registration(genesis: &fairshare_protocol::Genesis, keys: &BTreeMap<String, ed25519_dalek::SigningKey>) -> pb::Envelope {
+        let kind = Kind::PartyRegistered(pb::PartyRegistered {
+            party: PROVIDER.into(),
+            kind: pb::PartyKind::Provider as i32,
+            name: "Ziekenhuis Test".into(),
+            iban: HONEST_IBAN.into(),
+        });
+        seal(&transaction(genesis, 1, kind), "zk", &keys["zk"])
+    }
+
+    /// Three of the four nodes' checkpoint statements for `node`'s head: enough to certify it.
+    fn certificate(node: &TestNode) -> Vec<pb::Envelope> {
+        let ledger = node.ledger.read().unwrap();
+        checkpoint_statements(ledger.genesis(), &ledger.head(), &["cz", "menzis", "vgz"])
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn three_nodes_elect_a_leader_and_apply_the_same_block_over_grpc() {
         let (genesis, keys) = genesis_with_keys();
         let genesis = Arc::new(genesis);
-        let mut members = BTreeMap::new();
-        let mut nodes = Vec::new();
-        for id in 1..=3 {
-            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-            members.insert(id, BasicNode { addr: format!("http://{}", listener.local_addr().unwrap()) });
-            nodes.push(start(id, listener, &genesis).await);
-        }
-        nodes[0].raft.initialize(members).await.unwrap();
-        let metrics = nodes[0].raft.wait(Some(Duration::from_secs(10))).metrics(|m| m.current_leader.is_some(), "a leader").await.unwrap();
-        let leader = nodes[metrics.current_leader.unwrap() as usize - 1].raft.clone();
+        let (mut nodes, leader_index) = cluster(3, &genesis).await;
+        let leader = nodes[leader_index].raft.clone();
+        let metrics = leader.metrics().borrow().clone();
 
-        let kind = Kind::PartyRegistered(pb::PartyRegistered {
-            party: "agb:01234567".into(),
-            kind: pb::PartyKind::Provider as i32,
-            name: "Ziekenhuis Test".into(),
-            iban: String::new(),
-        });
-        let block = pb::Block { envelopes: vec![seal(&transaction(&genesis, 1, kind), "zk", &keys["zk"])] }.encode_to_vec();
-        let written = leader.client_write(BlockRequest { block }).await.unwrap();
+        let written = write(&mut nodes, leader_index, vec![registration(&genesis, &keys)]).await;
         assert_eq!(written.data.outcomes[0].verdict, VerdictRecord::Applied { index: 0 });
-
-        let log_index = written.log_id.index;
-        for node in &mut nodes {
-            let applied = tokio::time::timeout(Duration::from_secs(10), node.applied.wait_for(|applied| applied.log_index >= log_index));
-            assert_eq!(applied.await.expect("every node applies the block").unwrap().size, 1);
-        }
+        assert!(nodes.iter().all(|node| node.applied.borrow().size == 1));
         let heads: Vec<_> = nodes.iter().map(|node| node.ledger.read().unwrap().head()).collect();
         assert!(heads.windows(2).all(|pair| pair[0] == pair[1]), "every node holds the same head");
+        // Certify the head, as the nodes' checkpoint signers would: only a certified state
+        // is snapshotted.
+        let certificate = certificate(&nodes[0]);
+        let written = write(&mut nodes, leader_index, certificate).await;
+        assert!(matches!(written.data.outcomes[2].verdict, VerdictRecord::Checkpoint { certified: true, .. }));
+        let log_index = written.log_id.index;
 
         // A node told not to vote answers UNAVAILABLE, which openraft treats as unreachable.
         nodes[2].votes_allowed.store(false, Ordering::SeqCst);
@@ -537,17 +587,179 @@ mod tests {
         waiting.metrics(|m| m.snapshot.is_some_and(|id| id.index >= log_index), "a snapshot").await.unwrap();
         leader.trigger().purge_log(log_index).await.unwrap();
         waiting.metrics(|m| m.purged.is_some_and(|id| id.index >= log_index), "the log purged").await.unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = format!("http://{}", listener.local_addr().unwrap());
-        let mut learner = start(4, listener, &genesis).await;
-        leader.add_learner(4, BasicNode { addr }, true).await.unwrap();
+        let mut learner = start(4, TcpListener::bind("127.0.0.1:0").await.unwrap(), &genesis).await;
+        leader.add_learner(4, BasicNode { addr: learner.addr.clone() }, true).await.unwrap();
         let applied = tokio::time::timeout(Duration::from_secs(10), learner.applied.wait_for(|applied| applied.log_index >= log_index));
         assert_eq!(applied.await.expect("the learner installs the snapshot").unwrap().size, 1);
         assert_eq!(learner.ledger.read().unwrap().head(), heads[0]);
+        assert_eq!(learner.ledger.read().unwrap().certification().latest_certified(), Some(&heads[0]), "and its certificate");
+        assert_eq!(learner.misbehaviour.refused_total(), 0, "an honest snapshot proves itself");
         assert!(learner.history.complete_from().unwrap() > log_index, "the learner got a snapshot, not the entries");
         assert_eq!(nodes[0].history.complete_from().unwrap(), 0);
 
         for node in nodes.into_iter().chain([learner]) {
+            node.raft.shutdown().await.unwrap();
+        }
+    }
+
+    /// A leader and a follower, both applied a provider registration with an IBAN and the
+    /// certificate of that state. Returns the nodes and the follower's index.
+    async fn certified_pair() -> (Vec<TestNode>, usize, BTreeMap<String, ed25519_dalek::SigningKey>) {
+        let (genesis, keys) = genesis_with_keys();
+        let genesis = Arc::new(genesis);
+        let (mut nodes, leader) = cluster(2, &genesis).await;
+        write(&mut nodes, leader, vec![registration(&genesis, &keys)]).await;
+        let certificate = certificate(&nodes[0]);
+        write(&mut nodes, leader, certificate).await;
+        assert_eq!(nodes[0].ledger.read().unwrap().certification().latest_certified().map(|head| head.size), Some(1));
+        (nodes, 1 - leader, keys)
+    }
+
+    /// What the snapshot builder makes of `node`'s state now, as JSON.
+    fn snapshot_body(node: &TestNode) -> (crate::raft::SnapshotMeta, crate::raft::state_machine::SnapshotBody) {
+        let metrics = node.raft.metrics().borrow().clone();
+        let last_membership = metrics.membership_config.as_ref().clone();
+        let body = crate::raft::state_machine::SnapshotBody {
+            last_applied: metrics.last_applied,
+            last_membership: last_membership.clone(),
+            ledger: node.ledger.read().unwrap().data().clone(),
+        };
+        let meta = crate::raft::SnapshotMeta { last_log_id: metrics.last_applied, last_membership, snapshot_id: "forged-1".into() };
+        (meta, body)
+    }
+
+    /// Sends `bytes` to `node` as InstallSnapshot chunks of `chunk` bytes over real gRPC, with
+    /// the node's own current vote (what its leader would send).
+    async fn send_snapshot(node: &TestNode, meta: &crate::raft::SnapshotMeta, bytes: &[u8], chunk: usize) -> Result<(), Status> {
+        let mut client = RaftClient::new(
+            fairshare_api::channel(&node.addr, fairshare_api::Deadlines::new(CONNECT_TIMEOUT, None), &Transport::Insecure).await.unwrap(),
+        )
+        .max_encoding_message_size(MESSAGE_BYTES_MAX);
+        let vote = node.raft.metrics().borrow().vote;
+        let chunks: Vec<&[u8]> = bytes.chunks(chunk).collect();
+        for (number, data) in chunks.iter().enumerate() {
+            let offset = (number * chunk) as u64;
+            let request = InstallSnapshotRequest::<TypeConfig> {
+                vote,
+                meta: meta.clone(),
+                offset,
+                data: data.to_vec(),
+                done: number + 1 == chunks.len(),
+            };
+            let reply = client.install_snapshot(RaftMessage { json: serde_json::to_vec(&request).unwrap() }).await?.into_inner();
+            let answer: Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>> =
+                serde_json::from_slice(&reply.json).unwrap();
+            answer.expect("no Raft error");
+        }
+        Ok(())
+    }
+
+    fn iban(node: &TestNode) -> Option<String> {
+        node.ledger.read().unwrap().state().parties[PROVIDER].iban.clone()
+    }
+
+    /// Sends a forged snapshot to the follower and checks it is refused for `reason`, with
+    /// the node unchanged, Raft running and the refusal recorded against the leader.
+    async fn assert_refused(nodes: &[TestNode], follower: usize, meta: &crate::raft::SnapshotMeta, bytes: &[u8], reason: &str) {
+        let node = &nodes[follower];
+        let (head, refused_before) = (node.ledger.read().unwrap().head(), node.misbehaviour.refused_total());
+        let status = send_snapshot(node, meta, bytes, 1024).await.expect_err("the forged snapshot is refused");
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert!(status.message().starts_with("snapshot refused: "), "{}", status.message());
+        assert!(status.message().contains(reason), "{}", status.message());
+        assert_eq!(node.ledger.read().unwrap().head(), head, "the state is kept");
+        assert_eq!(iban(node).as_deref(), Some(HONEST_IBAN));
+        assert!(node.raft.metrics().borrow().running_state.is_ok(), "Raft keeps running");
+        assert_eq!(node.misbehaviour.refused_total(), refused_before + 1);
+        let recorded = node.misbehaviour.recent().pop().unwrap();
+        let leader = node.raft.metrics().borrow().current_leader;
+        assert_eq!((recorded.sender, recorded.snapshot_id.as_str()), (leader, meta.snapshot_id.as_str()));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_forged_install_snapshot_changing_an_iban_is_refused_and_the_state_is_kept() {
+        let (nodes, follower, _) = certified_pair().await;
+        let (mut meta, mut body) = snapshot_body(&nodes[follower]);
+        // Claim to be ahead, so that only the proof can refuse it.
+        let ahead = openraft::LogId::new(meta.last_log_id.unwrap().leader_id, meta.last_log_id.unwrap().index + 10);
+        (meta.last_log_id, body.last_applied) = (Some(ahead), Some(ahead));
+        body.ledger.state.parties.get_mut(PROVIDER).unwrap().iban = Some("NL02ABNA0123456789".into());
+        let bytes = serde_json::to_vec(&body).unwrap();
+        assert_refused(&nodes, follower, &meta, &bytes, "state digest").await;
+
+        // The same with the recorded head removed: the certified digest no longer matches.
+        body.ledger.certification.heads.clear();
+        meta.snapshot_id = "forged-2".into();
+        assert_refused(&nodes, follower, &meta, &serde_json::to_vec(&body).unwrap(), "state digest").await;
+        for node in nodes {
+            node.raft.shutdown().await.unwrap();
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_snapshot_certified_by_a_minority_is_refused() {
+        let (nodes, follower, _) = certified_pair().await;
+        let (mut meta, mut body) = snapshot_body(&nodes[follower]);
+        meta.snapshot_id = "minority".into();
+        body.ledger.state.parties.get_mut(PROVIDER).unwrap().iban = Some("NL02ABNA0123456789".into());
+        let head = fairshare_protocol::ledger::Head { size: 1, root: body.ledger.merkle.root(), state_digest: body.ledger.state.digest() };
+        let genesis = nodes[follower].ledger.read().unwrap().genesis().clone();
+        let certification = &mut body.ledger.certification;
+        certification.heads = [(1, head.clone())].into();
+        certification.certified = [(1, head.clone())].into();
+        certification.statements = [(
+            1,
+            ["cz", "menzis"]
+                .iter()
+                .zip(checkpoint_statements(&genesis, &head, &["cz", "menzis"]))
+                .map(|(node, envelope)| (node.to_string(), fairshare_protocol::ledger::StoredEnvelope::from_pb(&envelope)))
+                .collect(),
+        )]
+        .into();
+        assert_refused(&nodes, follower, &meta, &serde_json::to_vec(&body).unwrap(), "signed by 2 node(s)").await;
+        for node in nodes {
+            node.raft.shutdown().await.unwrap();
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_honest_but_uncertified_snapshot_is_refused_and_a_certified_one_in_chunks_is_accepted() {
+        let (mut nodes, follower, keys) = certified_pair().await;
+        let genesis = Arc::new(nodes[0].ledger.read().unwrap().genesis().clone());
+
+        // The certified state, sent in chunks, proves itself; the follower is
+        // already there, so openraft installs nothing and answers as usual.
+        let (mut meta, body) = snapshot_body(&nodes[follower]);
+        meta.snapshot_id = "honest".into();
+        let bytes = serde_json::to_vec(&body).unwrap();
+        send_snapshot(&nodes[follower], &meta, &bytes, 700).await.expect("a certified snapshot is accepted");
+        assert_eq!(nodes[follower].misbehaviour.refused_total(), 0);
+
+        // A chunk out of order is refused, without blaming anyone.
+        let mut client = RaftClient::new(
+            fairshare_api::channel(&nodes[follower].addr, fairshare_api::Deadlines::new(CONNECT_TIMEOUT, None), &Transport::Insecure)
+                .await
+                .unwrap(),
+        );
+        let vote = nodes[follower].raft.metrics().borrow().vote;
+        let gap = InstallSnapshotRequest::<TypeConfig> { vote, meta: meta.clone(), offset: 5, data: bytes[5..9].to_vec(), done: true };
+        let status = client.install_snapshot(RaftMessage { json: serde_json::to_vec(&gap).unwrap() }).await.expect_err("a gap");
+        assert!(status.message().contains("continues at offset 0 here, not 5"), "{}", status.message());
+        assert_eq!(nodes[follower].misbehaviour.refused_total(), 0);
+
+        // A new leaf, not certified: the honest state is not a snapshot anyone may install.
+        let kind = Kind::PartyRegistered(pb::PartyRegistered {
+            party: "agb:07654321".into(),
+            kind: pb::PartyKind::Provider as i32,
+            name: "Tweede Ziekenhuis".into(),
+            iban: String::new(),
+        });
+        let leader = 1 - follower;
+        write(&mut nodes, leader, vec![seal(&transaction(&genesis, 2, kind), "zk", &keys["zk"])]).await;
+        let (mut meta, body) = snapshot_body(&nodes[follower]);
+        meta.snapshot_id = "uncertified".into();
+        assert_refused(&nodes, follower, &meta, &serde_json::to_vec(&body).unwrap(), "no certified checkpoint at its size 2").await;
+        for node in nodes {
             node.raft.shutdown().await.unwrap();
         }
     }

@@ -11,6 +11,18 @@
 //! so a resubmitted transaction is recognised after a restart or on a node that caught up
 //! from a snapshot.
 //!
+//! **Snapshots are built only of certified states.** A follower installs a snapshot only if
+//! it equals a checkpoint certified by more than two thirds of the nodes
+//! ([`super::snapshot_check`]), so that is what nodes build: after a batch that leaves the
+//! state exactly at its latest certified head (checkpoint signatures are not leaves, so the
+//! block that completes a certificate leaves the head where it was), and at least
+//! [`SNAPSHOT_LOGS_SINCE_LAST`] entries after the previous copy or snapshot, `apply` keeps
+//! a copy of the state ([`StateMachine::certified_copies`] announces it). The snapshot
+//! builder serialises the latest copy, never the current state; openraft then purges the
+//! log only up to that copy's log id, so a lagging follower gets either entries or a
+//! certified snapshot. Building is triggered by [`snapshot_certified_copies`], not by
+//! openraft's policy (see `raft_config`).
+//!
 //! Tree `blocks` keeps the encoded block of every applied entry by log index, so that the
 //! full history can be served after the Raft log is compacted (see [`BlockHistory`]).
 
@@ -19,6 +31,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use fairshare_protocol::ledger::LedgerData;
+use fairshare_protocol::snapshot::SnapshotRefused;
 use fairshare_protocol::{pb, Genesis, Ledger};
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{AnyError, EntryPayload, OptionalSend, RaftSnapshotBuilder, StorageError, StorageIOError};
@@ -28,7 +41,10 @@ use tokio::sync::watch;
 
 use super::disk::Disk;
 use super::log_store::{index_of, log_key};
-use super::{BlockResponse, Entry, LogId, NodeId, OutcomeRecord, SnapshotMeta, StoreError, StoredMembership, TypeConfig};
+use super::{
+    BlockResponse, Entry, LogId, NodeId, OutcomeRecord, Raft, SnapshotMeta, StoreError, StoredMembership, TypeConfig,
+    SNAPSHOT_LOGS_SINCE_LAST,
+};
 
 /// Where the state machine has got to: sent to listeners (watch streams, the checkpoint
 /// signer) after every applied batch of entries.
@@ -42,10 +58,10 @@ pub struct Applied {
 
 /// What a snapshot holds, as JSON: readable, and openraft's own types serialise with serde.
 #[derive(Serialize, Deserialize)]
-struct SnapshotBody {
-    last_applied: Option<LogId>,
-    last_membership: StoredMembership,
-    ledger: LedgerData,
+pub(crate) struct SnapshotBody {
+    pub(crate) last_applied: Option<LogId>,
+    pub(crate) last_membership: StoredMembership,
+    pub(crate) ledger: LedgerData,
 }
 
 pub struct StateMachine {
@@ -58,6 +74,13 @@ pub struct StateMachine {
     applied: watch::Sender<Applied>,
     snapshots: SnapshotStore,
     history: BlockHistory,
+    /// The latest copy of a state that sat exactly at its certified head: what the next
+    /// snapshot is built of (see the module documentation).
+    certified_copy: Option<Arc<SnapshotBody>>,
+    /// The log index of the latest copy, or of the snapshot stored or installed since.
+    copied_at: Option<u64>,
+    /// The log id of the latest copy.
+    certified_copies: watch::Sender<Option<LogId>>,
 }
 
 impl StateMachine {
@@ -74,13 +97,23 @@ impl StateMachine {
             Some((meta, data)) => {
                 let body: SnapshotBody =
                     serde_json::from_slice(&data).map_err(|source| StoreError::Decode { what: "the stored snapshot".into(), source })?;
-                let ledger = Ledger::restore(genesis.clone(), body.ledger).map_err(StoreError::OtherGenesis)?;
+                let ledger = Ledger::restore(genesis.clone(), body.ledger).map_err(restore_error)?;
                 (ledger, meta.last_log_id, meta.last_membership)
             }
         };
         let (applied, receiver) = watch::channel(Applied { log_index: last_applied.map_or(0, |id| id.index), size: ledger.size() });
-        let machine =
-            StateMachine { genesis, ledger: Arc::new(RwLock::new(ledger)), last_applied, last_membership, applied, snapshots, history };
+        let machine = StateMachine {
+            genesis,
+            ledger: Arc::new(RwLock::new(ledger)),
+            last_applied,
+            last_membership,
+            applied,
+            snapshots,
+            history,
+            certified_copy: None,
+            copied_at: last_applied.map(|id| id.index),
+            certified_copies: watch::channel(None).0,
+        };
         Ok((machine, receiver))
     }
 
@@ -92,6 +125,12 @@ impl StateMachine {
     /// Notified after every applied batch; starts with the state restored at open.
     pub fn subscribe(&self) -> watch::Receiver<Applied> {
         self.applied.subscribe()
+    }
+
+    /// The log id of every state copied to build snapshots of (see the module
+    /// documentation); [`snapshot_certified_copies`] triggers a snapshot on each.
+    pub fn certified_copies(&self) -> watch::Receiver<Option<LogId>> {
+        self.certified_copies.subscribe()
     }
 
     /// The stored blocks, for the audit stream.
@@ -111,8 +150,17 @@ impl StateMachine {
 }
 
 /// Applies a batch of entries; runs on a blocking thread (signature checks are CPU work).
-fn apply_entries(ledger: &RwLock<Ledger>, history: &BlockHistory, entries: Vec<Entry>) -> Result<AppliedBatch, sled::Error> {
-    let mut batch = AppliedBatch { responses: Vec::with_capacity(entries.len()), last_applied: None, membership: None, size: 0 };
+/// Copies the ledger if the batch ends at log index `copy_from` or later with the state
+/// exactly at its latest certified head, or (cheaply, after every batch) while the ledger
+/// has no leaf yet: genesis' own state, which any node can check.
+fn apply_entries(
+    ledger: &RwLock<Ledger>,
+    history: &BlockHistory,
+    entries: Vec<Entry>,
+    copy_from: u64,
+) -> Result<AppliedBatch, sled::Error> {
+    let mut batch =
+        AppliedBatch { responses: Vec::with_capacity(entries.len()), last_applied: None, membership: None, size: 0, certified: None };
     let mut blocks = sled::Batch::default();
     for entry in entries {
         batch.last_applied = Some(entry.log_id);
@@ -143,7 +191,15 @@ fn apply_entries(ledger: &RwLock<Ledger>, history: &BlockHistory, entries: Vec<E
     // Not synced here: the log store keeps these entries durable until a snapshot, whose
     // sync also covers these blocks.
     history.blocks.apply_batch(blocks)?;
-    batch.size = ledger.read().expect("a panic while applying poisoned the ledger").size();
+    let ledger = ledger.read().expect("a panic while applying poisoned the ledger");
+    batch.size = ledger.size();
+    let due = batch.last_applied.is_some_and(|last| last.index >= copy_from);
+    // `head()` is the head `apply_block` recorded (root and digest computed then), so this
+    // costs no digest; equality covers size, root and state digest.
+    let certified = ledger.certification().latest_certified().is_some_and(|certified| *certified == ledger.head());
+    if ledger.size() == 0 || (due && certified) {
+        batch.certified = Some(ledger.data().clone());
+    }
     Ok(batch)
 }
 
@@ -152,6 +208,8 @@ struct AppliedBatch {
     last_applied: Option<LogId>,
     membership: Option<StoredMembership>,
     size: u64,
+    /// A copy of the ledger, when it sits exactly at its certified head.
+    certified: Option<LedgerData>,
 }
 
 impl RaftStateMachine<TypeConfig> for StateMachine {
@@ -171,7 +229,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             return Ok(Vec::new());
         }
         let (ledger, history) = (self.ledger.clone(), self.history.clone());
-        let batch = tokio::task::spawn_blocking(move || apply_entries(&ledger, &history, entries))
+        let copy_from = self.copied_at.map_or(0, |at| at + SNAPSHOT_LOGS_SINCE_LAST);
+        let batch = tokio::task::spawn_blocking(move || apply_entries(&ledger, &history, entries, copy_from))
             .await
             .map_err(|error| StorageIOError::write_state_machine(AnyError::new(&error)))?
             .map_err(|error| StorageIOError::write_state_machine(AnyError::new(&error)))?;
@@ -179,16 +238,23 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         if let Some(membership) = batch.membership {
             self.last_membership = membership;
         }
+        if let Some(ledger) = batch.certified {
+            let body = SnapshotBody { last_applied: self.last_applied, last_membership: self.last_membership.clone(), ledger };
+            tracing::debug!(log_id = ?self.last_applied, size = batch.size, "kept a copy of the certified state for the next snapshot");
+            self.certified_copy = Some(Arc::new(body));
+            // Copies of the empty genesis state are free: they do not hold back the next one.
+            if batch.size > 0 {
+                self.copied_at = self.last_applied.map(|id| id.index);
+            }
+            self.certified_copies.send_replace(self.last_applied);
+        }
         self.notify(batch.size);
         Ok(batch.responses)
     }
 
     async fn get_snapshot_builder(&mut self) -> SnapshotBuilder {
-        // A consistent copy, taken between two applies; the builder runs concurrently with
-        // later applies.
-        let ledger = self.ledger.read().expect("a panic while applying poisoned the ledger").data().clone();
-        let body = SnapshotBody { last_applied: self.last_applied, last_membership: self.last_membership.clone(), ledger };
-        SnapshotBuilder { body: Arc::new(body), snapshots: self.snapshots.clone() }
+        // The latest certified copy, never the current state (see the module documentation).
+        SnapshotBuilder { certified: self.certified_copy.clone(), snapshots: self.snapshots.clone() }
     }
 
     async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError<NodeId>> {
@@ -207,7 +273,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     source: std::io::Error::new(std::io::ErrorKind::InvalidData, "its data and its metadata name different log ids"),
                 });
             }
-            let ledger = Ledger::restore(genesis, body.ledger).map_err(StoreError::OtherGenesis)?;
+            let ledger = Ledger::restore(genesis, body.ledger).map_err(restore_error)?;
             snapshots.save(&stored_meta, &data)?;
             // The blocks the snapshot covers were never applied here: the stored history now
             // runs without gaps only from after it.
@@ -223,6 +289,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         *self.ledger.write().expect("a panic while applying poisoned the ledger") = ledger;
         self.last_applied = meta.last_log_id;
         self.last_membership = meta.last_membership.clone();
+        // The installed snapshot is newer than any copy and is now the stored one.
+        self.certified_copy = None;
+        self.copied_at = meta.last_log_id.map(|id| id.index);
         self.notify(size);
         Ok(())
     }
@@ -233,15 +302,59 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 }
 
-/// Builds a snapshot from a copy of the state taken by `get_snapshot_builder`.
+fn restore_error(refused: SnapshotRefused) -> StoreError {
+    match refused {
+        SnapshotRefused::OtherGenesis { snapshot, ours } => StoreError::OtherGenesis(format!("belongs to genesis {snapshot}, not {ours}")),
+        other => StoreError::Damaged(other.to_string()),
+    }
+}
+
+/// Triggers a snapshot whenever the state machine copied a certified state newer than the
+/// latest snapshot; ends when Raft stops. One task per node, started with Raft.
+///
+/// Why not openraft's `SnapshotPolicy::LogsSinceLast`: it triggers a build once the log
+/// grew by its number of entries since the last snapshot, whether or not a certified state
+/// exists, and triggers again on every commit until a build advances the snapshot. Under
+/// load (no quiet moment for a certificate to complete) every commit would rebuild the old
+/// snapshot. Here a build starts only when there is a new certified copy.
+pub async fn snapshot_certified_copies(raft: Raft, mut copies: watch::Receiver<Option<LogId>>) {
+    while copies.changed().await.is_ok() {
+        let copied = *copies.borrow_and_update();
+        if copied <= raft.metrics().borrow().snapshot {
+            continue;
+        }
+        // A trigger while a build runs is dropped by openraft; the next copy triggers again.
+        if let Err(error) = raft.trigger().snapshot().await {
+            tracing::debug!(%error, "no snapshot triggered: Raft stopped");
+            return;
+        }
+    }
+}
+
+/// Builds a snapshot from the latest certified copy that `get_snapshot_builder` handed it.
 pub struct SnapshotBuilder {
-    body: Arc<SnapshotBody>,
+    certified: Option<Arc<SnapshotBody>>,
     snapshots: SnapshotStore,
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
+    /// Without a certified copy (a manual trigger before any state was certified) there is
+    /// nothing new to build: the stored snapshot is returned, or an empty one without log id
+    /// that openraft ignores (its `update_snapshot` keeps only a snapshot newer than the
+    /// current one, and purges nothing for it). An error instead would stop Raft.
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<NodeId>> {
-        let (body, snapshots) = (self.body.clone(), self.snapshots.clone());
+        let Some(body) = self.certified.clone() else {
+            let stored = self.snapshots.load().map_err(|error| StorageIOError::read_snapshot(None, AnyError::new(&error)))?;
+            tracing::info!("no certified state to snapshot yet; keeping the stored snapshot");
+            return Ok(match stored {
+                Some((meta, data)) => Snapshot { meta, snapshot: Box::new(Cursor::new(data)) },
+                None => Snapshot {
+                    meta: SnapshotMeta { last_log_id: None, last_membership: StoredMembership::default(), snapshot_id: "none".into() },
+                    snapshot: Box::new(Cursor::new(Vec::new())),
+                },
+            });
+        };
+        let snapshots = self.snapshots.clone();
         let snapshot = tokio::task::spawn_blocking(move || -> Result<Snapshot<TypeConfig>, StoreError> {
             let data = serde_json::to_vec(&*body)
                 .map_err(|source| StoreError::Io { what: "serialising the state".into(), source: source.into() })?;
@@ -368,7 +481,7 @@ impl BlockHistory {
 mod tests {
     use fairshare_protocol::envelope::seal;
     use fairshare_protocol::pb::transaction::Kind;
-    use fairshare_protocol::testing::{genesis_with_keys, transaction};
+    use fairshare_protocol::testing::{checkpoint_statements, genesis_with_keys, transaction};
     use openraft::{CommittedLeaderId, Membership};
 
     use super::*;
@@ -387,26 +500,38 @@ mod tests {
     }
 
     /// A block with one signed transaction that the rules apply: an insurer registers a provider.
-    fn registration_block(genesis: &Genesis, keys: &std::collections::BTreeMap<String, ed25519_dalek::SigningKey>) -> Vec<u8> {
+    fn registration_block(genesis: &Genesis, keys: &std::collections::BTreeMap<String, ed25519_dalek::SigningKey>, nonce: u64) -> Vec<u8> {
         let kind = Kind::PartyRegistered(pb::PartyRegistered {
-            party: "agb:01234567".into(),
+            party: format!("agb:0123456{nonce}"),
             kind: pb::PartyKind::Provider as i32,
             name: "Ziekenhuis Test".into(),
             iban: String::new(),
         });
-        let envelope = seal(&transaction(genesis, 1, kind), "zk", &keys["zk"]);
+        let envelope = seal(&transaction(genesis, nonce, kind), "zk", &keys["zk"]);
         pb::Block { envelopes: vec![envelope] }.encode_to_vec()
+    }
+
+    /// A block of three of the four nodes' checkpoint statements for the machine's head.
+    fn certification_block(machine: &StateMachine) -> Vec<u8> {
+        let ledger = machine.ledger();
+        let ledger = ledger.read().unwrap();
+        pb::Block { envelopes: checkpoint_statements(ledger.genesis(), &ledger.head(), &["cz", "menzis", "vgz"]) }.encode_to_vec()
+    }
+
+    fn certified_size(machine: &StateMachine) -> Option<u64> {
+        machine.ledger().read().unwrap().certification().latest_certified().map(|head| head.size)
     }
 
     #[tokio::test]
     async fn a_snapshot_restores_the_same_ledger_in_a_fresh_state_machine() {
         let (genesis, keys) = genesis_with_keys();
         let genesis = Arc::new(genesis);
-        let block = registration_block(&genesis, &keys);
+        let block = registration_block(&genesis, &keys, 1);
         let (leader_dir, follower_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
 
         let mut leader = open(leader_dir.path(), &genesis);
         let mut watcher = leader.subscribe();
+        let copies = leader.certified_copies();
         let membership = Entry { log_id: log_id(1), payload: EntryPayload::Membership(Membership::new(vec![[1].into()], ())) };
         let responses = leader.apply(vec![membership, normal(2, block.clone())]).await.unwrap();
         assert_eq!(responses[0], BlockResponse::default());
@@ -414,26 +539,66 @@ mod tests {
         assert_eq!(responses[1].outcomes[0].verdict, VerdictRecord::Applied { index: 0 });
         assert!(watcher.has_changed().unwrap());
         assert_eq!(*watcher.borrow_and_update(), Applied { log_index: 2, size: 1 });
+        assert_eq!(*copies.borrow(), None, "nothing certified, nothing copied");
         let head = leader.ledger().read().unwrap().head();
+        let certification = certification_block(&leader);
+        leader.apply(vec![normal(3, certification.clone())]).await.unwrap();
+        assert_eq!(certified_size(&leader), Some(1));
+        assert_eq!(*copies.borrow(), Some(log_id(3)), "the certified state is copied");
 
         let snapshot = leader.get_snapshot_builder().await.build_snapshot().await.unwrap();
+        assert_eq!(snapshot.meta.last_log_id, Some(log_id(3)));
         let mut follower = open(follower_dir.path(), &genesis);
         follower.install_snapshot(&snapshot.meta, snapshot.snapshot).await.unwrap();
         assert_eq!(follower.ledger().read().unwrap().head(), head);
-        assert_eq!(follower.applied_state().await.unwrap().0, Some(log_id(2)));
-        assert_eq!(follower.history().complete_from().unwrap(), 3, "the follower never saw block 2");
+        assert_eq!(certified_size(&follower), Some(1));
+        assert_eq!(follower.applied_state().await.unwrap().0, Some(log_id(3)));
+        assert_eq!(follower.history().complete_from().unwrap(), 4, "the follower never saw blocks 2 and 3");
 
         // Both restart from their stored snapshot.
         drop((leader, follower));
         for dir in [&leader_dir, &follower_dir] {
             let mut restarted = open(dir.path(), &genesis);
             assert_eq!(restarted.ledger().read().unwrap().head(), head);
-            assert_eq!(restarted.applied_state().await.unwrap().0, Some(log_id(2)));
-            assert_eq!(*restarted.subscribe().borrow(), Applied { log_index: 2, size: 1 });
+            assert_eq!(restarted.applied_state().await.unwrap().0, Some(log_id(3)));
+            assert_eq!(*restarted.subscribe().borrow(), Applied { log_index: 3, size: 1 });
         }
         let leader = open(leader_dir.path(), &genesis);
         let blocks: Vec<_> = leader.blocks_from(0).map(Result::unwrap).collect();
-        assert_eq!(blocks, vec![(2, block)]);
+        assert_eq!(blocks, vec![(2, block), (3, certification)]);
+    }
+
+    #[tokio::test]
+    async fn snapshots_are_built_of_the_latest_certified_state_only() {
+        let (genesis, keys) = genesis_with_keys();
+        let genesis = Arc::new(genesis);
+        let dir = tempfile::tempdir().unwrap();
+        let mut machine = open(dir.path(), &genesis);
+
+        // Nothing certified: nothing new is built, and nothing is stored.
+        machine.apply(vec![normal(1, registration_block(&genesis, &keys, 1))]).await.unwrap();
+        let snapshot = machine.get_snapshot_builder().await.build_snapshot().await.unwrap();
+        assert_eq!(snapshot.meta.last_log_id, None);
+        assert!(machine.get_current_snapshot().await.unwrap().is_none());
+
+        // Certified at size 1 (entry 2), then a leaf more (entry 3): the snapshot is of entry 2.
+        let certified_head = machine.ledger().read().unwrap().head();
+        machine.apply(vec![normal(2, certification_block(&machine))]).await.unwrap();
+        machine.apply(vec![normal(3, registration_block(&genesis, &keys, 2))]).await.unwrap();
+        assert_eq!(machine.ledger().read().unwrap().size(), 2);
+        let snapshot = machine.get_snapshot_builder().await.build_snapshot().await.unwrap();
+        assert_eq!(snapshot.meta.last_log_id, Some(log_id(2)));
+        let body: SnapshotBody = serde_json::from_slice(snapshot.snapshot.get_ref()).unwrap();
+        let restored = fairshare_protocol::snapshot::restore_certified(genesis.clone(), body.ledger).expect("it proves itself");
+        assert_eq!(restored.head(), certified_head);
+
+        // Certified at size 2, but fewer than SNAPSHOT_LOGS_SINCE_LAST entries after the copy.
+        machine.apply(vec![normal(4, certification_block(&machine))]).await.unwrap();
+        assert_eq!(certified_size(&machine), Some(2));
+        assert_eq!(*machine.certified_copies().borrow(), Some(log_id(2)));
+        let later = SNAPSHOT_LOGS_SINCE_LAST + 2;
+        machine.apply(vec![Entry { log_id: log_id(later), payload: EntryPayload::Blank }]).await.unwrap();
+        assert_eq!(*machine.certified_copies().borrow(), Some(log_id(later)), "copied again once enough entries passed");
     }
 
     #[tokio::test]
@@ -450,11 +615,14 @@ mod tests {
 
     #[tokio::test]
     async fn a_data_dir_of_another_genesis_is_refused() {
-        let (genesis, _) = genesis_with_keys();
+        let (genesis, keys) = genesis_with_keys();
         let dir = tempfile::tempdir().unwrap();
         {
-            let mut machine = open(dir.path(), &Arc::new(genesis));
-            machine.get_snapshot_builder().await.build_snapshot().await.unwrap();
+            let mut machine = open(dir.path(), &Arc::new(genesis.clone()));
+            machine.apply(vec![normal(1, registration_block(&genesis, &keys, 1))]).await.unwrap();
+            machine.apply(vec![normal(2, certification_block(&machine))]).await.unwrap();
+            let snapshot = machine.get_snapshot_builder().await.build_snapshot().await.unwrap();
+            assert_eq!(snapshot.meta.last_log_id, Some(log_id(2)), "a snapshot is stored");
         }
         let other = fairshare_protocol::testing::genesis_file("5.00").build().unwrap();
         match StateMachine::open(sled::open(dir.path()).unwrap(), Arc::new(other)) {
