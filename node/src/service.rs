@@ -126,20 +126,7 @@ impl LedgerApi for LedgerService {
                 if !filter.insurer.is_empty() {
                     known_insurer(ledger.genesis(), &filter.insurer)?;
                 }
-                let filter = ObligationFilter {
-                    insurer: (!filter.insurer.is_empty()).then_some(filter.insurer),
-                    party: (!filter.party.is_empty()).then_some(filter.party),
-                    plan: (!filter.plan.is_empty()).then_some(filter.plan),
-                    open: if filter.open_only {
-                        Some(true)
-                    } else if filter.settled_only {
-                        Some(false)
-                    } else {
-                        None
-                    },
-                    from_index: None,
-                };
-                to_json(&query::obligations(state, &filter))?
+                to_json(&query::obligations(state, &obligation_filter(filter)))?
             }
             Query::InsurerBalances(_) => to_json(&query::insurer_balances(state, ledger.genesis()))?,
             Query::PartyBalances(_) => to_json(&query::party_balances(state))?,
@@ -455,6 +442,23 @@ async fn admit(address: &str, transport: &fairshare_api::Transport) -> Result<()
     Ok(())
 }
 
+/// The protocol's filter for the API's (empty strings: no filter).
+fn obligation_filter(filter: fairshare_api::v1::ObligationFilter) -> ObligationFilter {
+    ObligationFilter {
+        insurer: (!filter.insurer.is_empty()).then_some(filter.insurer),
+        party: (!filter.party.is_empty()).then_some(filter.party),
+        plan: (!filter.plan.is_empty()).then_some(filter.plan),
+        open: if filter.open_only {
+            Some(true)
+        } else if filter.settled_only {
+            Some(false)
+        } else {
+            None
+        },
+        from_index: None,
+    }
+}
+
 /// Refuses a read identity (a party's): it may read only what is owed and paid to it.
 fn full_reader<T>(request: &Request<T>, what: &str) -> Result<(), Status> {
     match Caller::of(request)? {
@@ -477,19 +481,7 @@ fn reader_query(state: &fairshare_protocol::LedgerState, party: &str, query: Que
                 )));
             }
             bounded("plan id", &filter.plan)?;
-            let filter = ObligationFilter {
-                insurer: None,
-                party: Some(party.to_string()),
-                plan: (!filter.plan.is_empty()).then_some(filter.plan),
-                open: if filter.open_only {
-                    Some(true)
-                } else if filter.settled_only {
-                    Some(false)
-                } else {
-                    None
-                },
-                from_index: None,
-            };
+            let filter = ObligationFilter { insurer: None, party: Some(party.to_string()), ..obligation_filter(filter) };
             to_json(&query::obligations(state, &filter))
         }
         Query::PartyBalances(_) => {
