@@ -247,9 +247,13 @@ impl Args {
         };
         if devnet.insecure != insecure {
             bail!(
-                "{} holds {} devnet; run it {} or choose another --dir",
+                "{} holds {}; run it {} or choose another --dir",
                 self.dir.display(),
-                if devnet.insecure { "an --insecure (plain text)" } else { "a mutual-TLS" },
+                if devnet.insecure {
+                    "a plain-text devnet (made with --insecure, or before nodes spoke TLS)"
+                } else {
+                    "a mutual-TLS devnet"
+                },
                 if devnet.insecure { "with --insecure" } else { "without --insecure" }
             );
         }
