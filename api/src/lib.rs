@@ -93,7 +93,7 @@ impl Transport {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConnectError {
-    #[error("'{}' is not a URL like http://127.0.0.1:7101", fairshare_protocol::ids::echo(url))]
+    #[error("'{}' is not a URL like https://127.0.0.1:7101", fairshare_protocol::ids::echo(url))]
     NotAUrl { url: String },
     /// `cause` is the innermost cause (e.g. "Connection refused (os error 111)"), which is
     /// what a person can act on; tonic's outer layers only say "transport error".
@@ -214,7 +214,7 @@ mod tests {
     async fn a_malformed_url_is_named() {
         let error = connect("not a url", QUICK, &Transport::Insecure).await.unwrap_err();
         assert_eq!(error, ConnectError::NotAUrl { url: "not a url".into() });
-        assert!(error.to_string().contains("http://127.0.0.1:7101"), "{error}");
+        assert!(error.to_string().contains("https://127.0.0.1:7101"), "{error}");
     }
 
     #[tokio::test]

@@ -88,11 +88,11 @@ impl ClientConfig {
         let malformed = |problem: String| ConfigError::Malformed { path: path.to_path_buf(), problem };
         let file: ClientConfigFile = toml::from_str(text).map_err(|error| malformed(crate::plan_file::toml_error(text, &error)))?;
         if file.nodes.is_empty() {
-            return Err(malformed("'nodes' is empty; list the nodes' URLs, e.g. nodes = [\"http://127.0.0.1:7101\"]".into()));
+            return Err(malformed("'nodes' is empty; list the nodes' URLs, e.g. nodes = [\"https://127.0.0.1:7101\"]".into()));
         }
         for node in &file.nodes {
             if !node.starts_with("http://") && !node.starts_with("https://") {
-                return Err(malformed(format!("node '{node}' is not a URL like http://127.0.0.1:7101")));
+                return Err(malformed(format!("node '{node}' is not a URL like https://127.0.0.1:7101")));
             }
         }
         Ok(ClientConfig { path: path.to_path_buf(), file })

@@ -24,7 +24,7 @@ struct Cli {
     /// The identity that signs (an id of the client config, e.g. zk, vgz, vws).
     #[arg(long = "as", global = true, value_name = "ID")]
     identity: Option<String>,
-    /// Talk to this node only, e.g. http://127.0.0.1:7101 (default: the first that answers).
+    /// Talk to this node only, e.g. https://127.0.0.1:7101 (default: the first that answers).
     #[arg(long, global = true, value_name = "URL")]
     node: Option<String>,
     /// Sign with this secret key file instead of the config's (needs --as).

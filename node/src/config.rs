@@ -42,7 +42,7 @@ pub struct NodeConfig {
 #[serde(deny_unknown_fields)]
 pub struct Peer {
     pub id: String,
-    /// "http://127.0.0.1:7102"
+    /// "https://127.0.0.1:7102" (`http://` only with `--insecure`)
     pub address: String,
 }
 

@@ -29,7 +29,7 @@ struct Cli {
 enum Command {
     /// Membership changes, sent to the leader (any node names it in `fairshare status`).
     #[command(
-        after_help = "Replacing a node whose disk was lost (run against the leader, as the insurer that runs the node: --config names\nthat node's config, whose node key and genesis identify the caller over mutual TLS):\n  fairshare-node admin remove zk --node https://127.0.0.1:7101 --config devnet/nodes/zk.toml\n  # start the node again on an empty data dir; it waits, taking no part in Raft\n  fairshare-node admin add-learner zk https://127.0.0.1:7104 --node https://127.0.0.1:7101 --config devnet/nodes/zk.toml\n  fairshare-node admin promote zk --node https://127.0.0.1:7101 --config devnet/nodes/zk.toml"
+        after_help = "Replacing a node whose disk was lost (run against the leader, as the insurer that runs the node: --config names\nthat node's config, whose node key and genesis identify the caller over mutual TLS):\n  fairshare-node admin remove zk --node https://127.0.0.1:7101 --config devnet/nodes/zk.toml\n  # start the node again on an empty data dir; it waits, taking no part in Raft\n  fairshare-node admin add-learner zk https://127.0.0.1:7104 --node https://127.0.0.1:7101 --config devnet/nodes/zk.toml\n  fairshare-node admin promote zk --node https://127.0.0.1:7101 --config devnet/nodes/zk.toml\n\nAnother insurer's node (e.g. zk's, whose operator is gone) changes only on a proposal that more than two thirds\nof the insurers approved on the ledger ('fairshare membership approve replace-zk zk remove'), executed once:\n  fairshare-node admin remove zk --proposal replace-zk --node https://127.0.0.1:7101 --config devnet/nodes/cz.toml"
     )]
     Admin {
         #[command(subcommand)]
@@ -37,6 +37,9 @@ enum Command {
         /// The leader's gRPC address.
         #[arg(long, global = true, default_value = "https://127.0.0.1:7101")]
         node: String,
+        /// For another insurer's node: the approved membership proposal on the ledger.
+        #[arg(long, global = true, value_name = "ID", default_value = "")]
+        proposal: String,
     },
 }
 
@@ -63,15 +66,15 @@ fn admin_transport(config: Option<&std::path::Path>, insecure: bool) -> Result<f
     Ok(security.client)
 }
 
-async fn admin(node: String, action: AdminAction, transport: fairshare_api::Transport) -> Result<()> {
+async fn admin(node: String, action: AdminAction, proposal: String, transport: fairshare_api::Transport) -> Result<()> {
     // Membership changes wait for a learner to catch up: no call deadline.
     let mut client = fairshare_api::connect_admin(&node, fairshare_api::Deadlines::new(Duration::from_secs(2), None), &transport)
         .await
         .with_context(|| format!("no node answered at {node}; pass the leader's address with --node"))?;
     let reply = match action {
-        AdminAction::Remove { insurer } => client.remove(MemberRequest { node: insurer, address: String::new() }).await,
-        AdminAction::AddLearner { insurer, address } => client.add_learner(MemberRequest { node: insurer, address }).await,
-        AdminAction::Promote { insurer } => client.promote(MemberRequest { node: insurer, address: String::new() }).await,
+        AdminAction::Remove { insurer } => client.remove(MemberRequest { node: insurer, address: String::new(), proposal }).await,
+        AdminAction::AddLearner { insurer, address } => client.add_learner(MemberRequest { node: insurer, address, proposal }).await,
+        AdminAction::Promote { insurer } => client.promote(MemberRequest { node: insurer, address: String::new(), proposal }).await,
     };
     match reply {
         Ok(reply) => {
@@ -103,8 +106,8 @@ async fn run(config: PathBuf, insecure: bool) -> Result<()> {
 async fn main() {
     let cli = Cli::parse();
     let result = match (cli.command, cli.config) {
-        (Some(Command::Admin { action, node }), config) => match admin_transport(config.as_deref(), cli.insecure) {
-            Ok(transport) => admin(node, action, transport).await,
+        (Some(Command::Admin { action, node, proposal }), config) => match admin_transport(config.as_deref(), cli.insecure) {
+            Ok(transport) => admin(node, action, proposal, transport).await,
             Err(error) => Err(error),
         },
         (None, Some(config)) => run(config, cli.insecure).await,

@@ -166,6 +166,7 @@ pub async fn start(loaded: Loaded) -> Result<Handles> {
         security: security.clone(),
         misbehaviour: misbehaviour.clone(),
         health: health.clone(),
+        node_key: node_key.clone(),
     });
 
     tokio::spawn(snapshot_certified_copies(raft.clone(), certified_copies));

@@ -320,27 +320,75 @@ pub struct AdminService {
 }
 
 impl AdminService {
-    /// The Raft id of insurer `node`'s node, if `caller` may change its membership: the
-    /// insurer itself (its insurer key, or its node key as operator certificate). Changes to
-    /// another insurer's node need the consortium's approval on the ledger (DESIGN.md
-    /// decision 11), which this version does not take yet: they are refused.
-    fn target(&self, caller: &Caller, node: &str) -> Result<u64, Status> {
-        let id = {
-            let ledger = self.shared.ledger.read().expect("ledger lock");
-            node_id(ledger.genesis(), node)
-                .ok_or_else(|| Status::invalid_argument(format!("'{}' is not an insurer of genesis", echo(node))))?
-        };
+    /// The Raft id of insurer `node`'s node, if `caller` may make this `change` to it: the
+    /// insurer itself (its insurer key, or its node key as operator certificate), or anyone
+    /// with a `proposal` that more than two thirds of the insurers approved on the ledger
+    /// for exactly this change (DESIGN.md decision 11). Such a proposal is executed once:
+    /// this node records executing it on the ledger (signed with its node key) before it
+    /// changes the membership, so a second use is refused by the ledger itself.
+    async fn target(&self, caller: &Caller, node: &str, change: &str, address: &str, proposal: &str) -> Result<u64, Status> {
+        let id = self.known_id(node)?;
         match caller {
-            Caller::Insecure => Ok(id),
-            Caller::Party(Role::Insurer(insurer) | Role::Node(insurer)) if insurer == node => Ok(id),
-            Caller::Party(_) | Caller::Reader(_) => {
-                tracing::warn!(caller = %caller.name(), node, "refused a membership change of another insurer's node");
-                Err(Status::permission_denied(format!(
-                    "{} may not change the membership of {node}'s node: only {node} may replace its own node (with its insurer key or its node key); changing another insurer's node needs the approval of more than two thirds of the insurers",
-                    caller.name()
-                )))
-            }
+            Caller::Insecure => return Ok(id),
+            Caller::Party(Role::Insurer(insurer) | Role::Node(insurer)) if insurer == node => return Ok(id),
+            _ => {}
         }
+        if proposal.is_empty() {
+            tracing::warn!(caller = %caller.name(), node, "refused a membership change of another insurer's node without a proposal");
+            return Err(Status::permission_denied(format!(
+                "{} may not change the membership of {node}'s node on its own: only {node} may (with its insurer key or its node key); any other change needs a proposal approved by more than two thirds of the insurers ('fairshare membership approve'), named with --proposal",
+                caller.name()
+            )));
+        }
+        // Only the leader changes the membership: check before the proposal is used up.
+        if self.shared.raft.metrics().borrow().current_leader != Some(self.shared.raft.metrics().borrow().id) {
+            return Err(self.not_leader());
+        }
+        self.execute_proposal(node, change, address, bounded("proposal", proposal)?).await?;
+        Ok(id)
+    }
+
+    fn known_id(&self, node: &str) -> Result<u64, Status> {
+        let ledger = self.shared.ledger.read().expect("ledger lock");
+        node_id(ledger.genesis(), node).ok_or_else(|| Status::invalid_argument(format!("'{}' is not an insurer of genesis", echo(node))))
+    }
+
+    /// Checks `proposal` against the ledger and records executing it (refused if it was).
+    async fn execute_proposal(&self, node: &str, change: &str, address: &str, proposal: &str) -> Result<(), Status> {
+        let (ledger_id, quorum) = {
+            let ledger = self.shared.ledger.read().expect("ledger lock");
+            let known =
+                ledger.state().membership.get(proposal).ok_or_else(|| {
+                    Status::permission_denied(format!("there is no membership proposal '{}' on the ledger", echo(proposal)))
+                })?;
+            if known.node != node || known.change != change || known.address != address {
+                return Err(Status::permission_denied(format!(
+                    "proposal {proposal} is to {} {}'s node{}, not this change",
+                    known.change,
+                    known.node,
+                    if known.address.is_empty() { String::new() } else { format!(" at {}", known.address) }
+                )));
+            }
+            (ledger.genesis().ledger_id.clone(), ledger.genesis().quorum())
+        };
+        let nonce = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |since| since.as_micros() as u64);
+        let body = pb::Transaction {
+            ledger_id,
+            nonce,
+            kind: Some(pb::transaction::Kind::MembershipExecuted(pb::MembershipExecuted { proposal: proposal.to_string() })),
+        };
+        let signer = fairshare_protocol::genesis::node_signer(&self.shared.insurer);
+        let envelope = fairshare_protocol::envelope::seal(&body, &signer, &self.shared.node_key);
+        let mut verdicts = self.shared.submitter.submit(vec![envelope]).await?;
+        let verdict = verdicts.pop().ok_or_else(|| Status::internal("no verdict for the execution record"))?;
+        if verdict.verdict != VerdictKind::Applied as i32 {
+            return Err(Status::permission_denied(format!(
+                "proposal {proposal} cannot be executed: {} (it needs {quorum} approvals and is executed once)",
+                verdict.message
+            )));
+        }
+        tracing::info!(proposal, node, change, "executing an approved membership proposal (recorded at leaf {})", verdict.index);
+        Ok(())
     }
 
     fn not_leader(&self) -> Status {
@@ -364,15 +412,15 @@ fn admin_error<E: std::fmt::Display>(error: E) -> Status {
 impl Admin for AdminService {
     async fn add_learner(&self, request: Request<MemberRequest>) -> Result<Response<AdminResponse>, Status> {
         let caller = Caller::of(&request)?;
-        let MemberRequest { node, address } = request.into_inner();
-        let id = self.target(&caller, &node)?;
-        if self.voters().contains(&id) {
+        let MemberRequest { node, address, proposal } = request.into_inner();
+        if self.voters().contains(&self.known_id(&node)?) {
             return Err(Status::failed_precondition(format!("{node} is still a voter; remove it first (see README, 'Replacing a node')")));
         }
         let scheme = self.shared.security.client.scheme();
         if !address.starts_with(&format!("{scheme}://")) {
             return Err(Status::invalid_argument(format!("the address must be a URL like {scheme}://127.0.0.1:7101")));
         }
+        let id = self.target(&caller, &node, "add_learner", &address, &proposal).await?;
         // Lets the replacement take part in replication (it refuses Raft traffic until then).
         // Over TLS that accepts only the replaced node's genesis key: a process elsewhere
         // cannot pose as it.
@@ -392,8 +440,8 @@ impl Admin for AdminService {
 
     async fn promote(&self, request: Request<MemberRequest>) -> Result<Response<AdminResponse>, Status> {
         let caller = Caller::of(&request)?;
-        let node = request.into_inner().node;
-        let id = self.target(&caller, &node)?;
+        let MemberRequest { node, proposal, .. } = request.into_inner();
+        let id = self.target(&caller, &node, "promote", "", &proposal).await?;
         let mut voters = self.voters();
         voters.insert(id);
         self.shared.raft.change_membership(voters, false).await.map_err(|error| match error {
@@ -405,9 +453,13 @@ impl Admin for AdminService {
 
     async fn remove(&self, request: Request<MemberRequest>) -> Result<Response<AdminResponse>, Status> {
         let caller = Caller::of(&request)?;
-        let node = request.into_inner().node;
-        let id = self.target(&caller, &node)?;
+        let MemberRequest { node, proposal, .. } = request.into_inner();
         let mut voters = self.voters();
+        let known = self.known_id(&node)?;
+        if !voters.contains(&known) {
+            return Err(Status::failed_precondition(format!("{node} is not a voter")));
+        }
+        let id = self.target(&caller, &node, "remove", "", &proposal).await?;
         if !voters.remove(&id) {
             return Err(Status::failed_precondition(format!("{node} is not a voter")));
         }

@@ -46,6 +46,9 @@ pub struct Shared {
     pub security: Security,
     /// What peers did that an honest node never does.
     pub misbehaviour: Arc<Misbehaviour>,
+    /// This node's genesis key: signs checkpoints and the record of executed membership
+    /// proposals.
+    pub node_key: ed25519_dalek::SigningKey,
     /// Whether writes are taken (free space, Raft running), and why not.
     pub health: Arc<Health>,
 }

@@ -250,7 +250,10 @@ fn membership_changes_by_an_outsider_or_another_insurer_are_refused() {
         cluster.block_on(async move {
             let channel =
                 fairshare_api::channel(&address, QUICK, &transport).await.map_err(|error| tonic::Status::unavailable(error.to_string()))?;
-            AdminClient::new(channel).remove(MemberRequest { node, address: String::new() }).await.map(|reply| reply.into_inner().message)
+            AdminClient::new(channel)
+                .remove(MemberRequest { node, address: String::new(), proposal: String::new() })
+                .await
+                .map(|reply| reply.into_inner().message)
         })
     };
 
@@ -428,5 +431,72 @@ fn a_forged_install_snapshot_from_a_dishonest_node_is_refused_and_every_state_is
     let parties = query_as(&cluster, &transport, fairshare_api::v1::query_request::Query::Parties(fairshare_api::v1::Empty {})).unwrap();
     assert!(parties.contains("NL91ABNA0417164300") && !parties.contains("NL20INGB0001234567"), "{parties}");
     writes_and_certification_go_on(&cluster, &mut signer, 1);
+    no_panic(&mut cluster);
+}
+
+#[test]
+fn another_insurers_node_changes_only_on_a_proposal_two_thirds_approved_on_the_ledger() {
+    use fairshare_protocol::pb::{self, transaction::Kind};
+    let mut cluster = cluster();
+    let leader = cluster.wait_for_leader(&ALL, ELECTION);
+    let victim = ALL.iter().copied().find(|id| *id != leader).unwrap();
+    let operator = ALL.iter().copied().find(|id| *id != leader && *id != victim).unwrap();
+    let remove = |cluster: &Cluster, proposal: Option<&str>| {
+        let mut arguments = vec!["remove", victim];
+        arguments.extend(proposal.map(|proposal| ["--proposal", proposal]).into_iter().flatten());
+        let output = cluster.admin(&leader, operator, &arguments);
+        (output.status.success(), String::from_utf8_lossy(&output.stderr).into_owned())
+    };
+    let (done, stderr) = remove(&cluster, None);
+    assert!(!done && stderr.contains("needs a proposal approved by more than two thirds"), "{stderr}");
+
+    let mut signer = Signer::new("iza-test", 0);
+    let approve = |signer: &mut Signer, insurer: &str| {
+        let approval = pb::MembershipApproved {
+            proposal: "replace-victim".into(),
+            node: victim.into(),
+            change: pb::MembershipChange::Remove as i32,
+            address: String::new(),
+        };
+        signer.sign(insurer, Kind::MembershipApproved(approval))
+    };
+    let approvers: Vec<&str> = ALL.iter().copied().filter(|id| *id != victim).collect();
+    for insurer in &approvers[..2] {
+        assert_eq!(cluster.submit("cz", approve(&mut signer, insurer)).unwrap().verdict, VerdictKind::Applied as i32);
+    }
+    let (done, stderr) = remove(&cluster, Some("replace-victim"));
+    assert!(!done && stderr.contains("has 2 of the 3 approvals"), "two of four insurers are not enough: {stderr}");
+
+    assert_eq!(cluster.submit("cz", approve(&mut signer, approvers[2])).unwrap().verdict, VerdictKind::Applied as i32);
+    let (done, stderr) = remove(&cluster, Some("replace-victim"));
+    assert!(done, "three of four approved: {stderr}");
+    // Removed: the others go on without it.
+    let others: Vec<&str> = ALL.iter().copied().filter(|id| *id != victim).collect();
+    let response = cluster.submit(&leader, signer.party("zk", 7)).unwrap();
+    assert_eq!(response.verdict, VerdictKind::Applied as i32);
+    cluster.wait_for_agreement(&others, response.index + 1, CONVERGE);
+    assert!(cluster.status(victim).unwrap().size <= response.index, "the removed node gets no new entries");
+    // A proposal is executed once: the ledger records who executed it and refuses a second
+    // use (here: promoting the leader's node, a voter already, so the change is harmless).
+    for insurer in &approvers {
+        let approval = pb::MembershipApproved {
+            proposal: "promote-leader".into(),
+            node: leader.clone(),
+            change: pb::MembershipChange::Promote as i32,
+            address: String::new(),
+        };
+        assert_eq!(
+            cluster.submit(&leader, signer.sign(insurer, Kind::MembershipApproved(approval))).unwrap().verdict,
+            VerdictKind::Applied as i32
+        );
+    }
+    let first = cluster.admin(&leader, operator, &["promote", &leader, "--proposal", "promote-leader"]);
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let second = cluster.admin(&leader, operator, &["promote", &leader, "--proposal", "promote-leader"]);
+    assert!(!second.status.success());
+    assert!(String::from_utf8_lossy(&second.stderr).contains("executed already"), "{}", String::from_utf8_lossy(&second.stderr));
+    // A mismatched use of an approved proposal is refused too.
+    let mismatched = cluster.admin(&leader, operator, &["promote", victim, "--proposal", "promote-leader"]);
+    assert!(String::from_utf8_lossy(&mismatched.stderr).contains("not this change"), "{}", String::from_utf8_lossy(&mismatched.stderr));
     no_panic(&mut cluster);
 }

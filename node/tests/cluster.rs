@@ -181,20 +181,6 @@ fn a_node_with_another_genesis_refuses_to_join() {
     assert!(log.contains("elsewhere") && log.contains("iza-test"), "names both ledgers: {log}");
 }
 
-/// `fairshare-node admin …` against `leader`, as the operator of node `operator` (its node
-/// config: the node key is the operator certificate).
-fn admin(cluster: &Cluster, leader: &str, operator: &str, arguments: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_fairshare-node"))
-        .arg("admin")
-        .args(arguments)
-        .arg("--node")
-        .arg(&cluster.nodes[leader].address)
-        .arg("--config")
-        .arg(&cluster.nodes[operator].config)
-        .output()
-        .expect("run fairshare-node admin")
-}
-
 #[test]
 fn a_wiped_node_disturbs_nothing_and_is_replaced_through_a_snapshot() {
     let mut cluster = cluster();
@@ -226,12 +212,12 @@ fn a_wiped_node_disturbs_nothing_and_is_replaced_through_a_snapshot() {
     assert!(cluster.exited(victim).is_none(), "the wiped node runs on: {}", cluster.log(victim));
 
     // The documented procedure.
-    let output = admin(&cluster, &leader, victim, &["remove", victim]);
+    let output = cluster.admin(&leader, victim, &["remove", victim]);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let address = cluster.nodes[victim].address.clone();
-    let output = admin(&cluster, &leader, victim, &["add-learner", victim, &address]);
+    let output = cluster.admin(&leader, victim, &["add-learner", victim, &address]);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let output = admin(&cluster, &leader, victim, &["promote", victim]);
+    let output = cluster.admin(&leader, victim, &["promote", victim]);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let status = cluster.wait_for_agreement(&ALL, 701, Duration::from_secs(60));
     assert_eq!(status.size, 701);

@@ -66,7 +66,7 @@ fn metric(cluster: &Cluster, id: &str, name: &str) -> Option<u64> {
 #[test]
 fn connections_over_the_caps_are_closed_at_once_silent_ones_soon_and_the_node_still_answers() {
     let mut cluster = cluster();
-    set_limits(&cluster, "cz", "connections_max = 50\nconnections_per_address_max = 40\nfirst_bytes_timeout_secs = 8\n");
+    set_limits(&cluster, "cz", "connections_max = 50\nconnections_per_address_max = 40\nfirst_bytes_timeout_secs = 15\n");
     cluster.start("cz");
     wait_until("cz to answer", START, || cluster.status("cz").ok());
     let address = socket_address(&cluster, "cz");
@@ -91,13 +91,14 @@ fn connections_over_the_caps_are_closed_at_once_silent_ones_soon_and_the_node_st
     });
     let mut second: Vec<TcpStream> = (0..10).map(|_| connect_from(&cluster, "127.0.0.3", address)).collect();
     let mut third = connect_from(&cluster, "127.0.0.4", address);
+    let third_opened = Instant::now();
     wait_until("the connection over the total cap to be closed", Duration::from_secs(5), || closed(&mut third).then_some(()));
-    assert!(opened.elapsed() < Duration::from_secs(8));
+    assert!(third_opened.elapsed() < Duration::from_secs(8), "refused at once, not by the first-bytes deadline");
     assert_eq!(count_closed(&mut second), 0, "the 10 under the total cap are held");
     assert_eq!(metric(&cluster, "cz", "fairshare_connections_refused_total"), Some(21));
 
-    // Silent connections are closed by the first-bytes deadline (8 s here).
-    wait_until("every silent connection to be closed", Duration::from_secs(20), || {
+    // Silent connections are closed by the first-bytes deadline (15 s here).
+    wait_until("every silent connection to be closed", Duration::from_secs(40), || {
         (count_closed(&mut crowd) == 60 && count_closed(&mut second) == 10).then_some(())
     });
     wait_until("no connection counted open", Duration::from_secs(5), || {

@@ -415,6 +415,9 @@ pub struct LedgerState {
     /// Read identities: public key (hex) → the party it reads for (`ReaderRegistered`).
     #[serde(default)]
     pub readers: BTreeMap<String, String>,
+    /// Membership proposals by id: approvals and execution (`rules::membership`).
+    #[serde(default)]
+    pub membership: BTreeMap<String, crate::rules::membership::MembershipProposal>,
 }
 
 impl LedgerState {
@@ -456,6 +459,7 @@ impl LedgerState {
             rejections: BTreeMap::new(),
             attestations: BTreeMap::new(),
             readers: BTreeMap::new(),
+            membership: BTreeMap::new(),
         }
     }
 
@@ -507,6 +511,7 @@ impl LedgerState {
             rejections,
             attestations,
             readers,
+            membership,
         } = self;
         let digested = (
             genesis_hash,
@@ -522,6 +527,7 @@ impl LedgerState {
             rejections,
             attestations,
             readers,
+            membership,
         );
         crate::canonical::digest(&digested).expect("every part of the state has a canonical encoding")
     }

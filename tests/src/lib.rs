@@ -176,6 +176,20 @@ impl Cluster {
         std::fs::read_to_string(&self.nodes[id].log).unwrap_or_default()
     }
 
+    /// `fairshare-node admin …` against `leader`, as the operator of node `operator` (its node
+    /// config: the node key is the operator certificate).
+    pub fn admin(&self, leader: &str, operator: &str, arguments: &[&str]) -> std::process::Output {
+        Command::new(&self.binary)
+            .arg("admin")
+            .args(arguments)
+            .arg("--node")
+            .arg(&self.nodes[leader].address)
+            .arg("--config")
+            .arg(&self.nodes[operator].config)
+            .output()
+            .expect("run fairshare-node admin")
+    }
+
     pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
         self.runtime.block_on(future)
     }

@@ -16,7 +16,7 @@
 //!
 //! 1. one `ExportHeader`: `format_version` = 1; the canonical `Genesis`; `genesis_hash`,
 //!    the SHA-256 of that encoded genesis; `from_log_index` (0 for a full export); and
-//!    `exported_from`, the node that served the log (`"zk (http://127.0.0.1:7101)"`);
+//!    `exported_from`, the node that served the log (`"zk (https://127.0.0.1:7101)"`);
 //! 2. one `ExportedBlock` per Raft entry that carried a block, in log order, with its Raft
 //!    `log_index` (indexes of elections and membership changes are absent, so gaps are
 //!    normal) and the `Block` exactly as replicated: every envelope, checkpoint signatures

@@ -22,7 +22,7 @@ use super::Context;
 #[command(after_help = "Examples:\n  \
     fairshare audit export --out ledger.fsa\n  \
     fairshare audit verify ledger.fsa --genesis genesis.toml\n  \
-    fairshare audit verify --node http://127.0.0.1:7101 --json\n  \
+    fairshare audit verify --node https://127.0.0.1:7101 --json\n  \
     fairshare audit prove 3f2a…(64 hex digits) --out proof.json && fairshare audit prove --check proof.json\n  \
     fairshare audit consistency 12 40 --out consistency.json\n  \
     fairshare --as nza audit attest --note \"Q3 review\"\n\n\

@@ -28,6 +28,7 @@ mod funding;
 mod intake;
 mod key;
 mod keygen;
+mod membership;
 mod milestone;
 #[cfg(feature = "node")]
 mod node;
@@ -70,6 +71,7 @@ pub enum Command {
     Fund(fund::Args),
     Intake(intake::Args),
     Funding(funding::Args),
+    Membership(membership::Args),
     Obligations(obligations::Args),
     Balances(balances::Args),
     Report(report::Args),
@@ -104,6 +106,7 @@ impl Command {
             Command::Fund(args) => args.run(context).await,
             Command::Intake(args) => args.run(context).await,
             Command::Funding(args) => args.run(context).await,
+            Command::Membership(args) => args.run(context).await,
             Command::Obligations(args) => args.run(context).await,
             Command::Balances(args) => args.run(context).await,
             Command::Report(args) => args.run(context).await,

@@ -9,7 +9,7 @@ use super::Context;
 
 /// Show each node: its leader, log size, Merkle root, certified size and state digest.
 #[derive(clap::Args)]
-#[command(after_help = "Examples:\n  fairshare status\n  fairshare status --json\n  fairshare status --node http://127.0.0.1:7102\n\n\
+#[command(after_help = "Examples:\n  fairshare status\n  fairshare status --json\n  fairshare status --node https://127.0.0.1:7102\n\n\
     Nodes that agree show the same root and digest for the same size.")]
 pub struct Args {}
 

@@ -66,7 +66,7 @@ pub const VOTES_REFUSED: &str =
     "this node started on an empty data dir inside an existing ledger; it takes no part in Raft until it is re-added (README, 'Replacing a node')";
 
 /// Creates openraft's connections to peers. The peer's address is its `BasicNode.addr`, a
-/// full URL such as `http://127.0.0.1:7101`.
+/// full URL such as `https://127.0.0.1:7101` (`http://` only with `--insecure`).
 pub struct Network {
     participants: Participants,
     /// How to reach each node: TLS that accepts only that node's genesis key, or insecure.

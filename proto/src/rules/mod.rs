@@ -14,6 +14,7 @@
 pub mod attest;
 pub mod fund;
 pub mod key;
+pub mod membership;
 pub mod milestone;
 pub mod party;
 pub mod payment;
@@ -67,6 +68,8 @@ pub enum Signers {
 pub const AUTHORISATION: &[(&str, Signers, &str)] = &[
     ("party_registered", Signers::AnyInsurer, "any insurer"),
     ("reader_registered", Signers::AnyInsurer, "any insurer"),
+    ("membership_approved", Signers::AnyInsurer, "each insurer for itself"),
+    ("membership_executed", Signers::Node, "the leader's node key"),
     ("key_proposed", Signers::AnyInsurer, "any insurer"),
     ("key_approved", Signers::AnyInsurer, "each insurer for itself"),
     ("quick_test_submitted", Signers::AnyInsurer, "the coordinating insurer it names"),
@@ -95,6 +98,8 @@ pub fn kind_name(kind: &Kind) -> &'static str {
     match kind {
         Kind::PartyRegistered(_) => "party_registered",
         Kind::ReaderRegistered(_) => "reader_registered",
+        Kind::MembershipApproved(_) => "membership_approved",
+        Kind::MembershipExecuted(_) => "membership_executed",
         Kind::KeyProposed(_) => "key_proposed",
         Kind::KeyApproved(_) => "key_approved",
         Kind::QuickTestSubmitted(_) => "quick_test_submitted",
@@ -166,6 +171,8 @@ pub fn apply(
     let result = match &transaction.kind {
         Kind::PartyRegistered(body) => party::register(state, &context, body),
         Kind::ReaderRegistered(body) => party::register_reader(state, &context, body),
+        Kind::MembershipApproved(body) => membership::approve(state, &context, body),
+        Kind::MembershipExecuted(body) => membership::execute(state, &context, body),
         Kind::KeyProposed(body) => key::propose(state, &context, body),
         Kind::KeyApproved(body) => key::approve(state, &context, body),
         Kind::QuickTestSubmitted(body) => plan::submit_quick_test(state, &context, body),
