@@ -26,6 +26,7 @@ pub mod raft_transport {
 
 pub mod config;
 pub mod health;
+pub mod ledger_cell;
 pub mod limits;
 pub mod logging;
 pub mod metrics;

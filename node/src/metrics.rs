@@ -1,12 +1,12 @@
 //! Prometheus metrics over plain HTTP (text format 0.0.4), without a metrics crate: a
 //! handful of gauges and one histogram are a few lines each.
 
+use crate::ledger_cell::LedgerCell;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-use fairshare_protocol::Ledger;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -43,7 +43,7 @@ impl Metrics {
         self.latency_sum_micros.fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
     }
 
-    pub fn render(&self, raft: &Raft, ledger: &RwLock<Ledger>) -> String {
+    pub fn render(&self, raft: &Raft, ledger: &LedgerCell) -> String {
         let metrics = raft.metrics().borrow().clone();
         let mut out = String::new();
         let mut gauge = |name: &str, help: &str, value: u64| {
@@ -72,7 +72,7 @@ impl Metrics {
             self.snapshot_refusals.refused_total(),
         );
         let (size, certified, rejections) = {
-            let ledger = ledger.read().expect("ledger lock");
+            let ledger = ledger.view();
             let certified = ledger.certification().latest_certified().map(|head| head.size).unwrap_or(0);
             (ledger.size(), certified, ledger.state().rejections.clone())
         };
@@ -80,7 +80,7 @@ impl Metrics {
         gauge("fairshare_certified_size", "Log size of the newest certified checkpoint", certified);
         let _ =
             writeln!(out, "# HELP fairshare_rejections_total Rejected transactions by reason\n# TYPE fairshare_rejections_total counter");
-        for (reason, count) in rejections {
+        for (reason, count) in rejections.iter() {
             let _ = writeln!(out, "fairshare_rejections_total{{reason=\"{reason}\"}} {count}");
         }
         let _ = writeln!(
@@ -101,7 +101,7 @@ impl Metrics {
 }
 
 /// Serves `GET /metrics` (any path, in fact) until the listener task is dropped.
-pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, raft: Raft, ledger: Arc<RwLock<Ledger>>) {
+pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, raft: Raft, ledger: Arc<LedgerCell>) {
     loop {
         let Ok((mut socket, _)) = listener.accept().await else { continue };
         let body = metrics.render(&raft, &ledger);

@@ -1,9 +1,10 @@
 //! Wiring one node: config → genesis checks → sled → openraft → gRPC, checkpoint signer,
 //! peer probes, metrics; and a graceful stop that loses nothing acknowledged.
 
+use crate::ledger_cell::LedgerCell;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -11,7 +12,7 @@ use ed25519_dalek::SigningKey;
 use fairshare_protocol::envelope::seal;
 use fairshare_protocol::genesis::node_signer;
 use fairshare_protocol::pb::{self, transaction::Kind};
-use fairshare_protocol::{Ledger, MESSAGE_BYTES_MAX};
+use fairshare_protocol::MESSAGE_BYTES_MAX;
 use openraft::BasicNode;
 use tonic::Status;
 
@@ -115,7 +116,7 @@ pub async fn start(loaded: Loaded) -> Result<Handles> {
         let participants = crate::raft::network::load_participants(&db);
         Ok((db, log_store, state_machine, applied, participants))
     })?;
-    let ledger: Arc<RwLock<Ledger>> = state_machine.ledger();
+    let ledger: Arc<LedgerCell> = state_machine.ledger();
     let certified_copies = state_machine.certified_copies();
     let participants = Arc::new(Mutex::new(participants));
     let misbehaviour = Arc::new(Misbehaviour::default());
@@ -194,7 +195,7 @@ pub async fn start(loaded: Loaded) -> Result<Handles> {
         .max_encoding_message_size(MESSAGE_BYTES_MAX);
     let readers: crate::transport::Readers = {
         let ledger = ledger.clone();
-        Arc::new(move |key: &[u8; 32]| ledger.read().ok()?.state().readers.get(&hex::encode(key)).cloned())
+        Arc::new(move |key: &[u8; 32]| ledger.view().state().readers.get(&hex::encode(key)).cloned())
     };
     let ledger_service = InterceptedService::new(ledger_service, security.access(Admit::IdentitiesAndReaders).with_readers(readers));
     let admin_service =
@@ -307,7 +308,7 @@ async fn sign_checkpoints(shared: Arc<Shared>, node_key: SigningKey, metrics: Ar
         // Let a burst of blocks settle into one checkpoint.
         tokio::time::sleep(Duration::from_millis(100)).await;
         let (envelope, evidence) = {
-            let ledger = shared.ledger.read().expect("ledger lock");
+            let ledger = shared.ledger.view();
             let certification = ledger.certification();
             let evidence = certification.evidence.len() as u64;
             let head = ledger.head();
@@ -329,7 +330,7 @@ async fn sign_checkpoints(shared: Arc<Shared>, node_key: SigningKey, metrics: Ar
         };
         metrics.evidence.store(evidence, Ordering::Relaxed);
         if evidence > 0 && !shared.signing_halted.swap(true, Ordering::SeqCst) {
-            let ledger = shared.ledger.read().expect("ledger lock");
+            let ledger = shared.ledger.view();
             for item in &ledger.certification().evidence {
                 tracing::error!(node = %item.node, size = item.size, statements = ?item.statements, "checkpoint evidence: {}; this node signs nothing further", item.what);
             }

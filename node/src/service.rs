@@ -107,7 +107,7 @@ impl LedgerApi for LedgerService {
             _ => None,
         };
         let query = request.into_inner().query.ok_or_else(|| Status::invalid_argument("the query names nothing to ask"))?;
-        let ledger = self.shared.ledger.read().expect("ledger lock");
+        let ledger = self.shared.ledger.view();
         let state = ledger.state();
         if let Some(party) = &reader {
             return Ok(Response::new(QueryResponse { json: reader_query(state, party, query)?, size: ledger.size() }));
@@ -148,7 +148,7 @@ impl LedgerApi for LedgerService {
         full_reader(&request, "watch every obligation of an insurer")?;
         let WatchRequest { insurer, from_index } = request.into_inner();
         {
-            let ledger = self.shared.ledger.read().expect("ledger lock");
+            let ledger = self.shared.ledger.view();
             known_insurer(ledger.genesis(), bounded("insurer", &insurer)?)?;
         }
         let (sender, receiver) = mpsc::channel(STREAM_QUEUE_CAPACITY);
@@ -160,7 +160,7 @@ impl LedgerApi for LedgerService {
             let mut next = from_index;
             loop {
                 let batch: Vec<ObligationEvent> = {
-                    let ledger = shared.ledger.read().expect("ledger lock");
+                    let ledger = shared.ledger.view();
                     let filter = ObligationFilter { insurer: Some(insurer.clone()), from_index: Some(next), ..ObligationFilter::default() };
                     let mut found = query::obligations(ledger.state(), &filter);
                     found.sort_by(|left, right| (left.created_at, &left.id).cmp(&(right.created_at, &right.id)));
@@ -218,7 +218,7 @@ impl LedgerApi for LedgerService {
         full_reader(&request, "ask for proofs")?;
         let request = request.into_inner();
         let id = bounded("transaction id", &request.transaction_id)?.to_lowercase();
-        let ledger = self.shared.ledger.read().expect("ledger lock");
+        let ledger = self.shared.ledger.view();
         let recorded = recorded(&ledger, &id)?;
         let size = if request.size == 0 {
             ledger
@@ -252,7 +252,7 @@ impl LedgerApi for LedgerService {
     async fn consistency_proof(&self, request: Request<ConsistencyProofRequest>) -> Result<Response<ConsistencyProofResponse>, Status> {
         full_reader(&request, "ask for proofs")?;
         let ConsistencyProofRequest { old_size, new_size } = request.into_inner();
-        let ledger = self.shared.ledger.read().expect("ledger lock");
+        let ledger = self.shared.ledger.view();
         let merkle = ledger.merkle();
         let proof = merkle
             .consistency_proof(old_size, new_size)
@@ -267,13 +267,13 @@ impl LedgerApi for LedgerService {
     }
 
     async fn genesis(&self, _request: Request<GenesisRequest>) -> Result<Response<pb::Genesis>, Status> {
-        Ok(Response::new(self.shared.ledger.read().expect("ledger lock").genesis().canonical().clone()))
+        Ok(Response::new(self.shared.ledger.view().genesis().canonical().clone()))
     }
 }
 
 pub fn status(shared: &Shared) -> StatusResponse {
     let metrics = shared.raft.metrics().borrow().clone();
-    let ledger = shared.ledger.read().expect("ledger lock");
+    let ledger = shared.ledger.view();
     let head = ledger.head();
     let certified = ledger.certification().latest_certified().cloned();
     let voters: BTreeSet<u64> = metrics.membership_config.membership().voter_ids().collect();
@@ -349,14 +349,14 @@ impl AdminService {
     }
 
     fn known_id(&self, node: &str) -> Result<u64, Status> {
-        let ledger = self.shared.ledger.read().expect("ledger lock");
+        let ledger = self.shared.ledger.view();
         node_id(ledger.genesis(), node).ok_or_else(|| Status::invalid_argument(format!("'{}' is not an insurer of genesis", echo(node))))
     }
 
     /// Checks `proposal` against the ledger and records executing it (refused if it was).
     async fn execute_proposal(&self, node: &str, change: &str, address: &str, proposal: &str) -> Result<(), Status> {
         let (ledger_id, quorum) = {
-            let ledger = self.shared.ledger.read().expect("ledger lock");
+            let ledger = self.shared.ledger.view();
             let known =
                 ledger.state().membership.get(proposal).ok_or_else(|| {
                     Status::permission_denied(format!("there is no membership proposal '{}' on the ledger", echo(proposal)))
@@ -393,7 +393,7 @@ impl AdminService {
 
     fn not_leader(&self) -> Status {
         let leader = {
-            let ledger = self.shared.ledger.read().expect("ledger lock");
+            let ledger = self.shared.ledger.view();
             leader_name(&self.shared.raft, ledger.genesis())
         };
         Status::failed_precondition(format!("this node is not the leader; run the admin command against the leader ({leader})"))
@@ -425,7 +425,7 @@ impl Admin for AdminService {
         // Over TLS that accepts only the replaced node's genesis key: a process elsewhere
         // cannot pose as it.
         let key = {
-            let ledger = self.shared.ledger.read().expect("ledger lock");
+            let ledger = self.shared.ledger.view();
             ledger.genesis().insurers.iter().find(|member| member.id == node).and_then(|member| member.node_key).map(|key| key.to_bytes())
         };
         admit(&address, &self.shared.security.transport_to(key, &format!("node {node}"))).await?;
@@ -478,7 +478,7 @@ impl Admin for AdminService {
         if !matches!(caller, Caller::Insecure | Caller::Party(Role::Node(_))) {
             return Err(Status::permission_denied(format!("{} is not a node: only the leader re-admits a node", caller.name())));
         }
-        let ledger_size = self.shared.ledger.read().expect("ledger lock").size();
+        let ledger_size = self.shared.ledger.view().size();
         crate::node::clear_replacement(&self.shared)?;
         Ok(Response::new(AdminResponse { message: format!("admitted; ledger size here is {ledger_size}") }))
     }

@@ -6,12 +6,12 @@
 //! ledger, builds its answer and drops the guard), so a blocking lock is cheaper than an
 //! async one and cannot be held across a suspension point by mistake.
 
+use crate::ledger_cell::LedgerCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 
-use fairshare_protocol::Ledger;
 use tokio::sync::watch;
 
 use crate::health::Health;
@@ -27,7 +27,7 @@ pub struct Shared {
     pub insurer: String,
     pub raft: Raft,
     /// The applied ledger; the state machine is its only writer.
-    pub ledger: Arc<RwLock<Ledger>>,
+    pub ledger: Arc<LedgerCell>,
     /// Changes after every applied block (watch streams and the checkpoint signer wait on it).
     pub applied: watch::Receiver<Applied>,
     pub submitter: Submitter,
@@ -56,7 +56,7 @@ pub struct Shared {
 impl Shared {
     /// The insurer ids of [`Shared::participants`], for `status`.
     pub fn participant_names(&self) -> Vec<String> {
-        let ledger = self.ledger.read().expect("ledger lock");
+        let ledger = self.ledger.view();
         let ids: BTreeSet<u64> = self.participants.lock().expect("participants lock").clone();
         ids.into_iter().filter_map(|id| insurer_of(ledger.genesis(), id).map(str::to_string)).collect()
     }

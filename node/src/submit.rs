@@ -9,12 +9,13 @@
 //! knows (openraft does not forward writes); a retry reuses the same envelope, so the
 //! transaction id is the same and the state machine applies it at most once.
 
-use std::sync::{Arc, RwLock};
+use crate::ledger_cell::LedgerCell;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fairshare_protocol::envelope::{open, transaction_id};
 use fairshare_protocol::pb;
-use fairshare_protocol::{Ledger, BLOCK_TRANSACTIONS_MAX};
+use fairshare_protocol::BLOCK_TRANSACTIONS_MAX;
 use openraft::error::{ClientWriteError, RaftError};
 use prost::Message;
 use tokio::sync::{mpsc, oneshot};
@@ -40,7 +41,7 @@ struct Pending {
 #[derive(Clone)]
 pub struct Submitter {
     queue: mpsc::Sender<Pending>,
-    ledger: Arc<RwLock<Ledger>>,
+    ledger: Arc<LedgerCell>,
     health: Arc<Health>,
 }
 
@@ -79,7 +80,7 @@ fn response(record: &OutcomeRecord, log_index: u64) -> SubmitResponse {
 
 impl Submitter {
     /// `transport` is how this node reaches the leader to forward blocks.
-    pub fn start(raft: Raft, transport: Transport, ledger: Arc<RwLock<Ledger>>, metrics: Arc<Metrics>, health: Arc<Health>) -> Submitter {
+    pub fn start(raft: Raft, transport: Transport, ledger: Arc<LedgerCell>, metrics: Arc<Metrics>, health: Arc<Health>) -> Submitter {
         let (queue, receiver) = mpsc::channel(SUBMIT_QUEUE_CAPACITY);
         tokio::spawn(batcher(raft, transport, receiver, metrics));
         Submitter { queue, ledger, health }
@@ -89,7 +90,7 @@ impl Submitter {
     /// `Ok(Some(_))` is the verdict of a transaction already in the log: it is answered even
     /// while this node refuses writes (low free space), as that writes nothing.
     pub fn precheck(&self, envelope: &pb::Envelope) -> Result<Option<SubmitResponse>, Status> {
-        let ledger = self.ledger.read().expect("ledger lock");
+        let ledger = self.ledger.view();
         let transaction = open(envelope, ledger.genesis()).map_err(|rejection| Status::invalid_argument(rejection.to_string()))?;
         if let Some(recorded) = ledger.recorded(&transaction.id) {
             let (code, message) = recorded.rejection.clone().map(|(code, message)| (Some(code), message)).unwrap_or((None, String::new()));

@@ -326,10 +326,14 @@ fn a_read_identity_reads_only_what_is_owed_to_its_party_and_nobody_reads_without
             public_key: reader_key.verifying_key().to_bytes().to_vec(),
         }),
     ));
+    let mut size = 0;
     for envelope in envelopes {
         let response = cluster.submit("cz", envelope).expect("submit");
         assert_eq!(response.verdict, VerdictKind::Applied as i32, "{response:?}");
+        size = response.index + 1;
     }
+    // The leader answered; cz, which is queried below, may apply a moment later.
+    cluster.wait_for_agreement(&["cz"], size, CONVERGE);
     let reader = transport_as(&reader_key);
 
     // Its own obligations, and nothing of anyone else's.

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 /// SHA-256 of the canonical encoding of `value`.
 pub fn digest<T: Serialize + ?Sized>(value: &T) -> Result<[u8; 32], Error> {
-    let mut encoder = Encoder { hasher: Sha256::new(), buffer: Vec::with_capacity(BUFFER) };
+    let mut encoder = Encoder { hasher: Sha256::new(), buffer: Vec::with_capacity(256) };
     value.serialize(&mut encoder)?;
     encoder.hasher.update(&encoder.buffer);
     Ok(encoder.hasher.finalize().into())

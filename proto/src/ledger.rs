@@ -18,6 +18,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use imbl::OrdMap;
 use prost::Message;
 use serde::{Deserialize, Serialize};
 
@@ -110,11 +111,11 @@ pub struct Evidence {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Certification {
     /// Our heads at block boundaries not yet below the newest certified size.
-    pub heads: BTreeMap<u64, Head>,
+    pub heads: OrdMap<u64, Head>,
     /// size → node → its first signed statement for that size.
-    pub statements: BTreeMap<u64, BTreeMap<String, StoredEnvelope>>,
+    pub statements: OrdMap<u64, BTreeMap<String, StoredEnvelope>>,
     /// Every certified head, with its certificate kept in `statements`.
-    pub certified: BTreeMap<u64, Head>,
+    pub certified: OrdMap<u64, Head>,
     pub evidence: Vec<Evidence>,
 }
 
@@ -216,7 +217,7 @@ impl Ledger {
     /// and the state digest computed here, so [`Ledger::head`] never reports a stored head
     /// the state does not have. Whether anyone certified that head is
     /// [`crate::snapshot::restore_certified`]'s question. `O(state + leaves)`.
-    pub fn restore(genesis: Arc<Genesis>, data: LedgerData) -> Result<Ledger, SnapshotRefused> {
+    pub fn restore(genesis: Arc<Genesis>, mut data: LedgerData) -> Result<Ledger, SnapshotRefused> {
         if data.state.genesis_hash != hex::encode(genesis.hash()) {
             return Err(SnapshotRefused::OtherGenesis { snapshot: data.state.genesis_hash.clone(), ours: hex::encode(genesis.hash()) });
         }
@@ -285,7 +286,7 @@ impl Ledger {
         let size = self.size();
         match self.data.certification.heads.get(&size) {
             Some(head) => head.clone(),
-            None => Head { size, root: self.data.merkle.root(), state_digest: self.data.state.digest() },
+            None => Head { size, root: self.data.merkle.root(), state_digest: self.data.state.digest_from_scratch() },
         }
     }
 
@@ -429,9 +430,19 @@ impl Ledger {
             certification.certified.insert(size, head);
             // Heads and statements below the newest certified size are settled: keep only
             // the certificates.
-            certification.heads.retain(|&kept, _| kept >= size);
-            let certified_sizes = &certification.certified;
-            certification.statements.retain(|kept, _| *kept >= size || certified_sizes.contains_key(kept));
+            let settled: Vec<u64> = certification.heads.range(..size).map(|(&settled, _)| settled).collect();
+            for settled in settled {
+                certification.heads.remove(&settled);
+            }
+            let settled: Vec<u64> = certification
+                .statements
+                .range(..size)
+                .map(|(&settled, _)| settled)
+                .filter(|settled| !certification.certified.contains_key(settled))
+                .collect();
+            for settled in settled {
+                certification.statements.remove(&settled);
+            }
         }
         Verdict::CheckpointRecorded { node: node.clone(), size, certified }
     }

@@ -31,6 +31,7 @@ pub mod pb {
 pub mod amount;
 pub mod canonical;
 pub mod date;
+pub mod digest_map;
 pub mod distribution_key;
 pub mod envelope;
 pub mod fair_share;

@@ -101,9 +101,10 @@ fn split_point(n: usize) -> usize {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(from = "MerkleLogRepr")]
 pub struct MerkleLog {
-    /// Every leaf hash, in log order.
-    #[serde(with = "hex_hashes")]
-    leaves: Vec<Hash>,
+    /// Every leaf hash, in log order. A persistent vector: a clone of the log is `O(1)`
+    /// and shares the leaves (readers' views, snapshots).
+    #[serde(serialize_with = "hex_hashes::serialize_all")]
+    leaves: imbl::Vector<Hash>,
     /// Roots of the perfect subtrees covering `[0, leaves.len())`, largest (leftmost)
     /// first. Derived from `leaves`, hence not serialised.
     #[serde(skip)]
@@ -119,7 +120,7 @@ impl MerkleLog {
     /// Appends a leaf hash (see [`leaf_hash`]) and returns its index.
     pub fn append(&mut self, leaf: Hash) -> u64 {
         let index = self.len();
-        self.leaves.push(leaf);
+        self.leaves.push_back(leaf);
         // Each trailing one bit of the old size is a perfect subtree of the same height as
         // the one being carried: merge them, exactly like incrementing a binary counter.
         let mut carry = leaf;
@@ -162,7 +163,7 @@ impl MerkleLog {
         let mut roots = Vec::with_capacity(sizes.len());
         let mut wanted = sizes.iter().peekable();
         let mut frontier = Vec::new();
-        for (count, leaf) in (0u64..).zip(&self.leaves) {
+        for (count, leaf) in (0u64..).zip(self.leaves.iter()) {
             while wanted.next_if(|&&size| size == count).is_some() {
                 roots.push(fold_frontier(&frontier));
             }
@@ -192,7 +193,7 @@ impl MerkleLog {
         if size == self.len() {
             return Some(self.root());
         }
-        self.prefix(size).map(root_of)
+        self.prefix(size).map(|leaves| root_of(&leaves))
     }
 
     /// The RFC 6962 §2.1.1 audit path `PATH(index, D[size])`, from the leaf's sibling up to
@@ -201,7 +202,7 @@ impl MerkleLog {
         let leaves = self.prefix(size)?;
         let index = usize::try_from(index).ok().filter(|&i| i < leaves.len())?;
         let mut proof = Vec::with_capacity(proof_capacity(leaves.len()));
-        audit_path(index, leaves, &mut proof);
+        audit_path(index, &leaves, &mut proof);
         Some(proof)
     }
 
@@ -222,13 +223,15 @@ impl MerkleLog {
         // old_size < new_size <= leaves.len(), so it fits in usize.
         let old_size = old_size as usize;
         proof.reserve_exact(proof_capacity(leaves.len()) + 1);
-        subproof(old_size, leaves, true, &mut proof);
+        subproof(old_size, &leaves, true, &mut proof);
         Some(proof)
     }
 
-    /// The first `size` leaves, or `None` if `size > len`.
-    fn prefix(&self, size: u64) -> Option<&[Hash]> {
-        usize::try_from(size).ok().and_then(|size| self.leaves.get(..size))
+    /// A copy of the first `size` leaves, or `None` if `size > len`: the proofs that use
+    /// it are `O(size)` hashes anyway.
+    fn prefix(&self, size: u64) -> Option<Vec<Hash>> {
+        let size = usize::try_from(size).ok().filter(|&size| size <= self.leaves.len())?;
+        Some(self.leaves.iter().take(size).copied().collect())
     }
 }
 
@@ -408,7 +411,7 @@ struct MerkleLogRepr {
 impl From<MerkleLogRepr> for MerkleLog {
     fn from(repr: MerkleLogRepr) -> Self {
         let frontier = frontier_of(&repr.leaves);
-        MerkleLog { leaves: repr.leaves, frontier }
+        MerkleLog { leaves: repr.leaves.into_iter().collect(), frontier }
     }
 }
 
@@ -420,7 +423,7 @@ mod hex_hashes {
     use serde::{Deserialize, Serialize};
     use std::fmt;
 
-    pub fn serialize<S: Serializer>(hashes: &[Hash], serializer: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize_all<S: Serializer>(hashes: &imbl::Vector<Hash>, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_seq(hashes.iter().map(HexRef))
     }
 
@@ -434,6 +437,10 @@ mod hex_hashes {
 
     impl Serialize for HexRef<'_> {
         fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            if !serializer.is_human_readable() {
+                // Binary forms (the snapshot) keep the 32 bytes.
+                return serializer.serialize_bytes(self.0);
+            }
             let mut buf = [0u8; 64];
             hex::encode_to_slice(self.0, &mut buf).map_err(ser::Error::custom)?;
             let text = std::str::from_utf8(&buf).map_err(ser::Error::custom)?;
@@ -446,6 +453,9 @@ mod hex_hashes {
 
     impl<'de> Deserialize<'de> for HexHash {
         fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            if !deserializer.is_human_readable() {
+                return deserializer.deserialize_bytes(HexHashVisitor);
+            }
             deserializer.deserialize_str(HexHashVisitor)
         }
     }
@@ -457,6 +467,11 @@ mod hex_hashes {
 
         fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
             f.write_str("a SHA-256 hash as 64 hex digits")
+        }
+
+        fn visit_bytes<E: de::Error>(self, bytes: &[u8]) -> Result<HexHash, E> {
+            let hash: [u8; 32] = bytes.try_into().map_err(|_| E::invalid_length(bytes.len(), &"32 bytes"))?;
+            Ok(HexHash(hash))
         }
 
         fn visit_str<E: de::Error>(self, text: &str) -> Result<HexHash, E> {

@@ -52,14 +52,14 @@ pub fn restore_certified(genesis: Arc<Genesis>, data: LedgerData) -> Result<Ledg
     let ledger = Ledger::restore(genesis, data)?;
     let size = ledger.size();
     // Recomputed, not read from the snapshot's records.
-    let head = Head { size, root: ledger.merkle().root(), state_digest: ledger.state().digest() };
+    let head = Head { size, root: ledger.merkle().root(), state_digest: ledger.state().digest_from_scratch() };
     let certification = ledger.certification();
     if size == 0 {
         // Before the first leaf there is nothing to certify: the state must be genesis' own,
         // which the receiver computes itself.
         let fresh = Ledger::new(Arc::new(ledger.genesis().clone()));
         let untouched = certification.certified.is_empty() && certification.statements.is_empty() && certification.evidence.is_empty();
-        if head.state_digest != fresh.state().digest() || !untouched {
+        if head.state_digest != fresh.state().digest_from_scratch() || !untouched {
             return Err(SnapshotRefused::NotCertified("a snapshot without leaves must hold exactly the state genesis gives".into()));
         }
         return Ok(ledger);
@@ -150,6 +150,7 @@ mod tests {
     use crate::pb::PartyKind;
     use crate::testing::{checkpoint_statements, Scenario};
     use crate::Verdict;
+    use imbl::OrdMap;
 
     const PROVIDER: &str = "agb:01234567";
     const HONEST_IBAN: &str = "NL91ABNA0417164300";
@@ -220,17 +221,16 @@ mod tests {
         let head = Head { size: 1, root: forged.merkle.root(), state_digest: forged.state.digest() };
         // The forger re-signs with the two node keys it holds and replaces the certificate.
         let statements = checkpoint_statements(scenario.ledger.genesis(), &head, &["cz", "menzis"]);
-        forged.certification.heads = [(1, head.clone())].into();
-        forged.certification.certified = [(1, head)].into();
-        forged.certification.statements = [(
+        forged.certification.heads = OrdMap::unit(1, head.clone());
+        forged.certification.certified = OrdMap::unit(1, head);
+        forged.certification.statements = OrdMap::unit(
             1,
             ["cz", "menzis"]
                 .iter()
                 .zip(&statements)
                 .map(|(node, envelope)| (node.to_string(), StoredEnvelope::from_pb(envelope)))
                 .collect(),
-        )]
-        .into();
+        );
         match restore_certified(genesis(&scenario), forged) {
             Err(SnapshotRefused::NotCertified(message)) => assert!(message.contains("signed by 2 node(s)"), "{message}"),
             other => panic!("expected a minority certificate to be refused, got {other:?}"),

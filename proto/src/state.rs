@@ -6,11 +6,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use imbl::{OrdMap, OrdSet};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::amount::{Amount, Ratio};
 use crate::date::Date;
+use crate::digest_map::DigestedMap;
 use crate::genesis::Genesis;
 use crate::pb::ReasonCode;
 
@@ -362,6 +364,10 @@ pub struct TransactionKey(pub [u8; 32]);
 
 impl Serialize for TransactionKey {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if !serializer.is_human_readable() {
+            // Binary forms (the snapshot) keep the 32 bytes.
+            return serializer.serialize_bytes(&self.0);
+        }
         let mut text = [0u8; 64];
         hex::encode_to_slice(self.0, &mut text).expect("64 hex digits for 32 bytes");
         serializer.serialize_str(std::str::from_utf8(&text).expect("hex is ASCII"))
@@ -370,6 +376,19 @@ impl Serialize for TransactionKey {
 
 impl<'de> Deserialize<'de> for TransactionKey {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        if !deserializer.is_human_readable() {
+            struct Bytes;
+            impl serde::de::Visitor<'_> for Bytes {
+                type Value = TransactionKey;
+                fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    formatter.write_str("a transaction id of 32 bytes")
+                }
+                fn visit_bytes<E: serde::de::Error>(self, bytes: &[u8]) -> Result<TransactionKey, E> {
+                    bytes.try_into().map(TransactionKey).map_err(|_| E::invalid_length(bytes.len(), &self))
+                }
+            }
+            return deserializer.deserialize_bytes(Bytes);
+        }
         let text = std::borrow::Cow::<str>::deserialize(deserializer)?;
         let mut bytes = [0u8; 32];
         hex::decode_to_slice(text.as_bytes(), &mut bytes).map_err(serde::de::Error::custom)?;
@@ -389,35 +408,35 @@ pub struct LedgerState {
     pub genesis_hash: String,
     /// Replay protection: the nonces each signer has used. Part of the state, so of every
     /// snapshot; in the digest through `leaves_digest`.
-    pub nonces: BTreeMap<String, BTreeSet<u64>>,
+    pub nonces: OrdMap<String, OrdSet<u64>>,
     /// Every transaction that became a leaf, by id: de-duplication and verdicts. In the
     /// digest through `leaves_digest`.
-    pub transactions: BTreeMap<TransactionKey, Recorded>,
+    pub transactions: OrdMap<TransactionKey, Recorded>,
     /// A running SHA-256 over every leaf's index, id, signer, nonce and verdict, in log
     /// order (see [`LedgerState::record_leaf`]). `nonces` and `transactions` gain exactly
     /// one entry per leaf and are never changed otherwise, so this commits to both of them
     /// and the digest need not walk them: they are the two collections that grow with
     /// every transaction.
     pub leaves_digest: TransactionKey,
-    pub parties: BTreeMap<String, Party>,
+    pub parties: DigestedMap<String, Party>,
     /// key group → version → key.
-    pub keys: BTreeMap<String, BTreeMap<u32, KeyVersion>>,
-    pub quick_tests: BTreeMap<String, QuickTest>,
-    pub plans: BTreeMap<String, Plan>,
-    pub obligations: BTreeMap<String, Obligation>,
-    pub payments: BTreeMap<String, Payment>,
+    pub keys: DigestedMap<String, BTreeMap<u32, KeyVersion>>,
+    pub quick_tests: DigestedMap<String, QuickTest>,
+    pub plans: DigestedMap<String, Plan>,
+    pub obligations: DigestedMap<String, Obligation>,
+    pub payments: DigestedMap<String, Payment>,
     pub fund: Fund,
-    pub external_funding: BTreeMap<String, ExternalFunding>,
+    pub external_funding: DigestedMap<String, ExternalFunding>,
     /// Rejections per reason code, for the monitor and metrics.
-    pub rejections: BTreeMap<String, u64>,
+    pub rejections: DigestedMap<String, u64>,
     /// A regulator's attestations: regulator → the checkpoint size it verified, and when.
-    pub attestations: BTreeMap<String, (u64, String, LeafIndex)>,
+    pub attestations: DigestedMap<String, (u64, String, LeafIndex)>,
     /// Read identities: public key (hex) → the party it reads for (`ReaderRegistered`).
     #[serde(default)]
-    pub readers: BTreeMap<String, String>,
+    pub readers: DigestedMap<String, String>,
     /// Membership proposals by id: approvals and execution (`rules::membership`).
     #[serde(default)]
-    pub membership: BTreeMap<String, crate::rules::membership::MembershipProposal>,
+    pub membership: DigestedMap<String, crate::rules::membership::MembershipProposal>,
 }
 
 impl LedgerState {
@@ -439,15 +458,15 @@ impl LedgerState {
         }
         LedgerState {
             genesis_hash: hex::encode(genesis.hash()),
-            nonces: BTreeMap::new(),
-            transactions: BTreeMap::new(),
+            nonces: OrdMap::new(),
+            transactions: OrdMap::new(),
             leaves_digest: TransactionKey([0; 32]),
-            parties: BTreeMap::new(),
-            keys,
-            quick_tests: BTreeMap::new(),
-            plans: BTreeMap::new(),
-            obligations: BTreeMap::new(),
-            payments: BTreeMap::new(),
+            parties: DigestedMap::default(),
+            keys: keys.into_iter().collect(),
+            quick_tests: DigestedMap::default(),
+            plans: DigestedMap::default(),
+            obligations: DigestedMap::default(),
+            payments: DigestedMap::default(),
             fund: Fund {
                 initial: genesis.fund,
                 adjustments: Vec::new(),
@@ -455,11 +474,11 @@ impl LedgerState {
                 queue: Vec::new(),
                 intake_closed: None,
             },
-            external_funding: BTreeMap::new(),
-            rejections: BTreeMap::new(),
-            attestations: BTreeMap::new(),
-            readers: BTreeMap::new(),
-            membership: BTreeMap::new(),
+            external_funding: DigestedMap::default(),
+            rejections: DigestedMap::default(),
+            attestations: DigestedMap::default(),
+            readers: DigestedMap::default(),
+            membership: DigestedMap::default(),
         }
     }
 
@@ -483,53 +502,81 @@ impl LedgerState {
                 nonces.insert(nonce);
             }
             None => {
-                self.nonces.insert(signer.to_string(), [nonce].into());
+                self.nonces.insert(signer.to_string(), OrdSet::unit(nonce));
             }
         }
         self.transactions.insert(TransactionKey(*id), recorded);
     }
 
-    /// SHA-256 over the canonical binary encoding ([`crate::canonical`]) of the state, with
-    /// `nonces` and `transactions` represented by `leaves_digest`. Every map is ordered, so
-    /// two nodes with equal states compute equal digests. O(state apart from those two):
-    /// computed once per block.
-    pub fn digest(&self) -> [u8; 32] {
-        // Exhaustive, so that a new field cannot be left out of the digest unnoticed.
+    /// The state digest that checkpoints sign, kept up to date from what changed since
+    /// the last call: `O(changes)`, so it is computed at every block end and every
+    /// checkpoint size. See [`LedgerState::digest_from_scratch`] for the definition.
+    pub fn digest(&mut self) -> [u8; 32] {
+        let roots = [
+            self.parties.root(),
+            self.keys.root(),
+            self.quick_tests.root(),
+            self.plans.root(),
+            self.obligations.root(),
+            self.payments.root(),
+            self.external_funding.root(),
+            self.rejections.root(),
+            self.attestations.root(),
+            self.readers.root(),
+            self.membership.root(),
+        ];
+        self.combine(roots)
+    }
+
+    /// The state digest from the state alone, ignoring every cached hash (what an auditor
+    /// computes; equal to [`LedgerState::digest`]):
+    ///
+    /// `SHA-256(canonical((genesis_hash, leaves_digest, root(parties), root(keys),
+    /// root(quick_tests), root(plans), root(obligations), root(payments),
+    /// root(external_funding), root(rejections), root(attestations), root(readers),
+    /// root(membership), fund)))`, where `root` is a map's root
+    /// ([`crate::digest_map`]: a Merkle tree over 4096 buckets of entry hashes),
+    /// `canonical` the canonical binary encoding ([`crate::canonical`]), the roots 32
+    /// bytes each, and `nonces` and `transactions` represented by `leaves_digest`.
+    pub fn digest_from_scratch(&self) -> [u8; 32] {
+        let roots = [
+            self.parties.root_from_scratch(),
+            self.keys.root_from_scratch(),
+            self.quick_tests.root_from_scratch(),
+            self.plans.root_from_scratch(),
+            self.obligations.root_from_scratch(),
+            self.payments.root_from_scratch(),
+            self.external_funding.root_from_scratch(),
+            self.rejections.root_from_scratch(),
+            self.attestations.root_from_scratch(),
+            self.readers.root_from_scratch(),
+            self.membership.root_from_scratch(),
+        ];
+        self.combine(roots)
+    }
+
+    fn combine(&self, roots: [[u8; 32]; 11]) -> [u8; 32] {
+        // Exhaustive, so that a new field cannot be left out of the digest unnoticed: a
+        // new map must be added to `roots` in both functions above, in this order.
         let LedgerState {
             genesis_hash,
             nonces: _,
             transactions: _,
             leaves_digest,
-            parties,
-            keys,
-            quick_tests,
-            plans,
-            obligations,
-            payments,
+            parties: _,
+            keys: _,
+            quick_tests: _,
+            plans: _,
+            obligations: _,
+            payments: _,
             fund,
-            external_funding,
-            rejections,
-            attestations,
-            readers,
-            membership,
+            external_funding: _,
+            rejections: _,
+            attestations: _,
+            readers: _,
+            membership: _,
         } = self;
-        let digested = (
-            genesis_hash,
-            leaves_digest,
-            parties,
-            keys,
-            quick_tests,
-            plans,
-            obligations,
-            payments,
-            fund,
-            external_funding,
-            rejections,
-            attestations,
-            readers,
-            membership,
-        );
-        crate::canonical::digest(&digested).expect("every part of the state has a canonical encoding")
+        crate::canonical::digest(&(genesis_hash, leaves_digest, roots, fund)).expect("every part of the state has a canonical encoding")
     }
 
     /// Committed across all funded units.
@@ -553,7 +600,7 @@ impl LedgerState {
     }
 
     pub fn count_rejection(&mut self, code: ReasonCode) {
-        *self.rejections.entry(code.as_str_name().to_string()).or_default() += 1;
+        *self.rejections.get_or_insert_with(code.as_str_name().to_string(), || 0) += 1;
     }
 
     /// O(obligations): paid never exceeds an obligation and never goes negative.
@@ -566,6 +613,7 @@ impl LedgerState {
 mod tests {
     use super::*;
     use crate::testing::genesis_with_keys;
+    use imbl::OrdSet;
 
     #[test]
     fn transaction_keys_are_written_as_the_hex_strings_they_replace() {
@@ -595,9 +643,12 @@ mod tests {
         };
         let applied = with(&[(1, "cz", 1, recorded(0, None)), (2, "vgz", 1, recorded(1, None))]);
         assert_eq!(applied.transactions.len(), 2);
-        assert_eq!(applied.nonces["cz"], BTreeSet::from([1]));
-        assert_eq!(applied.digest(), with(&[(1, "cz", 1, recorded(0, None)), (2, "vgz", 1, recorded(1, None))]).digest());
-        assert_ne!(applied.digest(), base.digest());
+        assert_eq!(applied.nonces["cz"], OrdSet::unit(1));
+        assert_eq!(
+            applied.digest_from_scratch(),
+            with(&[(1, "cz", 1, recorded(0, None)), (2, "vgz", 1, recorded(1, None))]).digest_from_scratch()
+        );
+        assert_ne!(applied.digest_from_scratch(), base.digest_from_scratch());
         // Each part of a leaf, and the order of leaves, changes the digest.
         let variants = [
             with(&[(1, "cz", 1, recorded(0, None)), (3, "vgz", 1, recorded(1, None))]),
@@ -608,7 +659,7 @@ mod tests {
             with(&[(2, "vgz", 1, recorded(0, None)), (1, "cz", 1, recorded(1, None))]),
         ];
         for (number, variant) in variants.iter().enumerate() {
-            assert_ne!(variant.digest(), applied.digest(), "variant {number}");
+            assert_ne!(variant.digest_from_scratch(), applied.digest_from_scratch(), "variant {number}");
         }
     }
 }

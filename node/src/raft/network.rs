@@ -474,7 +474,7 @@ mod tests {
     struct TestNode {
         raft: Raft,
         applied: tokio::sync::watch::Receiver<Applied>,
-        ledger: Arc<std::sync::RwLock<fairshare_protocol::Ledger>>,
+        ledger: Arc<crate::ledger_cell::LedgerCell>,
         votes_allowed: Arc<AtomicBool>,
         history: BlockHistory,
         misbehaviour: Arc<SnapshotRefusals>,
@@ -545,7 +545,7 @@ mod tests {
 
     /// Three of the four nodes' checkpoint statements for `node`'s head: enough to certify it.
     fn certificate(node: &TestNode) -> Vec<pb::Envelope> {
-        let ledger = node.ledger.read().unwrap();
+        let ledger = node.ledger.view();
         checkpoint_statements(ledger.genesis(), &ledger.head(), &["cz", "menzis", "vgz"])
     }
 
@@ -560,7 +560,7 @@ mod tests {
         let written = write(&mut nodes, leader_index, vec![registration(&genesis, &keys)]).await;
         assert_eq!(written.data.outcomes[0].verdict, VerdictRecord::Applied { index: 0 });
         assert!(nodes.iter().all(|node| node.applied.borrow().size == 1));
-        let heads: Vec<_> = nodes.iter().map(|node| node.ledger.read().unwrap().head()).collect();
+        let heads: Vec<_> = nodes.iter().map(|node| node.ledger.view().head()).collect();
         assert!(heads.windows(2).all(|pair| pair[0] == pair[1]), "every node holds the same head");
         // Certify the head, as the nodes' checkpoint signers would: only a certified state
         // is snapshotted.
@@ -591,8 +591,8 @@ mod tests {
         leader.add_learner(4, BasicNode { addr: learner.addr.clone() }, true).await.unwrap();
         let applied = tokio::time::timeout(Duration::from_secs(10), learner.applied.wait_for(|applied| applied.log_index >= log_index));
         assert_eq!(applied.await.expect("the learner installs the snapshot").unwrap().size, 1);
-        assert_eq!(learner.ledger.read().unwrap().head(), heads[0]);
-        assert_eq!(learner.ledger.read().unwrap().certification().latest_certified(), Some(&heads[0]), "and its certificate");
+        assert_eq!(learner.ledger.view().head(), heads[0]);
+        assert_eq!(learner.ledger.view().certification().latest_certified(), Some(&heads[0]), "and its certificate");
         assert_eq!(learner.misbehaviour.refused_total(), 0, "an honest snapshot proves itself");
         assert!(learner.history.complete_from().unwrap() > log_index, "the learner got a snapshot, not the entries");
         assert_eq!(nodes[0].history.complete_from().unwrap(), 0);
@@ -611,7 +611,7 @@ mod tests {
         write(&mut nodes, leader, vec![registration(&genesis, &keys)]).await;
         let certificate = certificate(&nodes[0]);
         write(&mut nodes, leader, certificate).await;
-        assert_eq!(nodes[0].ledger.read().unwrap().certification().latest_certified().map(|head| head.size), Some(1));
+        assert_eq!(nodes[0].ledger.view().certification().latest_certified().map(|head| head.size), Some(1));
         (nodes, 1 - leader, keys)
     }
 
@@ -622,7 +622,7 @@ mod tests {
         let body = crate::raft::state_machine::SnapshotBody {
             last_applied: metrics.last_applied,
             last_membership: last_membership.clone(),
-            ledger: node.ledger.read().unwrap().data().clone(),
+            ledger: node.ledger.view().data().clone(),
         };
         let meta = crate::raft::SnapshotMeta { last_log_id: metrics.last_applied, last_membership, snapshot_id: "forged-1".into() };
         (meta, body)
@@ -655,19 +655,19 @@ mod tests {
     }
 
     fn iban(node: &TestNode) -> Option<String> {
-        node.ledger.read().unwrap().state().parties[PROVIDER].iban.clone()
+        node.ledger.view().state().parties[PROVIDER].iban.clone()
     }
 
     /// Sends a forged snapshot to the follower and checks it is refused for `reason`, with
     /// the node unchanged, Raft running and the refusal recorded against the leader.
     async fn assert_refused(nodes: &[TestNode], follower: usize, meta: &crate::raft::SnapshotMeta, bytes: &[u8], reason: &str) {
         let node = &nodes[follower];
-        let (head, refused_before) = (node.ledger.read().unwrap().head(), node.misbehaviour.refused_total());
+        let (head, refused_before) = (node.ledger.view().head(), node.misbehaviour.refused_total());
         let status = send_snapshot(node, meta, bytes, 1024).await.expect_err("the forged snapshot is refused");
         assert_eq!(status.code(), Code::InvalidArgument);
         assert!(status.message().starts_with("snapshot refused: "), "{}", status.message());
         assert!(status.message().contains(reason), "{}", status.message());
-        assert_eq!(node.ledger.read().unwrap().head(), head, "the state is kept");
+        assert_eq!(node.ledger.view().head(), head, "the state is kept");
         assert_eq!(iban(node).as_deref(), Some(HONEST_IBAN));
         assert!(node.raft.metrics().borrow().running_state.is_ok(), "Raft keeps running");
         assert_eq!(node.misbehaviour.refused_total(), refused_before + 1);
@@ -684,13 +684,13 @@ mod tests {
         let ahead = openraft::LogId::new(meta.last_log_id.unwrap().leader_id, meta.last_log_id.unwrap().index + 10);
         (meta.last_log_id, body.last_applied) = (Some(ahead), Some(ahead));
         body.ledger.state.parties.get_mut(PROVIDER).unwrap().iban = Some("NL02ABNA0123456789".into());
-        let bytes = serde_json::to_vec(&body).unwrap();
+        let bytes = body.encode().unwrap();
         assert_refused(&nodes, follower, &meta, &bytes, "state digest").await;
 
         // The same with the recorded head removed: the certified digest no longer matches.
         body.ledger.certification.heads.clear();
         meta.snapshot_id = "forged-2".into();
-        assert_refused(&nodes, follower, &meta, &serde_json::to_vec(&body).unwrap(), "state digest").await;
+        assert_refused(&nodes, follower, &meta, &body.encode().unwrap(), "state digest").await;
         for node in nodes {
             node.raft.shutdown().await.unwrap();
         }
@@ -702,21 +702,26 @@ mod tests {
         let (mut meta, mut body) = snapshot_body(&nodes[follower]);
         meta.snapshot_id = "minority".into();
         body.ledger.state.parties.get_mut(PROVIDER).unwrap().iban = Some("NL02ABNA0123456789".into());
-        let head = fairshare_protocol::ledger::Head { size: 1, root: body.ledger.merkle.root(), state_digest: body.ledger.state.digest() };
-        let genesis = nodes[follower].ledger.read().unwrap().genesis().clone();
+        let head = fairshare_protocol::ledger::Head {
+            size: 1,
+            root: body.ledger.merkle.root(),
+            state_digest: body.ledger.state.digest_from_scratch(),
+        };
+        let genesis = nodes[follower].ledger.view().genesis().clone();
         let certification = &mut body.ledger.certification;
-        certification.heads = [(1, head.clone())].into();
-        certification.certified = [(1, head.clone())].into();
+        certification.heads = [(1u64, head.clone())].into_iter().collect();
+        certification.certified = [(1u64, head.clone())].into_iter().collect();
         certification.statements = [(
-            1,
+            1u64,
             ["cz", "menzis"]
                 .iter()
                 .zip(checkpoint_statements(&genesis, &head, &["cz", "menzis"]))
                 .map(|(node, envelope)| (node.to_string(), fairshare_protocol::ledger::StoredEnvelope::from_pb(&envelope)))
-                .collect(),
+                .collect::<std::collections::BTreeMap<_, _>>(),
         )]
-        .into();
-        assert_refused(&nodes, follower, &meta, &serde_json::to_vec(&body).unwrap(), "signed by 2 node(s)").await;
+        .into_iter()
+        .collect();
+        assert_refused(&nodes, follower, &meta, &body.encode().unwrap(), "signed by 2 node(s)").await;
         for node in nodes {
             node.raft.shutdown().await.unwrap();
         }
@@ -725,13 +730,13 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_honest_but_uncertified_snapshot_is_refused_and_a_certified_one_in_chunks_is_accepted() {
         let (mut nodes, follower, keys) = certified_pair().await;
-        let genesis = Arc::new(nodes[0].ledger.read().unwrap().genesis().clone());
+        let genesis = Arc::new(nodes[0].ledger.view().genesis().clone());
 
         // The certified state, sent in chunks, proves itself; the follower is
         // already there, so openraft installs nothing and answers as usual.
         let (mut meta, body) = snapshot_body(&nodes[follower]);
         meta.snapshot_id = "honest".into();
-        let bytes = serde_json::to_vec(&body).unwrap();
+        let bytes = body.encode().unwrap();
         send_snapshot(&nodes[follower], &meta, &bytes, 700).await.expect("a certified snapshot is accepted");
         assert_eq!(nodes[follower].misbehaviour.refused_total(), 0);
 
@@ -758,7 +763,7 @@ mod tests {
         write(&mut nodes, leader, vec![seal(&transaction(&genesis, 2, kind), "zk", &keys["zk"])]).await;
         let (mut meta, body) = snapshot_body(&nodes[follower]);
         meta.snapshot_id = "uncertified".into();
-        assert_refused(&nodes, follower, &meta, &serde_json::to_vec(&body).unwrap(), "no certified checkpoint at its size 2").await;
+        assert_refused(&nodes, follower, &meta, &body.encode().unwrap(), "no certified checkpoint at its size 2").await;
         for node in nodes {
             node.raft.shutdown().await.unwrap();
         }

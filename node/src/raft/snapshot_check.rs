@@ -24,10 +24,11 @@
 //! answered `INVALID_ARGUMENT "snapshot refused: …"`, logged at ERROR naming the sender and
 //! recorded in [`SnapshotRefusals`] (shown by metrics as `fairshare_snapshots_refused`).
 
+use crate::ledger_cell::LedgerCell;
 use std::collections::VecDeque;
 use std::io::Cursor;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 
 use fairshare_protocol::snapshot::restore_certified;
 use fairshare_protocol::{Genesis, Ledger};
@@ -88,7 +89,7 @@ impl SnapshotRefusals {
 pub struct SnapshotCheck {
     genesis: Arc<Genesis>,
     /// The node's applied ledger, read to check a snapshot against it.
-    ledger: Arc<RwLock<Ledger>>,
+    ledger: Arc<LedgerCell>,
     misbehaviour: Arc<SnapshotRefusals>,
     /// The node's record of its peers' misbehaviour (shown in status).
     peers: Arc<crate::misbehaviour::Misbehaviour>,
@@ -109,7 +110,7 @@ impl SnapshotCheck {
     /// already checked to be the node whose certificate the connection carries.
     pub fn new(
         genesis: Arc<Genesis>,
-        ledger: Arc<RwLock<Ledger>>,
+        ledger: Arc<LedgerCell>,
         misbehaviour: Arc<SnapshotRefusals>,
         peers: Arc<crate::misbehaviour::Misbehaviour>,
     ) -> SnapshotCheck {
@@ -144,8 +145,7 @@ impl SnapshotCheck {
         let applied = raft.metrics().borrow().last_applied;
         let (genesis, ledger, checked_meta) = (self.genesis.clone(), self.ledger.clone(), meta.clone());
         let checked = tokio::task::spawn_blocking(move || {
-            let result =
-                prove(&genesis, &ledger.read().expect("a panic while applying poisoned the ledger"), applied, &checked_meta, &bytes);
+            let result = prove(&genesis, &ledger.view(), applied, &checked_meta, &bytes);
             result.map(|()| bytes)
         })
         .await
@@ -213,7 +213,7 @@ enum Refusal {
 /// itself (`restore_certified`), and it is neither older than `own` nor a different history
 /// from `own`'s latest certified checkpoint. Blocking: it parses and digests a whole ledger.
 fn prove(genesis: &Arc<Genesis>, own: &Ledger, applied: Option<LogId>, meta: &SnapshotMeta, bytes: &[u8]) -> Result<(), String> {
-    let body: SnapshotBody = serde_json::from_slice(bytes).map_err(|error| format!("it does not decode: {error}"))?;
+    let body = SnapshotBody::decode(bytes).map_err(|error| format!("it does not decode: {error}"))?;
     if body.last_applied != meta.last_log_id {
         return Err(format!("its metadata names log id {:?}, its data {:?}", meta.last_log_id, body.last_applied));
     }

@@ -66,7 +66,7 @@ pub fn approve(state: &mut LedgerState, context: &Context, body: &pb::Membership
             if needs_address { "add_learner needs the node's URL as address" } else { "only add_learner names an address" },
         );
     }
-    let proposal = state.membership.entry(body.proposal.clone()).or_insert_with(|| MembershipProposal {
+    let proposal = state.membership.get_or_insert_with(body.proposal.clone(), || MembershipProposal {
         node: body.node.clone(),
         change: change.to_string(),
         address: body.address.clone(),
