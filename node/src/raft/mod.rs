@@ -154,6 +154,12 @@ impl From<&Outcome> for OutcomeRecord {
 /// restarting node replays (once a certified state follows) and how often the state is
 /// written out.
 pub const SNAPSHOT_LOGS_SINCE_LAST: u64 = 500;
+/// A snapshot writes the whole ledger, so beyond [`SNAPSHOT_LOGS_SINCE_LAST`] the next one
+/// also waits until the ledger grew by a quarter since the last copy: the cost of writing
+/// snapshots stays proportional to the leaves added (amortised `O(1)` per leaf) instead of
+/// `O(state)` every 500 entries. Past this many entries it is taken regardless, which bounds
+/// the log.
+pub const SNAPSHOT_LOGS_MAX: u64 = 20_000;
 /// Entries kept below a snapshot, so a follower a little behind still catches up from the
 /// log instead of receiving a whole snapshot.
 pub const SNAPSHOT_LOGS_KEPT: u64 = 100;

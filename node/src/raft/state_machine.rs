@@ -16,7 +16,8 @@
 //! ([`super::snapshot_check`]), so that is what nodes build: after a batch that leaves the
 //! state exactly at its latest certified head (checkpoint signatures are not leaves, so the
 //! block that completes a certificate leaves the head where it was), and at least
-//! [`SNAPSHOT_LOGS_SINCE_LAST`] entries after the previous copy or snapshot, `apply` keeps
+//! [`SNAPSHOT_LOGS_SINCE_LAST`] entries after the previous copy or snapshot (and once the
+//! ledger grew by a quarter since, or [`super::SNAPSHOT_LOGS_MAX`] entries passed), `apply` keeps
 //! a copy of the state ([`StateMachine::certified_copies`] announces it). The snapshot
 //! builder serialises the latest copy, never the current state; openraft then purges the
 //! log only up to that copy's log id, so a lagging follower gets either entries or a
@@ -43,7 +44,7 @@ use tokio::sync::watch;
 use super::disk::Disk;
 use super::log_store::{index_of, log_key};
 use super::{
-    BlockResponse, Entry, LogId, NodeId, OutcomeRecord, Raft, SnapshotMeta, StoreError, StoredMembership, TypeConfig,
+    BlockResponse, Entry, LogId, NodeId, OutcomeRecord, Raft, SnapshotMeta, StoreError, StoredMembership, TypeConfig, SNAPSHOT_LOGS_MAX,
     SNAPSHOT_LOGS_SINCE_LAST,
 };
 
@@ -107,6 +108,8 @@ pub struct StateMachine {
     certified_copy: Option<Arc<SnapshotBody>>,
     /// The log index of the latest copy, or of the snapshot stored or installed since.
     copied_at: Option<u64>,
+    /// The ledger size at that copy (or snapshot).
+    copied_size: u64,
     /// The log id of the latest copy.
     certified_copies: watch::Sender<Option<LogId>>,
 }
@@ -129,6 +132,7 @@ impl StateMachine {
                 (ledger, meta.last_log_id, meta.last_membership)
             }
         };
+        let size_at_start = ledger.size();
         let (applied, receiver) = watch::channel(Applied { log_index: last_applied.map_or(0, |id| id.index), size: ledger.size() });
         let machine = StateMachine {
             genesis,
@@ -140,6 +144,7 @@ impl StateMachine {
             history,
             certified_copy: None,
             copied_at: last_applied.map(|id| id.index),
+            copied_size: size_at_start,
             certified_copies: watch::channel(None).0,
         };
         Ok((machine, receiver))
@@ -181,7 +186,7 @@ impl StateMachine {
 /// Copies the ledger if the batch ends at log index `copy_from` or later with the state
 /// exactly at its latest certified head, or (cheaply, after every batch) while the ledger
 /// has no leaf yet: genesis' own state, which any node can check.
-fn apply_entries(ledger: &LedgerCell, history: &BlockHistory, entries: Vec<Entry>, copy_from: u64) -> Result<AppliedBatch, sled::Error> {
+fn apply_entries(ledger: &LedgerCell, history: &BlockHistory, entries: Vec<Entry>, copy: CopyDue) -> Result<AppliedBatch, sled::Error> {
     let mut batch =
         AppliedBatch { responses: Vec::with_capacity(entries.len()), last_applied: None, membership: None, size: 0, certified: None };
     let mut blocks = sled::Batch::default();
@@ -220,7 +225,9 @@ fn apply_entries(ledger: &LedgerCell, history: &BlockHistory, entries: Vec<Entry
     // sync also covers these blocks.
     history.blocks.apply_batch(blocks)?;
     batch.size = ledger.size();
-    let due = batch.last_applied.is_some_and(|last| last.index >= copy_from);
+    let due = batch
+        .last_applied
+        .is_some_and(|last| last.index >= copy.from_index && (batch.size >= copy.grown_to || last.index >= copy.forced_at));
     // `head()` is the head `apply_block` recorded (root and digest computed then), so this
     // costs no digest; equality covers size, root and state digest.
     let certified = ledger.certification().latest_certified().is_some_and(|certified| *certified == ledger.head());
@@ -229,6 +236,13 @@ fn apply_entries(ledger: &LedgerCell, history: &BlockHistory, entries: Vec<Entry
         batch.certified = Some(ledger.data().clone());
     }
     Ok(batch)
+}
+
+/// When the next certified state is copied for a snapshot (see the module documentation).
+struct CopyDue {
+    from_index: u64,
+    grown_to: u64,
+    forced_at: u64,
 }
 
 struct AppliedBatch {
@@ -257,8 +271,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             return Ok(Vec::new());
         }
         let (ledger, history) = (self.ledger.clone(), self.history.clone());
-        let copy_from = self.copied_at.map_or(0, |at| at + SNAPSHOT_LOGS_SINCE_LAST);
-        let batch = tokio::task::spawn_blocking(move || apply_entries(&ledger, &history, entries, copy_from))
+        let copy = CopyDue {
+            from_index: self.copied_at.map_or(0, |at| at + SNAPSHOT_LOGS_SINCE_LAST),
+            grown_to: self.copied_size + self.copied_size / 4,
+            forced_at: self.copied_at.map_or(0, |at| at + SNAPSHOT_LOGS_MAX),
+        };
+        let batch = tokio::task::spawn_blocking(move || apply_entries(&ledger, &history, entries, copy))
             .await
             .map_err(|error| StorageIOError::write_state_machine(AnyError::new(&error)))?
             .map_err(|error| StorageIOError::write_state_machine(AnyError::new(&error)))?;
@@ -273,6 +291,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             // Copies of the empty genesis state are free: they do not hold back the next one.
             if batch.size > 0 {
                 self.copied_at = self.last_applied.map(|id| id.index);
+                self.copied_size = batch.size;
             }
             self.certified_copies.send_replace(self.last_applied);
         }
@@ -320,6 +339,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         // The installed snapshot is newer than any copy and is now the stored one.
         self.certified_copy = None;
         self.copied_at = meta.last_log_id.map(|id| id.index);
+        self.copied_size = size;
         self.notify(size);
         Ok(())
     }
