@@ -125,7 +125,7 @@ impl Connection {
 
     pub async fn query(&self, query: Query) -> Result<(String, QueryResponse), ClientError> {
         self.first_answer(Some(QUERY_TIMEOUT), |mut ledger| {
-            let request = QueryRequest { query: Some(query.clone()) };
+            let request = QueryRequest { query: Some(query.clone()), min_size: 0 };
             async move { ledger.query(request).await }
         })
         .await

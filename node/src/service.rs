@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use fairshare_protocol::ids::{echo, ID_BYTES_MAX};
 use fairshare_protocol::merkle::Hash;
@@ -59,6 +60,62 @@ fn hash_list(proof: Vec<Hash>) -> Vec<Vec<u8>> {
     proof.into_iter().map(|hash| hash.to_vec()).collect()
 }
 
+/// How long a query that names a size this node has not applied yet waits for it.
+const READ_WAIT: Duration = Duration::from_secs(2);
+
+/// Answers a query from one view of the ledger (on a blocking thread: large answers are
+/// CPU work). A read identity gets its party's part only.
+fn answer(ledger: &fairshare_protocol::Ledger, reader: Option<&str>, query: Query) -> Result<QueryResponse, Status> {
+    let state = ledger.state();
+    if let Some(party) = reader {
+        return Ok(QueryResponse { json: reader_query(state, party, query)?, size: ledger.size() });
+    }
+    let json = match query {
+        Query::Plans(_) => to_json(&query::plans(state))?,
+        Query::Plan(id) => {
+            let plan = state.plans.get(bounded("plan id", &id)?).ok_or_else(|| Status::not_found(format!("there is no plan '{id}'")))?;
+            to_json(&serde_json::json!({ "summary": query::plan_summary(state, plan), "plan": plan }))?
+        }
+        Query::Obligations(filter) => {
+            bounded("insurer", &filter.insurer)?;
+            bounded("party", &filter.party)?;
+            bounded("plan id", &filter.plan)?;
+            if !filter.insurer.is_empty() {
+                known_insurer(ledger.genesis(), &filter.insurer)?;
+            }
+            to_json(&query::obligations(state, &obligation_filter(filter)))?
+        }
+        Query::InsurerBalances(_) => to_json(&query::insurer_balances(state, ledger.genesis()))?,
+        Query::PartyBalances(_) => to_json(&query::party_balances(state))?,
+        Query::Monitor(_) => to_json(&query::monitor(state, ledger.genesis()))?,
+        Query::Fund(_) => to_json(&query::fund(state))?,
+        Query::Spend(_) => to_json(&query::spend(state))?,
+        Query::Parties(_) => to_json(&state.parties)?,
+        Query::Keys(_) => to_json(&state.keys)?,
+        Query::QuickTests(_) => to_json(&state.quick_tests)?,
+        Query::Payments(_) => to_json(&state.payments)?,
+        Query::Transaction(id) => to_json(recorded(ledger, bounded("transaction id", &id)?)?)?,
+    };
+    Ok(QueryResponse { json, size: ledger.size() })
+}
+
+impl LedgerService {
+    /// Reading your own writes: waits until this node has applied `min_size` leaves, up to
+    /// [`READ_WAIT`], or says it is behind.
+    async fn wait_for_size(&self, min_size: u64) -> Result<(), Status> {
+        let mut applied = self.shared.applied.clone();
+        let reached = tokio::time::timeout(READ_WAIT, applied.wait_for(|applied| applied.size >= min_size)).await;
+        if matches!(reached, Ok(Ok(_))) {
+            return Ok(());
+        }
+        let size = self.shared.applied.borrow().size;
+        Err(Status::failed_precondition(format!(
+            "this node is behind: it has applied {size} transactions and the query needs at least {min_size} (a write you were told about); \
+             retry, or ask another node"
+        )))
+    }
+}
+
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -106,40 +163,16 @@ impl LedgerApi for LedgerService {
             Caller::Reader(party) => Some(party),
             _ => None,
         };
-        let query = request.into_inner().query.ok_or_else(|| Status::invalid_argument("the query names nothing to ask"))?;
+        let request = request.into_inner();
+        let query = request.query.ok_or_else(|| Status::invalid_argument("the query names nothing to ask"))?;
+        self.wait_for_size(request.min_size).await?;
+        // A view of the ledger, not a lock: building a large answer neither waits for an
+        // apply nor holds one up, and runs off the async workers that serve Raft.
         let ledger = self.shared.ledger.view();
-        let state = ledger.state();
-        if let Some(party) = &reader {
-            return Ok(Response::new(QueryResponse { json: reader_query(state, party, query)?, size: ledger.size() }));
-        }
-        let json = match query {
-            Query::Plans(_) => to_json(&query::plans(state))?,
-            Query::Plan(id) => {
-                let plan =
-                    state.plans.get(bounded("plan id", &id)?).ok_or_else(|| Status::not_found(format!("there is no plan '{id}'")))?;
-                to_json(&serde_json::json!({ "summary": query::plan_summary(state, plan), "plan": plan }))?
-            }
-            Query::Obligations(filter) => {
-                bounded("insurer", &filter.insurer)?;
-                bounded("party", &filter.party)?;
-                bounded("plan id", &filter.plan)?;
-                if !filter.insurer.is_empty() {
-                    known_insurer(ledger.genesis(), &filter.insurer)?;
-                }
-                to_json(&query::obligations(state, &obligation_filter(filter)))?
-            }
-            Query::InsurerBalances(_) => to_json(&query::insurer_balances(state, ledger.genesis()))?,
-            Query::PartyBalances(_) => to_json(&query::party_balances(state))?,
-            Query::Monitor(_) => to_json(&query::monitor(state, ledger.genesis()))?,
-            Query::Fund(_) => to_json(&query::fund(state))?,
-            Query::Spend(_) => to_json(&query::spend(state))?,
-            Query::Parties(_) => to_json(&state.parties)?,
-            Query::Keys(_) => to_json(&state.keys)?,
-            Query::QuickTests(_) => to_json(&state.quick_tests)?,
-            Query::Payments(_) => to_json(&state.payments)?,
-            Query::Transaction(id) => to_json(recorded(&ledger, bounded("transaction id", &id)?)?)?,
-        };
-        Ok(Response::new(QueryResponse { json, size: ledger.size() }))
+        tokio::task::spawn_blocking(move || answer(&ledger, reader.as_deref(), query))
+            .await
+            .map_err(|error| Status::internal(format!("the query failed: {error}")))?
+            .map(Response::new)
     }
 
     type WatchObligationsStream = BoxStream<ObligationEvent>;

@@ -297,7 +297,7 @@ fn query_as(cluster: &Cluster, transport: &Transport, query: fairshare_api::v1::
     cluster.block_on(async move {
         let mut client =
             fairshare_api::connect(&address, QUICK, &transport).await.map_err(|error| tonic::Status::unavailable(error.to_string()))?;
-        client.query(fairshare_api::v1::QueryRequest { query: Some(query) }).await.map(|reply| reply.into_inner().json)
+        client.query(fairshare_api::v1::QueryRequest { query: Some(query), min_size: 0 }).await.map(|reply| reply.into_inner().json)
     })
 }
 

@@ -322,3 +322,47 @@ fn sigterm_stops_cleanly_and_a_restart_keeps_everything() {
     let after = cluster.wait_for_agreement(&ALL, 10, CONVERGE);
     assert_eq!((after.size, after.root, after.state_digest), (before.size, before.root, before.state_digest));
 }
+
+/// Reading your own writes (DOMAIN.md): a query that names the size a write reached is
+/// answered from a state at least that new on any node, or refused as "behind"; never
+/// answered from before it.
+#[test]
+fn a_query_naming_a_size_sees_that_write_or_says_the_node_is_behind() {
+    use fairshare_api::v1::{query_request::Query, Empty, QueryRequest};
+    let mut cluster = cluster();
+    let mut signer = Signer::new("iza-test", 0);
+    let leader = cluster.wait_for_leader(&ALL, ELECTION);
+    let follower = ALL.iter().find(|id| **id != leader).unwrap().to_string();
+    let query = |cluster: &Cluster, node: &str, min_size: u64| {
+        let mut client = cluster.client(node).expect("a client");
+        cluster.block_on(client.query(QueryRequest { query: Some(Query::Parties(Empty {})), min_size })).map(|reply| reply.into_inner())
+    };
+    for number in 0..20u32 {
+        let response = cluster.submit(&leader, signer.party("zk", number)).expect("submit");
+        assert!(applied(&response), "{response:?}");
+        let seen = response.index + 1;
+        // Straight after the leader's answer, through a follower that may not have it yet.
+        let answer = query(&cluster, &follower, seen).expect("a follower that is up catches up within the wait");
+        assert!(answer.size >= seen, "answered from size {} after a write at size {seen}", answer.size);
+        let parties: serde_json::Value = serde_json::from_str(&answer.json).unwrap();
+        assert_eq!(parties.as_object().unwrap().len(), number as usize + 1, "the write is visible");
+    }
+    // A node that cannot reach the size says so instead of answering from an older state.
+    cluster.kill(&follower);
+    let others: Vec<&str> = ALL.iter().copied().filter(|id| *id != follower).collect();
+    let leader = cluster.wait_for_leader(&others, ELECTION);
+    let response = cluster.submit(&leader, signer.party("zk", 100)).expect("submit");
+    cluster.start(&follower);
+    wait_until("the restarted follower to answer", ELECTION, || cluster.status(&follower).ok());
+    // Before the restarted follower has caught up, or after: never from before the write.
+    match query(&cluster, &follower, response.index + 1) {
+        Ok(answer) => assert!(answer.size > response.index, "answered from size {}", answer.size),
+        Err(status) => {
+            assert_eq!(status.code(), tonic::Code::FailedPrecondition, "{status:?}");
+            assert!(status.message().contains("this node is behind"), "{}", status.message());
+        }
+    }
+    let far = query(&cluster, &leader, response.index + 1_000).expect_err("no node has that size");
+    assert_eq!(far.code(), tonic::Code::FailedPrecondition);
+    assert!(far.message().contains("this node is behind"), "{}", far.message());
+}

@@ -152,7 +152,7 @@ fn an_idle_http2_connection_is_closed_but_a_quiet_watch_stream_is_not() {
     });
     assert!(outcome.is_err(), "the quiet stream stayed open: {outcome:?}");
     // The same client still works afterwards.
-    let reply = cluster.block_on(client.query(QueryRequest { query: Some(Query::Plans(Empty {})) }));
+    let reply = cluster.block_on(client.query(QueryRequest { query: Some(Query::Plans(Empty {})), min_size: 0 }));
     assert!(reply.is_ok(), "{reply:?}");
 }
 
@@ -174,6 +174,6 @@ fn below_the_free_space_floor_writes_are_refused_naming_the_dir_and_reads_go_on(
     assert!(!status.accepting_writes);
     assert!(status.write_refusal_reason.contains("below the floor"), "{}", status.write_refusal_reason);
     let mut client = cluster.client("cz").expect("client");
-    let reply = cluster.block_on(client.query(QueryRequest { query: Some(Query::Plans(Empty {})) })).expect("reads work");
+    let reply = cluster.block_on(client.query(QueryRequest { query: Some(Query::Plans(Empty {})), min_size: 0 })).expect("reads work");
     assert_eq!(reply.into_inner().size, 0);
 }
