@@ -15,12 +15,14 @@
 //! - [`connection`]: the gRPC client that tries the configured nodes in order.
 //! - [`devnet`] (cargo feature `node`): generating keys, genesis and configs for a local cluster.
 //! - [`views`], [`table`], [`csv`]: what queries return and how it is printed.
+//! - [`bench`]: exact latency percentiles and the IZA workload of `fairshare bench --iza`.
 //! - [`sepa`]: SEPA credit-transfer files (pain.001.001.09) of an insurer's open obligations.
 //!
 //! Nothing here prints or exits; the binary decides what a person sees.
 
 pub mod action;
 pub mod audit;
+pub mod bench;
 pub mod config;
 pub mod connection;
 pub mod csv;

@@ -37,6 +37,14 @@ impl NonceStore {
 
     /// The next nonce of `identity`, persisted before it is returned.
     pub fn next(&self, identity: &str, now_micros: u64) -> Result<u64, NonceError> {
+        self.reserve(identity, now_micros, 1).map(|nonces| nonces.start)
+    }
+
+    /// `count` consecutive nonces of `identity` (at least one), persisted before they are
+    /// returned: what `fairshare bench` signs many transactions with, drawing from the
+    /// same counter as every other command, so none of them is ever reused.
+    pub fn reserve(&self, identity: &str, now_micros: u64, count: u64) -> Result<std::ops::Range<u64>, NonceError> {
+        let count = count.max(1);
         let path = self.dir.join(identity);
         let failed = |source| NonceError { identity: identity.to_string(), path: path.clone(), source };
         std::fs::create_dir_all(&self.dir).map_err(failed)?;
@@ -61,11 +69,12 @@ impl NonceStore {
             Err(error) => return Err(failed(error)),
         };
         let nonce = last.saturating_add(1).max(now_micros);
+        let end = nonce.saturating_add(count);
         let temporary = self.dir.join(format!(".{identity}.{}", std::process::id()));
-        std::fs::write(&temporary, format!("{nonce}\n")).map_err(failed)?;
+        std::fs::write(&temporary, format!("{}\n", end - 1)).map_err(failed)?;
         std::fs::rename(&temporary, &path).map_err(failed)?;
         drop(lock);
-        Ok(nonce)
+        Ok(nonce..end)
     }
 }
 
@@ -83,6 +92,15 @@ mod tests {
         assert_eq!(store.next("zk", 5_000).unwrap(), 5_000);
         assert_eq!(store.next("vgz", 7).unwrap(), 7, "each identity has its own counter");
         assert_eq!(std::fs::read_to_string(dir.path().join("nonces/zk")).unwrap().trim(), "5000");
+    }
+
+    #[test]
+    fn a_reserved_block_is_never_drawn_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = NonceStore::new(&dir.path().join("nonces"));
+        assert_eq!(store.reserve("zk", 1_000, 500).unwrap(), 1_000..1_500);
+        assert_eq!(store.next("zk", 1_000).unwrap(), 1_500, "the next draw follows the block");
+        assert_eq!(store.reserve("zk", 0, 0).unwrap(), 1_501..1_502, "a block holds at least one nonce");
     }
 
     #[test]

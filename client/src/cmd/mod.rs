@@ -20,6 +20,7 @@ use serde::Serialize;
 
 mod audit;
 mod balances;
+mod bench;
 #[cfg(feature = "node")]
 mod devnet;
 mod export;
@@ -74,6 +75,7 @@ pub enum Command {
     Membership(membership::Args),
     Obligations(obligations::Args),
     Balances(balances::Args),
+    Bench(bench::Args),
     Report(report::Args),
     Watch(watch::Args),
     Export(export::Args),
@@ -109,6 +111,7 @@ impl Command {
             Command::Membership(args) => args.run(context).await,
             Command::Obligations(args) => args.run(context).await,
             Command::Balances(args) => args.run(context).await,
+            Command::Bench(args) => args.run(context).await,
             Command::Report(args) => args.run(context).await,
             Command::Watch(args) => args.run(context).await,
             Command::Export(args) => args.run(context).await,
