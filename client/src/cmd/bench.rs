@@ -278,6 +278,18 @@ impl Target {
         Ok(self.nonces.reserve(signer, now_micros(), count)?)
     }
 
+    /// The largest ledger size any configured node reports: every write answered so far
+    /// is within it, so a query naming it reads those writes (reading your own writes).
+    pub async fn size_seen(&self) -> u64 {
+        let mut size = 0;
+        for url in self.connection.nodes() {
+            if let Ok(status) = connection::status(url, self.connection.transport()).await {
+                size = size.max(status.size);
+            }
+        }
+        size
+    }
+
     /// Who is in the cluster, from every configured node's status.
     pub async fn cluster(&self) -> Cluster {
         let mut members = BTreeSet::new();

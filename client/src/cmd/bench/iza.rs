@@ -284,6 +284,8 @@ async fn read_obligations(target: &Target, plans: &[String]) -> Result<Vec<Oblig
     let bar = progress(Some(plans.len() as u64));
     bar.set_message("reading obligations (plans)");
     let mut obligations = Vec::new();
+    // Every node answers from a state that holds the confirmations just made.
+    let min_size = target.size_seen().await;
     for (round, group) in plans.chunks(READ_CONCURRENCY).enumerate() {
         let mut tasks = tokio::task::JoinSet::new();
         for (position, plan) in group.iter().enumerate() {
@@ -292,7 +294,7 @@ async fn read_obligations(target: &Target, plans: &[String]) -> Result<Vec<Oblig
             let plan = plan.clone();
             tasks.spawn(async move {
                 let answer = client
-                    .query(QueryRequest { query: Some(query) })
+                    .query(QueryRequest { query: Some(query), min_size })
                     .await
                     .map_err(|status| anyhow!("obligations of {plan}: {}", status.message()))?;
                 serde_json::from_str::<Vec<Obligation>>(&answer.into_inner().json)
@@ -332,7 +334,7 @@ impl Sampler {
                 }
                 let mut client = clients[turn % clients.len()].clone();
                 let started = Instant::now();
-                match client.query(QueryRequest { query: Some(plan_filter(&plans[turn % plans.len()])) }).await {
+                match client.query(QueryRequest { query: Some(plan_filter(&plans[turn % plans.len()])), min_size: 0 }).await {
                     Ok(_) => latencies.record(started.elapsed()),
                     Err(_) => errors += 1,
                 }
