@@ -366,7 +366,8 @@ async fn sign_checkpoints(shared: Arc<Shared>, node_key: SigningKey, metrics: Ar
         }
         // Wait for a new leaf; if none comes for CHECKPOINT_IDLE_AFTER, the ledger is idle.
         // Once the idle round is done, wait without a deadline: only a new leaf makes work.
-        // Blocks of checkpoint signatures alone do not grow the log and do not count.
+        // Blocks of checkpoint signatures alone do not grow the log and do not count, unless
+        // they brought evidence: that round halts signing.
         let idle_at = tokio::time::Instant::now() + CHECKPOINT_IDLE_AFTER;
         idle = loop {
             let changed = if idle { Ok(applied.changed().await) } else { tokio::time::timeout_at(idle_at, applied.changed()).await };
@@ -374,7 +375,11 @@ async fn sign_checkpoints(shared: Arc<Shared>, node_key: SigningKey, metrics: Ar
                 Err(_) => break true,
                 Ok(Err(_)) => return,
                 Ok(Ok(())) if applied.borrow_and_update().size != size => break false,
-                Ok(Ok(())) => {}
+                Ok(Ok(())) => {
+                    if shared.ledger.read().expect("ledger lock").certification().evidence.len() as u64 != evidence {
+                        break idle;
+                    }
+                }
             }
         };
     }
