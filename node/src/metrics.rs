@@ -23,6 +23,10 @@ pub struct Metrics {
     latency_sum_micros: AtomicU64,
     pub peers_up: AtomicU64,
     pub evidence: AtomicU64,
+    /// Blocks this node's batcher wrote or forwarded, and the envelopes in them: their
+    /// ratio is how well group commit groups.
+    pub blocks_written: AtomicU64,
+    pub block_envelopes_written: AtomicU64,
     /// Connections open on the gRPC port (see `limits`).
     pub connections_open: AtomicU64,
     /// Connections closed at once because a cap was reached.
@@ -87,6 +91,16 @@ impl Metrics {
             out,
             "# HELP fairshare_connections_refused_total Connections closed at once at a connection cap\n# TYPE fairshare_connections_refused_total counter\nfairshare_connections_refused_total {}",
             self.connections_refused.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP fairshare_blocks_written_total Blocks this node's batcher wrote to Raft or forwarded to the leader\n# TYPE fairshare_blocks_written_total counter\nfairshare_blocks_written_total {}",
+            self.blocks_written.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP fairshare_block_envelopes_written_total Envelopes in the blocks of fairshare_blocks_written_total\n# TYPE fairshare_block_envelopes_written_total counter\nfairshare_block_envelopes_written_total {}",
+            self.block_envelopes_written.load(Ordering::Relaxed)
         );
         let _ = writeln!(out, "# HELP fairshare_submit_seconds Time from submission to applied\n# TYPE fairshare_submit_seconds histogram");
         for (bucket, bound) in self.latency_buckets.iter().zip(LATENCY_BUCKETS_MS) {

@@ -1,7 +1,6 @@
 //! Wiring one node: config → genesis checks → sled → openraft → gRPC, checkpoint signer,
 //! peer probes, metrics; and a graceful stop that loses nothing acknowledged.
 
-use crate::ledger_cell::LedgerCell;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,6 +17,7 @@ use tonic::Status;
 
 use crate::config::{check_data_dir, Loaded};
 use crate::health::Health;
+use crate::ledger_cell::LedgerCell;
 use crate::limits::{limit_connections, ConnectionLimiter};
 use crate::metrics::Metrics;
 use crate::misbehaviour::Misbehaviour;
@@ -294,39 +294,56 @@ async fn probe_peers(shared: Arc<Shared>, metrics: Arc<Metrics>) {
     }
 }
 
-/// After each applied block, signs the head (size, root, state digest) with the node key
-/// and submits it. Checkpoint signatures are not leaves, so they never trigger another
-/// checkpoint: an idle ledger stays idle. After any conflicting statement this node stops
-/// signing (it keeps serving reads).
+/// Checkpoints signed in one round (one submission, one block): bounds a round's signing
+/// work and its block; more than the sizes a few busy seconds make due.
+const CHECKPOINTS_PER_ROUND: usize = 64;
+/// No new leaf for this long and the ledger counts as idle: its latest block end is signed
+/// (rule 3 of `fairshare_protocol::ledger`'s documentation).
+const CHECKPOINT_IDLE_AFTER: Duration = Duration::from_millis(150);
+/// A round whose signatures were not committed is retried after this.
+const CHECKPOINT_RETRY_AFTER: Duration = Duration::from_millis(500);
+
+/// Signs the heads that `Ledger::checkpoints_to_sign` names (rules 1–3 of
+/// `fairshare_protocol::ledger`'s documentation: every multiple of the checkpoint interval,
+/// every block end that reaches or crosses one, and the latest block end once no leaf came
+/// for [`CHECKPOINT_IDLE_AFTER`]) with the node key, oldest first, at most
+/// [`CHECKPOINTS_PER_ROUND`] a round, each once, and submits them. Checkpoint signatures are
+/// not leaves, so they never make another checkpoint due: an idle ledger stays idle. After
+/// any conflicting statement this node stops signing (it keeps serving reads).
 async fn sign_checkpoints(shared: Arc<Shared>, node_key: SigningKey, metrics: Arc<Metrics>) {
     let mut applied = shared.applied.clone();
     let signer = node_signer(&shared.insurer);
+    // The largest size this node's signatures were committed for since it started; the
+    // ledger's statements cover the time before.
+    let mut signed_up_to = 0;
+    let mut idle = false;
     loop {
-        if applied.changed().await.is_err() {
-            return;
-        }
-        // Let a burst of blocks settle into one checkpoint.
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let (envelope, evidence) = {
+        let size = applied.borrow_and_update().size;
+        let (envelopes, evidence, more) = {
             let ledger = shared.ledger.view();
-            let certification = ledger.certification();
-            let evidence = certification.evidence.len() as u64;
-            let head = ledger.head();
-            let signed = certification.statements.get(&head.size).is_some_and(|statements| statements.contains_key(&shared.insurer));
-            let settled = certification.latest_certified().is_some_and(|certified| certified.size >= head.size);
-            if evidence > 0 || head.size == 0 || signed || settled || !certification.heads.contains_key(&head.size) {
-                (None, evidence)
+            let evidence = ledger.certification().evidence.len() as u64;
+            let heads = if evidence > 0 {
+                Vec::new()
             } else {
-                let body = pb::Transaction {
-                    ledger_id: ledger.genesis().ledger_id.clone(),
-                    nonce: head.size,
-                    kind: Some(Kind::CheckpointSigned(pb::CheckpointSigned {
-                        node: shared.insurer.clone(),
-                        checkpoint: Some(head.to_checkpoint(&ledger.genesis().ledger_id)),
-                    })),
-                };
-                (Some(seal(&body, &signer, &node_key)), evidence)
-            }
+                ledger.checkpoints_to_sign(&shared.insurer, idle, signed_up_to, CHECKPOINTS_PER_ROUND)
+            };
+            let more = heads.len() == CHECKPOINTS_PER_ROUND;
+            let ledger_id = &ledger.genesis().ledger_id;
+            let envelopes: Vec<(u64, pb::Envelope)> = heads
+                .iter()
+                .map(|head| {
+                    let body = pb::Transaction {
+                        ledger_id: ledger_id.clone(),
+                        nonce: head.size,
+                        kind: Some(Kind::CheckpointSigned(pb::CheckpointSigned {
+                            node: shared.insurer.clone(),
+                            checkpoint: Some(head.to_checkpoint(ledger_id)),
+                        })),
+                    };
+                    (head.size, seal(&body, &signer, &node_key))
+                })
+                .collect();
+            (envelopes, evidence, more)
         };
         metrics.evidence.store(evidence, Ordering::Relaxed);
         if evidence > 0 && !shared.signing_halted.swap(true, Ordering::SeqCst) {
@@ -335,10 +352,36 @@ async fn sign_checkpoints(shared: Arc<Shared>, node_key: SigningKey, metrics: Ar
                 tracing::error!(node = %item.node, size = item.size, statements = ?item.statements, "checkpoint evidence: {}; this node signs nothing further", item.what);
             }
         }
-        if let Some(envelope) = envelope {
-            if let Err(status) = shared.submitter.submit(vec![envelope]).await {
-                tracing::debug!("checkpoint signature not committed yet: {}", status.message());
+        if let Some(&(largest, _)) = envelopes.last() {
+            match shared.submitter.submit(envelopes.into_iter().map(|(_, envelope)| envelope).collect()).await {
+                Ok(_) => signed_up_to = signed_up_to.max(largest),
+                Err(status) => {
+                    tracing::debug!("checkpoint signatures not committed yet: {}", status.message());
+                    tokio::time::sleep(CHECKPOINT_RETRY_AFTER).await;
+                    continue;
+                }
+            }
+            if more {
+                continue;
             }
         }
+        // Wait for a new leaf; if none comes for CHECKPOINT_IDLE_AFTER, the ledger is idle.
+        // Once the idle round is done, wait without a deadline: only a new leaf makes work.
+        // Blocks of checkpoint signatures alone do not grow the log and do not count, unless
+        // they brought evidence: that round halts signing.
+        let idle_at = tokio::time::Instant::now() + CHECKPOINT_IDLE_AFTER;
+        idle = loop {
+            let changed = if idle { Ok(applied.changed().await) } else { tokio::time::timeout_at(idle_at, applied.changed()).await };
+            match changed {
+                Err(_) => break true,
+                Ok(Err(_)) => return,
+                Ok(Ok(())) if applied.borrow_and_update().size != size => break false,
+                Ok(Ok(())) => {
+                    if shared.ledger.view().certification().evidence.len() as u64 != evidence {
+                        break idle;
+                    }
+                }
+            }
+        };
     }
 }

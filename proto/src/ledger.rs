@@ -12,8 +12,29 @@
 //! - every other envelope becomes the next Merkle leaf with its verdict: applied, or
 //!   rejected with a reason code (DESIGN decision 3). Its nonce is used either way.
 //!
-//! After a block that added leaves, the head (size, root, state digest) is recorded so
-//! that checkpoint signatures arriving later can be compared with it.
+//! # Heads and checkpoints
+//!
+//! A *head* is (size, Merkle root at that size, state digest at that size). A node records
+//! one at every size that is a multiple of the checkpoint interval
+//! ([`crate::CHECKPOINT_INTERVAL`] leaves) reached inside or at the end of a block, the
+//! root and digest taken right after that leaf; and one at the end of every block that
+//! added leaves (Raft snapshots are taken at block ends). Checkpoint signatures arriving
+//! later are compared with these heads.
+//!
+//! **Which heads a node signs** (so that every honest node signs the same sizes, whatever
+//! the blocks were cut like, and a quorum agrees under load):
+//! 1. every size that is a multiple of the interval;
+//! 2. the end of every block that reaches or crosses a multiple of the interval (a block
+//!    from size `b` to size `e` with `b < k × interval <= e` for some `k`), so that the
+//!    block ends at which Raft snapshots are taken get certified under load too;
+//! 3. the latest block end, once the ledger is idle (no new leaf for a while: the node
+//!    decides, [`Ledger::checkpoints_to_sign`] takes it as a flag), so that a quiet ledger
+//!    is certified up to its last leaf.
+//!
+//! Rules 1 and 2 depend on the log alone ([`checkpoint_sizes_in_block`]); the sizes they
+//! name are kept as [`Certification::due`]. A node signs them oldest first, each once, and
+//! only above the newest certified size. Checkpoint signatures are not leaves, so they
+//! never make another checkpoint due: an idle ledger stays idle.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -110,8 +131,13 @@ pub struct Evidence {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Certification {
-    /// Our heads at block boundaries not yet below the newest certified size.
+    /// Our heads (at block ends and multiples of the checkpoint interval) not yet below the
+    /// newest certified size.
     pub heads: OrdMap<u64, Head>,
+    /// The sizes of `heads` that nodes sign by rules 1 and 2 of the module documentation
+    /// (a multiple of the interval, or the end of a block that reaches or crosses one).
+    #[serde(default)]
+    pub due: BTreeSet<u64>,
     /// size → node → its first signed statement for that size.
     pub statements: OrdMap<u64, BTreeMap<String, StoredEnvelope>>,
     /// Every certified head, with its certificate kept in `statements`.
@@ -190,6 +216,31 @@ fn checkpoint_of(envelope: &pb::Envelope) -> Option<pb::Checkpoint> {
     }
 }
 
+/// The sizes within one block, from `before` leaves to `after`, that every node signs
+/// (rules 1 and 2 of the module documentation), ascending: every multiple of `interval`
+/// in `before + 1 ..= after`, then `after` itself if the block reached or crossed one.
+/// Depends on the log alone, so every node and auditor computes the same sizes.
+pub fn checkpoint_sizes_in_block(interval: u64, before: u64, after: u64) -> Vec<u64> {
+    assert!(interval > 0, "a checkpoint interval of zero leaves");
+    if after <= before {
+        return Vec::new();
+    }
+    let first = (before / interval + 1).saturating_mul(interval);
+    let mut sizes: Vec<u64> = (first..=after).step_by(usize::try_from(interval).unwrap_or(usize::MAX)).collect();
+    if !sizes.is_empty() && !after.is_multiple_of(interval) {
+        sizes.push(after);
+    }
+    sizes
+}
+
+/// The state digest now. Through `&mut`, so that it reads the same whether
+/// [`LedgerState::digest`] needs `&self` or (an incremental digest folding in what changed)
+/// `&mut self`.
+#[allow(clippy::needless_pass_by_ref_mut)]
+fn state_digest(state: &mut LedgerState) -> [u8; 32] {
+    state.digest()
+}
+
 /// The serialisable part of a ledger: what a Raft snapshot holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LedgerData {
@@ -202,12 +253,27 @@ pub struct LedgerData {
 pub struct Ledger {
     genesis: Arc<Genesis>,
     data: LedgerData,
+    /// Leaves between checkpoints: [`crate::CHECKPOINT_INTERVAL`] except in tests.
+    checkpoint_interval: u64,
 }
 
 impl Ledger {
     pub fn new(genesis: Arc<Genesis>) -> Ledger {
+        Ledger::with_checkpoint_interval(genesis, crate::CHECKPOINT_INTERVAL)
+    }
+
+    /// A ledger whose checkpoints are every `interval` leaves rather than
+    /// [`crate::CHECKPOINT_INTERVAL`]: for tests that cross several checkpoints with few
+    /// transactions. Nodes and auditors must all use the same interval.
+    pub fn with_checkpoint_interval(genesis: Arc<Genesis>, interval: u64) -> Ledger {
+        assert!(interval > 0, "a checkpoint interval of zero leaves");
         let state = LedgerState::new(&genesis);
-        Ledger { genesis, data: LedgerData { state, merkle: MerkleLog::new(), certification: Certification::default() } }
+        let data = LedgerData { state, merkle: MerkleLog::new(), certification: Certification::default() };
+        Ledger { genesis, data, checkpoint_interval: interval }
+    }
+
+    pub fn checkpoint_interval(&self) -> u64 {
+        self.checkpoint_interval
     }
 
     /// Restores from a snapshot's data; refuses one made under another genesis, or one
@@ -238,6 +304,9 @@ impl Ledger {
                 head.size
             )));
         }
+        if let Some(due) = data.certification.due.iter().find(|due| !heads.contains_key(*due)) {
+            return Err(SnapshotRefused::Damaged(format!("it calls size {due} due for signing but records no head there")));
+        }
         let sizes: Vec<u64> = heads.keys().copied().collect();
         let roots = data.merkle.roots_at(&sizes).expect("head sizes are ascending and within the log");
         if let Some(head) = heads.values().zip(&roots).find_map(|(head, root)| (head.root != *root).then_some(head)) {
@@ -253,7 +322,7 @@ impl Ledger {
                 )));
             }
         }
-        Ok(Ledger { genesis, data })
+        Ok(Ledger { genesis, data, checkpoint_interval: crate::CHECKPOINT_INTERVAL })
     }
 
     pub fn genesis(&self) -> &Genesis {
@@ -280,7 +349,7 @@ impl Ledger {
         self.data.merkle.len()
     }
 
-    /// The current head. The digest is the one recorded at the last block boundary, or
+    /// The current head. The digest is the one recorded at the last block end, or
     /// computed (the state at genesis) when no leaf exists yet.
     pub fn head(&self) -> Head {
         let size = self.size();
@@ -295,8 +364,9 @@ impl Ledger {
         self.data.state.transactions.get(&TransactionKey(*id))
     }
 
-    /// Applies one block: see the module documentation. Records the head (with a full
-    /// state digest) after the block if it added leaves.
+    /// Applies one block: see the module documentation. Records the heads (with a full
+    /// state digest) at the multiples of the checkpoint interval it reaches and at its end,
+    /// if it added leaves.
     pub fn apply_block(&mut self, block: &pb::Block) -> Vec<Outcome> {
         let opened = open_all(&block.envelopes, &self.genesis);
         self.apply_opened(block, opened, &|_| true)
@@ -304,9 +374,11 @@ impl Ledger {
 
     /// Applies a block whose envelopes were already opened (by [`open_all`], perhaps on
     /// other threads, as an auditor does), in the same order: the ids and leaf hashes are
-    /// taken from the openings (checked in debug builds). `record_head(size)` says whether to compute and
-    /// record the head after this block: nodes always do; an auditor only at the sizes
-    /// that checkpoint signatures name, since the digest walks the whole state.
+    /// taken from the openings (checked in debug builds). `record_head(size)` says whether
+    /// to compute and record the head at a size where one may be recorded (a multiple of
+    /// the checkpoint interval inside the block, and the block's end): nodes always do; an
+    /// auditor only at the sizes that checkpoint signatures name, since the digest may walk
+    /// the whole state.
     pub fn apply_opened(
         &mut self,
         block: &pb::Block,
@@ -326,16 +398,52 @@ impl Ledger {
                         Kind::CheckpointSigned(signed) => self.record_checkpoint(envelope, &transaction, signed),
                         _ => self.apply_transaction(&transaction),
                     };
+                    if let Verdict::Applied { index } | Verdict::Rejected { index, .. } = verdict {
+                        // Right after this leaf is the only moment the state is at this size.
+                        let size = index + 1;
+                        if size.is_multiple_of(self.checkpoint_interval) && record_head(size) {
+                            self.record_head_now();
+                        }
+                    }
                     Outcome { id: transaction.id, verdict }
                 }
             };
             outcomes.push(outcome);
         }
-        if self.size() > size_before && record_head(self.size()) {
-            let head = Head { size: self.size(), root: self.data.merkle.root(), state_digest: self.data.state.digest() };
-            self.data.certification.heads.insert(head.size, head);
+        let size = self.size();
+        if size > size_before && !self.data.certification.heads.contains_key(&size) && record_head(size) {
+            self.record_head_now();
+        }
+        let certification = &mut self.data.certification;
+        for due in checkpoint_sizes_in_block(self.checkpoint_interval, size_before, size) {
+            if certification.heads.contains_key(&due) {
+                certification.due.insert(due);
+            }
         }
         outcomes
+    }
+
+    /// Records the head at the current size: the root from the frontier, the digest of the
+    /// state as it is now.
+    fn record_head_now(&mut self) {
+        let head = Head { size: self.size(), root: self.data.merkle.root(), state_digest: state_digest(&mut self.data.state) };
+        self.data.certification.heads.insert(head.size, head);
+    }
+
+    /// The heads `node` signs now, oldest first, at most `limit`: the due heads (rules 1
+    /// and 2 of the module documentation) above both the newest certified size and
+    /// `signed_up_to` (what the node already submitted) that `node` has no statement for on
+    /// the ledger yet; and, when `idle`, the head at the latest block end (rule 3).
+    pub fn checkpoints_to_sign(&self, node: &str, idle: bool, signed_up_to: u64, limit: usize) -> Vec<Head> {
+        let certification = &self.data.certification;
+        let floor = certification.latest_certified().map_or(0, |head| head.size).max(signed_up_to);
+        let unsigned = |size: &u64| !certification.statements.get(size).is_some_and(|statements| statements.contains_key(node));
+        let mut sizes: Vec<u64> = certification.due.range(floor + 1..).copied().filter(unsigned).take(limit).collect();
+        let latest = self.size();
+        if idle && sizes.len() < limit && latest > floor && sizes.last() != Some(&latest) && unsigned(&latest) {
+            sizes.push(latest);
+        }
+        sizes.iter().filter_map(|size| certification.heads.get(size).cloned()).collect()
     }
 
     fn apply_transaction(&mut self, transaction: &VerifiedTransaction) -> Verdict {
@@ -407,7 +515,7 @@ impl Ledger {
             }
             return ignored(
                 ReasonCode::UnknownCheckpoint,
-                format!("size {size} is not a block boundary of this log (or is already settled)"),
+                format!("size {size} is neither a block end nor a checkpoint interval multiple of this log (or is already settled)"),
             );
         };
         statements.insert(node.clone(), stored.clone());
@@ -434,6 +542,7 @@ impl Ledger {
             for settled in settled {
                 certification.heads.remove(&settled);
             }
+            certification.due.retain(|&kept| kept >= size);
             let settled: Vec<u64> = certification
                 .statements
                 .range(..size)
@@ -445,5 +554,112 @@ impl Ledger {
             }
         }
         Verdict::CheckpointRecorded { node: node.clone(), size, certified }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::envelope::seal;
+    use crate::testing::{checkpoint_statements, genesis_with_keys, transaction, INSURERS};
+
+    #[test]
+    fn a_block_signs_the_multiples_it_reaches_and_its_end_if_it_reaches_one() {
+        assert_eq!(checkpoint_sizes_in_block(4, 0, 3), Vec::<u64>::new());
+        assert_eq!(checkpoint_sizes_in_block(4, 0, 4), vec![4]);
+        assert_eq!(checkpoint_sizes_in_block(4, 3, 4), vec![4]);
+        assert_eq!(checkpoint_sizes_in_block(4, 4, 7), Vec::<u64>::new());
+        assert_eq!(checkpoint_sizes_in_block(4, 3, 9), vec![4, 8, 9]);
+        assert_eq!(checkpoint_sizes_in_block(4, 7, 8), vec![8]);
+        assert_eq!(checkpoint_sizes_in_block(4, 9, 9), Vec::<u64>::new(), "a block without leaves");
+        assert_eq!(checkpoint_sizes_in_block(1024, 1000, 1030), vec![1024, 1030]);
+    }
+
+    /// `count` signed transactions, each a leaf (applied or rejected alike), by every insurer in turn.
+    fn leaves(genesis: &Genesis, keys: &BTreeMap<String, ed25519_dalek::SigningKey>, count: u64) -> Vec<pb::Envelope> {
+        (0..count)
+            .map(|number| {
+                let signer = INSURERS[number as usize % INSURERS.len()];
+                let kind = Kind::PartyRegistered(pb::PartyRegistered {
+                    party: format!("agb:{number:08}"),
+                    kind: pb::PartyKind::Provider as i32,
+                    name: format!("provider {number}"),
+                    iban: String::new(),
+                });
+                seal(&transaction(genesis, number + 1, kind), signer, &keys[signer])
+            })
+            .collect()
+    }
+
+    fn fed_in_blocks_of(genesis: &Arc<Genesis>, envelopes: &[pb::Envelope], block: usize) -> Ledger {
+        let mut ledger = Ledger::with_checkpoint_interval(genesis.clone(), 4);
+        for envelopes in envelopes.chunks(block) {
+            let outcomes = ledger.apply_block(&pb::Block { envelopes: envelopes.to_vec() });
+            assert!(outcomes.iter().all(|outcome| matches!(outcome.verdict, Verdict::Applied { .. } | Verdict::Rejected { .. })));
+        }
+        ledger
+    }
+
+    #[test]
+    fn ledgers_fed_blocks_of_different_sizes_agree_on_every_checkpoint_and_certify_the_same_heads() {
+        let (genesis, keys) = genesis_with_keys();
+        let genesis = Arc::new(genesis);
+        let envelopes = leaves(&genesis, &keys, 30);
+        let mut singles = fed_in_blocks_of(&genesis, &envelopes, 1);
+        let mut sevens = fed_in_blocks_of(&genesis, &envelopes, 7);
+        assert_eq!((singles.size(), sevens.size()), (30, 30));
+        assert_eq!(singles.head(), sevens.head(), "the same log ends in the same head");
+
+        let multiples: Vec<u64> = (1..=7).map(|k| k * 4).collect();
+        for size in &multiples {
+            let single = singles.certification().heads.get(size).expect("blocks of one record every size");
+            let seven = sevens.certification().heads.get(size).unwrap_or_else(|| panic!("blocks of seven record the multiple {size}"));
+            assert_eq!(single, seven, "the head at {size}, reached at a block end in one and inside a block in the other");
+            assert_eq!(single.root, singles.merkle().root_at(*size).expect("within the log"));
+        }
+        // Blocks of one end on every multiple; of the blocks of seven (ending at 7, 14, 21,
+        // 28, 30), those ending past a multiple they crossed are due too.
+        assert_eq!(singles.certification().due.iter().copied().collect::<Vec<_>>(), multiples);
+        assert_eq!(sevens.certification().due.iter().copied().collect::<Vec<_>>(), vec![4, 7, 8, 12, 14, 16, 20, 21, 24, 28]);
+        assert!(sevens.certification().heads.contains_key(&30), "every block end is recorded, due or not");
+
+        // A node signs what is due, oldest first, bounded; the latest block end only at idle.
+        let due = |ledger: &Ledger, idle: bool, after: u64, limit: usize| -> Vec<u64> {
+            ledger.checkpoints_to_sign("cz", idle, after, limit).iter().map(|head| head.size).collect()
+        };
+        assert_eq!(due(&sevens, false, 0, 3), vec![4, 7, 8]);
+        assert_eq!(due(&sevens, false, 8, 100), vec![12, 14, 16, 20, 21, 24, 28]);
+        assert_eq!(due(&sevens, true, 8, 100), vec![12, 14, 16, 20, 21, 24, 28, 30]);
+
+        // Three of four nodes sign every multiple: both ledgers certify the same heads.
+        let statements: Vec<pb::Envelope> = multiples
+            .iter()
+            .flat_map(|size| checkpoint_statements(&genesis, &singles.certification().heads[size], &INSURERS[..3]))
+            .collect();
+        for ledger in [&mut singles, &mut sevens] {
+            let outcomes = ledger.apply_block(&pb::Block { envelopes: statements.clone() });
+            assert!(outcomes.iter().all(|outcome| matches!(outcome.verdict, Verdict::CheckpointRecorded { .. })), "{outcomes:?}");
+            assert_eq!(ledger.size(), 30, "checkpoint signatures are not leaves");
+        }
+        let certified: Vec<u64> = singles.certification().certified.keys().copied().collect();
+        assert_eq!(certified, multiples);
+        assert_eq!(singles.certification().certified, sevens.certification().certified);
+        assert_eq!(singles.certification().certificate(28).len(), 3);
+        // Settled below the newest certified size: nothing due but, at idle, the latest end.
+        assert_eq!(due(&sevens, false, 0, 100), Vec::<u64>::new());
+        assert_eq!(due(&sevens, true, 0, 100), vec![30]);
+        assert_eq!(sevens.certification().due.iter().copied().collect::<Vec<_>>(), vec![28]);
+    }
+
+    #[test]
+    fn a_head_is_recorded_inside_a_block_only_where_asked() {
+        let (genesis, keys) = genesis_with_keys();
+        let genesis = Arc::new(genesis);
+        let envelopes = leaves(&genesis, &keys, 10);
+        let mut ledger = Ledger::with_checkpoint_interval(genesis.clone(), 4);
+        let opened = open_all(&envelopes, &genesis);
+        ledger.apply_opened(&pb::Block { envelopes }, opened, &|size| size == 8);
+        assert_eq!(ledger.certification().heads.keys().copied().collect::<Vec<_>>(), vec![8]);
+        assert_eq!(ledger.certification().due.iter().copied().collect::<Vec<_>>(), vec![8], "only recorded heads are due");
     }
 }

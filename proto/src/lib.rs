@@ -60,6 +60,12 @@ pub use state::LedgerState;
 pub const TRANSACTION_BYTES_MAX: usize = 64 * 1024;
 /// The most envelopes in one block (one Raft entry): bounds an entry and the apply latency.
 pub const BLOCK_TRANSACTIONS_MAX: usize = 1_024;
+/// Leaves between checkpoints that every node signs (`ledger` module documentation): the
+/// sizes a quorum agrees on under load, whatever the blocks were cut like. Small enough
+/// that certification stays within a second or so of the log at thousands of transactions
+/// a second; large enough that the signatures (one per node per checkpoint, not leaves)
+/// stay a small fraction of the blocks.
+pub const CHECKPOINT_INTERVAL: u64 = 1_024;
 /// Every gRPC server and client sets this message limit.
 pub const MESSAGE_BYTES_MAX: usize = 96 * 1024 * 1024;
 const _: () = assert!(BLOCK_TRANSACTIONS_MAX * (TRANSACTION_BYTES_MAX + 256) <= MESSAGE_BYTES_MAX);

@@ -11,8 +11,9 @@
 //! - **re-execution** (one thread, in log order): [`Ledger::apply_opened`] applies every
 //!   block exactly as a node does: the same rules, the same Merkle log, the same
 //!   certification of checkpoints. A node records its head (size, root, state digest) after
-//!   every block; the auditor only at the sizes that checkpoint signatures in the export
-//!   name (found by a pre-scan), since the digest walks the whole state.
+//!   every block and at every multiple of the checkpoint interval; the auditor only at the
+//!   sizes that checkpoint signatures in the export name (found by a pre-scan), since the
+//!   digest walks the whole state.
 //!
 //! Then the conclusions: every refused envelope is a finding (honest nodes refuse those
 //! before the log); every checkpoint that a quorum of nodes signed must equal the
@@ -360,7 +361,12 @@ fn apply_block(log_index: u64, block: &pb::Block, opened: Opened, named: &Named,
         }
     }
     let size_before = ledger.size();
-    let outcomes = ledger.apply_opened(block, opened, &|size| named.quorum.contains(&size));
+    // Heads where a quorum names the size; also, for their roots, at the multiples of the
+    // checkpoint interval inside a block that fewer name (the root there is known only
+    // while the block is applied).
+    let interval = ledger.checkpoint_interval();
+    let record = |size: u64| named.quorum.contains(&size) || (size.is_multiple_of(interval) && named.all.contains(&size));
+    let outcomes = ledger.apply_opened(block, opened, &record);
     for (position, (outcome, envelope)) in outcomes.iter().zip(&block.envelopes).enumerate() {
         match &outcome.verdict {
             Verdict::Applied { .. } => checks.applied += 1,
@@ -390,21 +396,30 @@ fn apply_block(log_index: u64, block: &pb::Block, opened: Opened, named: &Named,
     }
     let size = ledger.size();
     checks.leaves = size;
-    if size > size_before && named.quorum.contains(&size) {
-        run.heads.insert(size, ledger.head());
-    } else if size > size_before && named.all.contains(&size) {
-        run.roots.insert(size, ledger.merkle().root());
+    if size > size_before {
+        for (&at, head) in ledger.certification().heads.range(size_before + 1..=size) {
+            if named.quorum.contains(&at) {
+                run.heads.insert(at, head.clone());
+            } else if named.all.contains(&at) {
+                run.roots.insert(at, head.root);
+            }
+        }
+        if named.all.contains(&size) && !named.quorum.contains(&size) {
+            run.roots.insert(size, ledger.merkle().root());
+        }
     }
     run.boundaries.push((log_index, size));
 }
 
 /// The re-executed log at one size, as far as it can be known.
 enum Reexecuted<'run> {
-    /// A block boundary where the head was recorded.
+    /// A block boundary or a multiple of the checkpoint interval, where the head was recorded.
     Head(&'run Head),
-    /// A block boundary where only the root was recorded (fewer than a quorum named it).
+    /// A block boundary or a multiple of the checkpoint interval, where only the root was
+    /// recorded (fewer than a quorum named it).
     Boundary([u8; 32]),
-    /// Within the log but not a block boundary: only the Merkle root is known.
+    /// Within the log but neither a block boundary nor a multiple of the checkpoint
+    /// interval: only the Merkle root is known.
     Within([u8; 32]),
     /// Beyond the log.
     Beyond,
