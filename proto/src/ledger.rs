@@ -150,6 +150,19 @@ impl Certification {
         self.certified.values().next_back()
     }
 
+    /// This certification as it applies to the log's first `size` leaves: what a snapshot
+    /// of the state at `size` carries, once `size` is certified later.
+    pub fn up_to(&self, size: u64) -> Certification {
+        let below = |map: &OrdMap<u64, Head>| map.iter().filter(|(&at, _)| at <= size).map(|(&at, head)| (at, head.clone())).collect();
+        Certification {
+            heads: below(&self.heads),
+            due: self.due.iter().copied().filter(|&at| at <= size).collect(),
+            statements: self.statements.iter().filter(|(&at, _)| at <= size).map(|(&at, statements)| (at, statements.clone())).collect(),
+            certified: below(&self.certified),
+            evidence: self.evidence.clone(),
+        }
+    }
+
     /// The signatures that certify a size.
     pub fn certificate(&self, size: u64) -> Vec<pb::Envelope> {
         let Some(head) = self.certified.get(&size) else { return Vec::new() };

@@ -106,6 +106,8 @@ pub struct StateMachine {
     /// The latest copy of a state that sat exactly at its certified head: what the next
     /// snapshot is built of (see the module documentation).
     certified_copy: Option<Arc<SnapshotBody>>,
+    /// A copy at a due block end, waiting for its certificate (see `apply_entries`).
+    pending_copy: Option<SnapshotBody>,
     /// The log index of the latest copy, or of the snapshot stored or installed since.
     copied_at: Option<u64>,
     /// The ledger size at that copy (or snapshot).
@@ -143,6 +145,7 @@ impl StateMachine {
             snapshots,
             history,
             certified_copy: None,
+            pending_copy: None,
             copied_at: last_applied.map(|id| id.index),
             copied_size: size_at_start,
             certified_copies: watch::channel(None).0,
@@ -186,9 +189,22 @@ impl StateMachine {
 /// Copies the ledger if the batch ends at log index `copy_from` or later with the state
 /// exactly at its latest certified head, or (cheaply, after every batch) while the ledger
 /// has no leaf yet: genesis' own state, which any node can check.
-fn apply_entries(ledger: &LedgerCell, history: &BlockHistory, entries: Vec<Entry>, copy: CopyDue) -> Result<AppliedBatch, sled::Error> {
-    let mut batch =
-        AppliedBatch { responses: Vec::with_capacity(entries.len()), last_applied: None, membership: None, size: 0, certified: None };
+fn apply_entries(
+    ledger: &LedgerCell,
+    history: &BlockHistory,
+    entries: Vec<Entry>,
+    copy: CopyDue,
+    mut membership: StoredMembership,
+    mut pending: Option<SnapshotBody>,
+) -> Result<AppliedBatch, sled::Error> {
+    let mut batch = AppliedBatch {
+        responses: Vec::with_capacity(entries.len()),
+        last_applied: None,
+        membership: None,
+        size: 0,
+        certified: None,
+        pending: None,
+    };
     let mut blocks = sled::Batch::default();
     // The whole batch is applied to a copy of the ledger that readers do not see, which
     // then becomes current at once (`LedgerCell`): queries never wait for an apply.
@@ -197,8 +213,9 @@ fn apply_entries(ledger: &LedgerCell, history: &BlockHistory, entries: Vec<Entry
             batch.last_applied = Some(entry.log_id);
             let response = match entry.payload {
                 EntryPayload::Blank => BlockResponse::default(),
-                EntryPayload::Membership(membership) => {
-                    batch.membership = Some(StoredMembership::new(Some(entry.log_id), membership));
+                EntryPayload::Membership(changed) => {
+                    membership = StoredMembership::new(Some(entry.log_id), changed);
+                    batch.membership = Some(membership.clone());
                     BlockResponse::default()
                 }
                 EntryPayload::Normal(request) => {
@@ -206,6 +223,18 @@ fn apply_entries(ledger: &LedgerCell, history: &BlockHistory, entries: Vec<Entry
                     match pb::Block::decode(request.block.as_slice()) {
                         Ok(block) => {
                             let outcomes = ledger.apply_block(&block);
+                            // Under load the head of a block end is certified only after
+                            // later blocks: keep a copy of the state at a due block end
+                            // (O(1)), to snapshot once its certificate arrives.
+                            let size = ledger.size();
+                            if pending.is_none() && copy.wanted(entry.log_id.index, size) && ledger.certification().due.contains(&size) {
+                                let data = ledger.data().clone();
+                                pending = Some(SnapshotBody {
+                                    last_applied: Some(entry.log_id),
+                                    last_membership: membership.clone(),
+                                    ledger: data,
+                                });
+                            }
                             BlockResponse { outcomes: outcomes.iter().map(OutcomeRecord::from).collect() }
                         }
                         // Replicated data must never crash a node. The leader encodes blocks
@@ -225,16 +254,30 @@ fn apply_entries(ledger: &LedgerCell, history: &BlockHistory, entries: Vec<Entry
     // sync also covers these blocks.
     history.blocks.apply_batch(blocks)?;
     batch.size = ledger.size();
-    let due = batch
-        .last_applied
-        .is_some_and(|last| last.index >= copy.from_index && (batch.size >= copy.grown_to || last.index >= copy.forced_at));
+    let due = batch.last_applied.is_some_and(|last| copy.wanted(last.index, batch.size));
     // `head()` is the head `apply_block` recorded (root and digest computed then), so this
     // costs no digest; equality covers size, root and state digest.
     let certified = ledger.certification().latest_certified().is_some_and(|certified| *certified == ledger.head());
     if ledger.size() == 0 || (due && certified) {
         // O(1): the ledger's maps are persistent and shared with the live one.
-        batch.certified = Some(ledger.data().clone());
+        let body = SnapshotBody { last_applied: batch.last_applied, last_membership: membership, ledger: ledger.data().clone() };
+        batch.certified = Some(body);
+        pending = None;
+    } else if let Some(mut body) = pending.take() {
+        let size = body.ledger.merkle.len();
+        match ledger.certification().certified.get(&size) {
+            // Certified as the copy's own head: it becomes the snapshot, with the
+            // certificate that arrived since.
+            Some(head) if body.ledger.certification.heads.get(&size) == Some(head) => {
+                body.ledger.certification = ledger.certification().up_to(size);
+                batch.certified = Some(body);
+            }
+            // Superseded (a newer size is certified without this one): start again.
+            _ if ledger.certification().latest_certified().is_some_and(|newest| newest.size > size) => {}
+            _ => pending = Some(body),
+        }
     }
+    batch.pending = pending;
     Ok(batch)
 }
 
@@ -245,13 +288,21 @@ struct CopyDue {
     forced_at: u64,
 }
 
+impl CopyDue {
+    fn wanted(&self, index: u64, size: u64) -> bool {
+        index >= self.from_index && (size >= self.grown_to || index >= self.forced_at)
+    }
+}
+
 struct AppliedBatch {
     responses: Vec<BlockResponse>,
     last_applied: Option<LogId>,
     membership: Option<StoredMembership>,
     size: u64,
-    /// A copy of the ledger, when it sits exactly at its certified head.
-    certified: Option<LedgerData>,
+    /// A copy of the ledger at a certified head, with its certificate: the next snapshot.
+    certified: Option<SnapshotBody>,
+    /// A copy at a due block end whose certificate has not arrived yet.
+    pending: Option<SnapshotBody>,
 }
 
 impl RaftStateMachine<TypeConfig> for StateMachine {
@@ -276,7 +327,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             grown_to: self.copied_size + self.copied_size / 4,
             forced_at: self.copied_at.map_or(0, |at| at + SNAPSHOT_LOGS_MAX),
         };
-        let batch = tokio::task::spawn_blocking(move || apply_entries(&ledger, &history, entries, copy))
+        let (membership, pending) = (self.last_membership.clone(), self.pending_copy.take());
+        let batch = tokio::task::spawn_blocking(move || apply_entries(&ledger, &history, entries, copy, membership, pending))
             .await
             .map_err(|error| StorageIOError::write_state_machine(AnyError::new(&error)))?
             .map_err(|error| StorageIOError::write_state_machine(AnyError::new(&error)))?;
@@ -284,16 +336,17 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         if let Some(membership) = batch.membership {
             self.last_membership = membership;
         }
-        if let Some(ledger) = batch.certified {
-            let body = SnapshotBody { last_applied: self.last_applied, last_membership: self.last_membership.clone(), ledger };
-            tracing::debug!(log_id = ?self.last_applied, size = batch.size, "kept a copy of the certified state for the next snapshot");
+        self.pending_copy = batch.pending;
+        if let Some(body) = batch.certified {
+            let (copied_at, size) = (body.last_applied, body.ledger.merkle.len());
+            tracing::debug!(log_id = ?copied_at, size, "kept a copy of the certified state for the next snapshot");
             self.certified_copy = Some(Arc::new(body));
             // Copies of the empty genesis state are free: they do not hold back the next one.
-            if batch.size > 0 {
-                self.copied_at = self.last_applied.map(|id| id.index);
-                self.copied_size = batch.size;
+            if size > 0 {
+                self.copied_at = copied_at.map(|id| id.index);
+                self.copied_size = size;
             }
-            self.certified_copies.send_replace(self.last_applied);
+            self.certified_copies.send_replace(copied_at);
         }
         self.notify(batch.size);
         Ok(batch.responses)
@@ -338,6 +391,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         self.last_membership = meta.last_membership.clone();
         // The installed snapshot is newer than any copy and is now the stored one.
         self.certified_copy = None;
+        self.pending_copy = None;
         self.copied_at = meta.last_log_id.map(|id| id.index);
         self.copied_size = size;
         self.notify(size);
