@@ -1,9 +1,10 @@
 //! `LedgerCell`: where a node keeps its ledger, so that reads never wait for an apply.
 //!
 //! The ledger is persistent (`imbl` maps and vectors inside): a clone is `O(1)` and shares
-//! everything unchanged. The state machine applies a batch of blocks to its own clone,
-//! with no lock held, and then swaps it in; a reader takes the current version (an `Arc`,
-//! under a lock held only for the pointer copy) and works on it as long as it likes.
+//! everything unchanged. The state machine applies a batch of blocks to the writer's own
+//! ledger, which readers never see and which alone keeps the digest's cached hashes, and
+//! then publishes a clone of it; a reader takes the current version (an `Arc`, under a
+//! lock held only for the pointer copy) and works on it as long as it likes.
 //! So a query that walks 400k obligations neither blocks an apply nor is blocked by one,
 //! and every reader sees the state at the end of an applied batch: never a block half
 //! applied.
@@ -14,13 +15,13 @@ use fairshare_protocol::Ledger;
 
 pub struct LedgerCell {
     current: RwLock<Arc<Ledger>>,
-    /// Held by the one writer for a whole update, so two updates never fork the ledger.
-    writer: Mutex<()>,
+    /// The writer's ledger, held for a whole update, so two updates never fork it.
+    writer: Mutex<Ledger>,
 }
 
 impl LedgerCell {
     pub fn new(ledger: Ledger) -> LedgerCell {
-        LedgerCell { current: RwLock::new(Arc::new(ledger)), writer: Mutex::new(()) }
+        LedgerCell { current: RwLock::new(Arc::new(ledger.clone())), writer: Mutex::new(ledger) }
     }
 
     /// The ledger as of the last completed update.
@@ -28,19 +29,23 @@ impl LedgerCell {
         self.current.read().expect("the ledger cell is never poisoned: only a pointer is swapped under it").clone()
     }
 
-    /// Runs `change` on a copy of the current ledger, with no lock that readers take,
-    /// then makes the copy current.
+    /// Runs `change` on the writer's ledger, with no lock that readers take, then makes a
+    /// copy of it current. (A panic in `change` aborts the node: see `health.rs`.)
     pub fn update<R>(&self, change: impl FnOnce(&mut Ledger) -> R) -> R {
-        let _writer = self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut working = Ledger::clone(&self.view());
+        let mut working = self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let result = change(&mut working);
-        *self.current.write().expect("the ledger cell is never poisoned: only a pointer is swapped under it") = Arc::new(working);
+        self.publish(working.clone());
         result
     }
 
     /// Replaces the ledger (a snapshot was installed).
     pub fn replace(&self, ledger: Ledger) {
-        let _writer = self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut working = self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        *working = ledger;
+        self.publish(working.clone());
+    }
+
+    fn publish(&self, ledger: Ledger) {
         *self.current.write().expect("the ledger cell is never poisoned: only a pointer is swapped under it") = Arc::new(ledger);
     }
 }

@@ -23,10 +23,9 @@
 //!
 //! The map is an `imbl::OrdMap` (a persistent B-tree): cloning it is `O(1)` and a clone
 //! shares everything unchanged, which is how a node hands readers and snapshots a view of
-//! the ledger without blocking applies. The cached hashes are shared the same way.
+//! the ledger without blocking applies. The cached hashes stay with the original.
 
 use std::borrow::Borrow;
-use std::sync::Arc;
 
 use imbl::OrdMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -145,12 +144,21 @@ impl Cache {
 
 /// An ordered map with an incrementally maintained root; see the module documentation.
 /// Reads go through `Deref` to the `imbl::OrdMap`; writes only through the methods here.
-#[derive(Clone)]
+///
+/// A clone shares the map (`O(1)`) but not the cached hashes: the one copy that is
+/// written to and digested (a node's working ledger) keeps them to itself, so updating
+/// them never copies them, and a clone that is digested later rebuilds them once.
 pub struct DigestedMap<K: Ord + Clone, V: Clone> {
     map: OrdMap<K, V>,
     /// Keys changed since the cache was last brought up to date (repeats allowed).
     dirty: Vec<K>,
-    cache: Option<Arc<Cache>>,
+    cache: Option<Box<Cache>>,
+}
+
+impl<K: Ord + Clone, V: Clone> Clone for DigestedMap<K, V> {
+    fn clone(&self) -> Self {
+        DigestedMap { map: self.map.clone(), dirty: Vec::new(), cache: None }
+    }
 }
 
 impl<K: Ord + Clone, V: Clone> Default for DigestedMap<K, V> {
@@ -217,11 +225,10 @@ impl<K: Ord + Clone + Serialize, V: Clone + Serialize> DigestedMap<K, V> {
             self.dirty.clear();
             let cache = Cache::build(self.map.iter());
             let root = cache.tree[0];
-            self.cache = Some(Arc::new(cache));
+            self.cache = Some(Box::new(cache));
             return root;
         };
         if !self.dirty.is_empty() {
-            let cache = Arc::make_mut(cache);
             let mut buckets = Vec::with_capacity(self.dirty.len());
             for key in self.dirty.drain(..) {
                 let key_hash = hash_of(&key);

@@ -704,6 +704,43 @@ mod tests {
         assert_eq!(*machine.certified_copies().borrow(), Some(log_id(later)), "copied again once enough entries passed");
     }
 
+    /// Under load the certificate of a due block end arrives after later blocks, so the
+    /// state never sits at its certified head: the copy kept at the due block end is
+    /// snapshotted once certified, and proves itself.
+    #[tokio::test]
+    async fn under_load_the_copy_at_a_due_block_end_is_snapshotted_once_certified() {
+        let (genesis, keys) = genesis_with_keys();
+        let genesis = Arc::new(genesis);
+        let dir = tempfile::tempdir().unwrap();
+        let mut machine = open(dir.path(), &genesis);
+        let interval = fairshare_protocol::CHECKPOINT_INTERVAL;
+        let registration = |nonce: u64| {
+            let kind = Kind::PartyRegistered(pb::PartyRegistered {
+                party: format!("agb:{:08}", 10_000_000 + nonce),
+                kind: pb::PartyKind::Provider as i32,
+                name: "Ziekenhuis Test".into(),
+                iban: String::new(),
+            });
+            seal(&transaction(&genesis, nonce, kind), "zk", &keys["zk"])
+        };
+        let first = pb::Block { envelopes: (1..=interval).map(registration).collect() };
+        machine.apply(vec![normal(1, first.encode_to_vec())]).await.unwrap();
+        let due_head = machine.ledger().view().head();
+        assert_eq!(due_head.size, interval);
+        // More leaves, then the statements for the due head: the ledger is past it.
+        machine.apply(vec![normal(2, registration_block(&genesis, &keys, interval + 1))]).await.unwrap();
+        let statements = checkpoint_statements(&genesis, &due_head, &["cz", "menzis", "vgz"]);
+        machine.apply(vec![normal(3, pb::Block { envelopes: statements }.encode_to_vec())]).await.unwrap();
+        assert_eq!(certified_size(&machine), Some(interval));
+        assert_eq!(machine.ledger().view().size(), interval + 1, "the state is past its certified head");
+        assert_eq!(*machine.certified_copies().borrow(), Some(log_id(1)), "the copy at the due block end");
+        let snapshot = machine.get_snapshot_builder().await.build_snapshot().await.unwrap();
+        assert_eq!(snapshot.meta.last_log_id, Some(log_id(1)));
+        let body = SnapshotBody::decode(snapshot.snapshot.get_ref()).unwrap();
+        let restored = fairshare_protocol::snapshot::restore_certified(genesis.clone(), body.ledger).expect("it proves itself");
+        assert_eq!(restored.head(), due_head);
+    }
+
     #[tokio::test]
     async fn an_undecodable_block_is_applied_as_empty() {
         let (genesis, _) = genesis_with_keys();
