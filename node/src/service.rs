@@ -235,11 +235,9 @@ impl LedgerApi for LedgerService {
         let (sender, receiver) = mpsc::channel(STREAM_QUEUE_CAPACITY);
         let db = self.shared.db.clone();
         tokio::task::spawn_blocking(move || {
-            for (log_index, bytes) in crate::raft::state_machine::blocks_from(&db, from) {
-                let item = prost::Message::decode(bytes.as_slice())
-                    .map(|block: pb::Block| AuditBlock { log_index, block: Some(block) })
-                    .map_err(|error| Status::data_loss(format!("block at log index {log_index} does not decode: {error}")));
-                if sender.blocking_send(item).is_err() {
+            // The stored bytes as they are: exactly what was replicated, not a re-encoding.
+            for (log_index, block) in crate::raft::state_machine::blocks_from(&db, from) {
+                if sender.blocking_send(Ok(AuditBlock { log_index, block })).is_err() {
                     return;
                 }
             }

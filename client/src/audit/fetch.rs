@@ -10,6 +10,7 @@ use fairshare_api::v1::{
 };
 use fairshare_protocol::pb;
 use fairshare_protocol::pb::audit::{export_record::Record, ExportTrailer, ExportedBlock};
+use prost::Message;
 use tonic::transport::Channel;
 
 use super::file::{self, Export, FileError};
@@ -83,11 +84,13 @@ impl Node {
         self.client.consistency_proof(request(message)).await.map(tonic::Response::into_inner).map_err(rpc(&self.url))
     }
 
-    /// Streams the log from `from_log_index` to its current end, block by block.
+    /// Streams the log from `from_log_index` to its current end, block by block, each
+    /// decoded from the bytes the node stored. A block that does not decode is handed on
+    /// as `block: None`, which `verify` reports as damage at its log index.
     pub async fn scan_log(
         &mut self,
         from_log_index: u64,
-        mut visit: impl FnMut(AuditBlock) -> Result<(), FetchError>,
+        mut visit: impl FnMut(ExportedBlock) -> Result<(), FetchError>,
     ) -> Result<u64, FetchError> {
         let mut stream = self.client.audit_log(AuditLogRequest { from_log_index }).await.map_err(rpc(&self.url))?.into_inner();
         let mut blocks = 0;
@@ -96,9 +99,9 @@ impl Node {
                 .await
                 .map_err(|_| FetchError::Stalled { node: self.url.clone() })?
                 .map_err(rpc(&self.url))?;
-            let Some(block) = next else { return Ok(blocks) };
+            let Some(AuditBlock { log_index, block }) = next else { return Ok(blocks) };
             blocks += 1;
-            visit(block)?;
+            visit(ExportedBlock { log_index, block: pb::Block::decode(block.as_slice()).ok() })?;
         }
     }
 }
@@ -120,8 +123,7 @@ pub async fn export(
     let exported_from = format!("{} ({})", status.node, node.url);
     sink(Record::Header(file::header(&genesis, from_log_index, &exported_from)))?;
     let blocks = node
-        .scan_log(from_log_index, |AuditBlock { log_index, block }| {
-            let exported = ExportedBlock { log_index, block };
+        .scan_log(from_log_index, |exported| {
             on_block(&exported);
             Ok(sink(Record::Block(exported))?)
         })
