@@ -221,6 +221,9 @@ impl LedgerApi for LedgerService {
 
     type AuditLogStream = BoxStream<AuditBlock>;
 
+    /// Also how a node that caught up from a snapshot fetches the blocks before it
+    /// (`crate::backfill`): the interceptor admits genesis node identities to `Ledger`
+    /// like any other genesis identity, and `full_reader` refuses only read identities.
     async fn audit_log(&self, request: Request<AuditLogRequest>) -> Result<Response<Self::AuditLogStream>, Status> {
         full_reader(&request, "read the whole log")?;
         let from = request.into_inner().from_log_index;
@@ -229,7 +232,7 @@ impl LedgerApi for LedgerService {
             .map_err(|error| Status::internal(format!("cannot read the stored blocks: {error}")))?;
         if from < complete_from {
             return Err(Status::failed_precondition(format!(
-                "this node holds the blocks from log index {complete_from} on (it caught up from a snapshot); ask another node for the history before that"
+                "this node holds the blocks from log index {complete_from} on (it caught up from a snapshot and is fetching the older ones from its peers: status history_from); ask another node for the history before that, or retry later"
             )));
         }
         let (sender, receiver) = mpsc::channel(STREAM_QUEUE_CAPACITY);
