@@ -324,6 +324,11 @@ pub fn status(shared: &Shared) -> StatusResponse {
     let me_voter = node_id(ledger.genesis(), &shared.insurer).is_some_and(|id| voters.contains(&id));
     let reachable_voters = peer_list.iter().filter(|peer| peer.voter && peer.reachable).count() + usize::from(me_voter);
     let write_refusal = shared.health.write_refusal();
+    // Read where `audit_log` reads it, so that status says what the stream serves.
+    let history_from = crate::raft::BlockHistory::open(&shared.db).and_then(|history| history.complete_from()).unwrap_or_else(|error| {
+        tracing::warn!(%error, "cannot read from where the stored history is complete");
+        u64::MAX
+    });
     StatusResponse {
         node: shared.insurer.clone(),
         leader: leader_name(&shared.raft, ledger.genesis()),
@@ -345,6 +350,7 @@ pub fn status(shared: &Shared) -> StatusResponse {
         transport: if shared.security.is_insecure() { "INSECURE plain text, no authentication (--insecure)" } else { "mutual TLS" }.into(),
         misbehaviour: shared.misbehaviour.lines(),
         write_refusal_reason: write_refusal.unwrap_or_default(),
+        history_from,
     }
 }
 
