@@ -204,6 +204,9 @@ pub struct Backfill {
     misbehaviour: Arc<Misbehaviour>,
     metrics: Arc<Metrics>,
     stop: Stop,
+    /// The size before a gap whose mark does not record it, once read from the stored
+    /// snapshot (decoding it is `O(state)`: once per gap, not once per round).
+    size_read: Option<(Gap, Option<u64>)>,
 }
 
 /// The running task: [`Running::stop`] ends it at its next safe point.
@@ -249,6 +252,7 @@ impl Backfill {
             misbehaviour: shared.misbehaviour.clone(),
             metrics,
             stop: Stop(stopping),
+            size_read: None,
         };
         Ok(Running { stop, task: tokio::spawn(backfill.run()) })
     }
@@ -347,13 +351,20 @@ impl Backfill {
     }
 
     /// The certified head the blocks before the gap must re-execute to.
-    async fn expected_head(&self, gap: Gap) -> Result<Head, String> {
+    async fn expected_head(&mut self, gap: Gap) -> Result<Head, String> {
         let size = match gap.size {
             Some(size) => size,
             None => {
                 let db = self.db.clone();
                 let complete_from = gap.complete_from;
-                match tokio::task::spawn_blocking(move || stored_snapshot_size(&db, complete_from)).await {
+                let read = match self.size_read {
+                    Some((read_for, size)) if read_for == gap => Ok(Ok(size)),
+                    _ => tokio::task::spawn_blocking(move || stored_snapshot_size(&db, complete_from)).await,
+                };
+                if let Ok(Ok(size)) = read {
+                    self.size_read = Some((gap, size));
+                }
+                match read {
                     Ok(Ok(Some(size))) => size,
                     Ok(Ok(None)) => {
                         return Err(format!(
