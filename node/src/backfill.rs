@@ -207,6 +207,8 @@ pub struct Backfill {
     /// The size before a gap whose mark does not record it, once read from the stored
     /// snapshot (decoding it is `O(state)`: once per gap, not once per round).
     size_read: Option<(Gap, Option<u64>)>,
+    /// The gap whose first fetch was logged at INFO.
+    fetch_logged: Option<Gap>,
 }
 
 /// The running task: [`Running::stop`] ends it at its next safe point.
@@ -253,6 +255,7 @@ impl Backfill {
             metrics,
             stop: Stop(stopping),
             size_read: None,
+            fetch_logged: None,
         };
         Ok(Running { stop, task: tokio::spawn(backfill.run()) })
     }
@@ -403,14 +406,27 @@ impl Backfill {
             Ok(fetched) => fetched,
             Err(attempt) => return attempt,
         };
-        tracing::info!(
-            peer = %peer.id,
-            blocks = fetched.blocks,
-            bytes = fetched.bytes,
-            "fetched the blocks before log index {} from node {}; re-executing them from genesis",
-            gap.complete_from,
-            peer.id
-        );
+        // INFO for the first fetch of a gap; a peer that fails every round must not fill the log.
+        if self.fetch_logged == Some(gap) {
+            tracing::debug!(
+                peer = %peer.id,
+                blocks = fetched.blocks,
+                bytes = fetched.bytes,
+                "fetched the blocks before log index {} from node {}; re-executing them from genesis",
+                gap.complete_from,
+                peer.id
+            );
+        } else {
+            tracing::info!(
+                peer = %peer.id,
+                blocks = fetched.blocks,
+                bytes = fetched.bytes,
+                "fetched the blocks before log index {} from node {}; re-executing them from genesis",
+                gap.complete_from,
+                peer.id
+            );
+            self.fetch_logged = Some(gap);
+        }
         let (genesis, staged, expected_head, stop) = (self.genesis.clone(), self.staged.clone(), expected.clone(), self.stop.clone());
         let verified = tokio::task::spawn_blocking(move || {
             let blocks = staged.iter().map(|item| -> Result<(u64, Vec<u8>), StoreError> {
