@@ -820,6 +820,26 @@ mod tests {
         assert_eq!(reopened.history().complete_from().unwrap(), 0, "the closed gap is durable");
     }
 
+    /// A gap marked by a version that did not record the size before it: the size is read
+    /// from the stored snapshot, if that snapshot ends right before the gap.
+    #[tokio::test]
+    async fn the_size_before_an_unmarked_gap_comes_from_the_stored_snapshot() {
+        let (genesis, keys) = genesis_with_keys();
+        let genesis = Arc::new(genesis);
+        let (leader_dir, follower_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let mut leader = open(leader_dir.path(), &genesis);
+        leader.apply(vec![normal(1, registration_block(&genesis, &keys, 1))]).await.unwrap();
+        leader.apply(vec![normal(2, certification_block(&leader))]).await.unwrap();
+        let snapshot = leader.get_snapshot_builder().await.build_snapshot().await.unwrap();
+        let db = sled::open(follower_dir.path()).unwrap();
+        let mut follower = StateMachine::open(db.clone(), genesis.clone()).unwrap().0;
+        follower.install_snapshot(&snapshot.meta, snapshot.snapshot).await.unwrap();
+        db.open_tree("snapshot").unwrap().remove(BLOCKS_COMPLETE_FROM_SIZE).unwrap();
+        assert_eq!(follower.history().gap().unwrap(), Some(Gap { complete_from: 3, size: None }));
+        assert_eq!(stored_snapshot_size(&db, 3).unwrap(), Some(1));
+        assert_eq!(stored_snapshot_size(&db, 7).unwrap(), None, "a stored snapshot that does not end right before the gap");
+    }
+
     #[tokio::test]
     async fn snapshots_are_built_of_the_latest_certified_state_only() {
         let (genesis, keys) = genesis_with_keys();
