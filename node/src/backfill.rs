@@ -480,14 +480,17 @@ impl Backfill {
             Some(Err(error)) => return Err(Attempt::Unavailable(format!("cannot connect: {}", echo(&error.to_string())))),
             Some(Ok(client)) => client,
         };
-        let mut stream =
-            match self.stop.unless(tokio::time::timeout(STREAM_IDLE_MAX, client.audit_log(AuditLogRequest { from_log_index: 0 }))).await {
-                None => return Err(Attempt::Stopped),
-                Some(Err(_)) => return Err(Attempt::Unavailable(format!("no answer within {STREAM_IDLE_MAX:?}"))),
-                // FAILED_PRECONDITION: it caught up from a snapshot itself and lacks the start.
-                Some(Ok(Err(status))) => return Err(Attempt::Unavailable(format!("{:?}: {}", status.code(), echo(status.message())))),
-                Some(Ok(Ok(response))) => response.into_inner(),
-            };
+        let mut stream = match self
+            .stop
+            .unless(tokio::time::timeout(STREAM_IDLE_MAX, client.audit_log(AuditLogRequest { from_log_index: 0, follow: false })))
+            .await
+        {
+            None => return Err(Attempt::Stopped),
+            Some(Err(_)) => return Err(Attempt::Unavailable(format!("no answer within {STREAM_IDLE_MAX:?}"))),
+            // FAILED_PRECONDITION: it caught up from a snapshot itself and lacks the start.
+            Some(Ok(Err(status))) => return Err(Attempt::Unavailable(format!("{:?}: {}", status.code(), echo(status.message())))),
+            Some(Ok(Ok(response))) => response.into_inner(),
+        };
         let mut fetched = Fetched::default();
         let mut batch = StageBatch::default();
         loop {
@@ -568,8 +571,10 @@ mod tests {
 
     use ed25519_dalek::SigningKey;
     use fairshare_protocol::envelope::seal;
+    use fairshare_protocol::pb;
     use fairshare_protocol::pb::transaction::Kind;
     use fairshare_protocol::testing::{checkpoint_statements, genesis_with_keys, transaction};
+    use prost::Message;
 
     use super::*;
 

@@ -10,7 +10,6 @@ use fairshare_api::v1::{
 };
 use fairshare_protocol::pb;
 use fairshare_protocol::pb::audit::{export_record::Record, ExportTrailer, ExportedBlock};
-use prost::Message;
 use tonic::transport::Channel;
 
 use super::file::{self, Export, FileError};
@@ -84,30 +83,37 @@ impl Node {
         self.client.consistency_proof(request(message)).await.map(tonic::Response::into_inner).map_err(rpc(&self.url))
     }
 
-    /// Streams the log from `from_log_index` to its current end, block by block, each
-    /// decoded from the bytes the node stored. A block that does not decode is handed on
-    /// as `block: None`, which `verify` reports as damage at its log index.
+    /// The log from `from_log_index` on, live: the stream stays open and brings every
+    /// block as the node applies it (the observer).
+    pub async fn follow_log(&mut self, from_log_index: u64) -> Result<tonic::Streaming<AuditBlock>, ClientError> {
+        let request = AuditLogRequest { from_log_index, follow: true };
+        self.client.audit_log(request).await.map(tonic::Response::into_inner).map_err(rpc(&self.url))
+    }
+
+    /// Streams the log from `from_log_index` to its current end, block by block.
     pub async fn scan_log(
         &mut self,
         from_log_index: u64,
-        mut visit: impl FnMut(ExportedBlock) -> Result<(), FetchError>,
+        mut visit: impl FnMut(AuditBlock) -> Result<(), FetchError>,
     ) -> Result<u64, FetchError> {
-        let mut stream = self.client.audit_log(AuditLogRequest { from_log_index }).await.map_err(rpc(&self.url))?.into_inner();
+        let mut stream =
+            self.client.audit_log(AuditLogRequest { from_log_index, follow: false }).await.map_err(rpc(&self.url))?.into_inner();
         let mut blocks = 0;
         loop {
             let next = tokio::time::timeout(STREAM_IDLE_MAX, stream.message())
                 .await
                 .map_err(|_| FetchError::Stalled { node: self.url.clone() })?
                 .map_err(rpc(&self.url))?;
-            let Some(AuditBlock { log_index, block }) = next else { return Ok(blocks) };
+            let Some(block) = next else { return Ok(blocks) };
             blocks += 1;
-            visit(ExportedBlock { log_index, block: pb::Block::decode(block.as_slice()).ok() })?;
+            visit(block)?;
         }
     }
 }
 
 /// Exports a node's log record by record into `sink`: the header, every block from
-/// `from_log_index` on, and a trailer with the node's size, root and certified size.
+/// `from_log_index` on (its bytes as the node stored them), and a trailer with the node's
+/// size, root and newest certified checkpoint with its certificate.
 ///
 /// The status is read *before* the log, so the log holds at least what the trailer
 /// claims even while the ledger grows; on an idle ledger the two are equal.
@@ -123,12 +129,26 @@ pub async fn export(
     let exported_from = format!("{} ({})", status.node, node.url);
     sink(Record::Header(file::header(&genesis, from_log_index, &exported_from)))?;
     let blocks = node
-        .scan_log(from_log_index, |exported| {
+        .scan_log(from_log_index, |AuditBlock { log_index, block }| {
+            let exported = ExportedBlock { log_index, block };
             on_block(&exported);
             Ok(sink(Record::Block(exported))?)
         })
         .await?;
-    let trailer = ExportTrailer { blocks, size: status.size, root: status.root, certified_size: status.certified_size };
+    let newest_certified = (status.certified_size > 0).then(|| pb::Checkpoint {
+        ledger_id: genesis.ledger_id.clone(),
+        size: status.certified_size,
+        root: status.certified_root.clone(),
+        state_digest: status.certified_state_digest.clone(),
+    });
+    let trailer = ExportTrailer {
+        blocks,
+        size: status.size,
+        root: status.root,
+        certified_size: status.certified_size,
+        newest_certified,
+        certificate: status.certificate,
+    };
     sink(Record::Trailer(trailer.clone()))?;
     Ok(trailer)
 }

@@ -5,11 +5,11 @@
 
 use std::collections::BTreeMap;
 
+use fairshare_api::v1::AuditBlock;
 use fairshare_protocol::envelope::{envelope_leaf_hash, open, transaction_id};
 use fairshare_protocol::genesis::Role;
 use fairshare_protocol::ledger;
 use fairshare_protocol::merkle::{verify_consistency, verify_inclusion, Hash};
-use fairshare_protocol::pb::audit::ExportedBlock;
 use fairshare_protocol::pb::{self, transaction::Kind};
 use fairshare_protocol::Genesis;
 use prost::Message;
@@ -295,8 +295,9 @@ pub async fn prove_inclusion(connection: &Connection, transaction: &str) -> Resu
     let response = node.inclusion_proof(&transaction, 0).await?;
     let mut statements = Statements::new();
     let mut envelope = None;
-    node.scan_log(0, |ExportedBlock { block, .. }| {
-        for candidate in block.iter().flat_map(|block| &block.envelopes) {
+    node.scan_log(0, |AuditBlock { block, .. }| {
+        let block = fairshare_protocol::envelope::decode_block(&block).map(|replicated| replicated.block).unwrap_or_default();
+        for candidate in &block.envelopes {
             if envelope.is_none() && hex::encode(transaction_id(candidate)) == transaction {
                 envelope = Some(candidate.clone());
             }
@@ -334,8 +335,9 @@ pub async fn prove_consistency(connection: &Connection, old_size: u64, new_size:
     }
     let response = node.consistency_proof(old_size, new_size).await?;
     let mut statements = Statements::new();
-    node.scan_log(0, |ExportedBlock { block, .. }| {
-        for candidate in block.iter().flat_map(|block| &block.envelopes) {
+    node.scan_log(0, |AuditBlock { block, .. }| {
+        let block = fairshare_protocol::envelope::decode_block(&block).map(|replicated| replicated.block).unwrap_or_default();
+        for candidate in &block.envelopes {
             collect_statement(&genesis, &[old_size, new_size], candidate, &mut statements);
         }
         Ok(())
