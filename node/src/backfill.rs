@@ -36,10 +36,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fairshare_api::v1::AuditLogRequest;
+use fairshare_protocol::envelope::decode_block;
 use fairshare_protocol::ids::echo;
 use fairshare_protocol::ledger::Head;
-use fairshare_protocol::{pb, Genesis, Ledger};
-use prost::Message;
+use fairshare_protocol::{Genesis, Ledger};
 use tokio::sync::watch;
 
 use crate::ledger_cell::LedgerCell;
@@ -90,8 +90,9 @@ pub enum Unverified {
 }
 
 /// Re-executes `blocks` (log index, encoded `pb::Block`, in log order) from genesis with a
-/// fresh [`Ledger`], as the state machine applies entries (a block that does not decode
-/// changes nothing), and requires every block to be below `complete_from` and the head once
+/// fresh [`Ledger`], as the state machine applies entries (`decode_block`, then
+/// `Ledger::apply_replicated`: a malformed block changes nothing, an envelope whose bytes
+/// are not canonical is refused), and requires every block to be below `complete_from` and the head once
 /// they are applied to be exactly `expected`: the certified head at the size where this
 /// node's own history begins. Stops early once the blocks give more leaves than that. Pure
 /// but for `blocks` and `stopped` (asked before each block); CPU work: call it on a blocking
@@ -112,8 +113,9 @@ pub fn verify_history(
         if log_index >= complete_from {
             return Err(Unverified::NotBelowGap { log_index, complete_from });
         }
-        if let Ok(block) = pb::Block::decode(bytes.as_slice()) {
-            ledger.apply_block(&block);
+        // Read strictly, as the state machine reads an entry; a malformed block changes nothing.
+        if let Ok(block) = decode_block(&bytes) {
+            ledger.apply_replicated(&block);
         }
         if ledger.size() > expected.size {
             return Err(Unverified::Long { log_index, size: ledger.size(), expected: expected.size });
@@ -654,6 +656,32 @@ mod tests {
         longer.insert(3, (8, pb::Block { envelopes: vec![registration(&genesis, &keys, 8)] }.encode_to_vec()));
         assert!(matches!(verify(&genesis, &longer, 10, &head), Err(Unverified::Long { log_index: 8, size: 7, expected: 6 })));
         assert!(matches!(verify(&genesis, &blocks, 9, &head), Err(Unverified::NotBelowGap { log_index: 9, complete_from: 9 })));
+    }
+
+    /// Blocks are read strictly, as the state machine reads them: an envelope whose bytes in
+    /// the block carry an unknown field is refused, not a leaf, although it decodes to the
+    /// same envelope. A peer cannot serve other bytes for a leaf than were certified.
+    #[test]
+    fn an_envelope_with_other_bytes_for_the_same_message_is_not_a_leaf() {
+        let (genesis, mut blocks, head) = certified_history();
+        let block = pb::Block::decode(blocks[2].1.as_slice()).unwrap();
+        let mut bytes = Vec::new();
+        for (position, envelope) in block.envelopes.iter().enumerate() {
+            let mut record = envelope.encode_to_vec();
+            if position == 0 {
+                record.extend_from_slice(&[0x78, 0x00]); // field 15, varint 0: unknown to Envelope
+            }
+            assert!(record.len() < 128, "a one-byte length prefix");
+            bytes.push(0x0a);
+            bytes.push(record.len() as u8);
+            bytes.extend_from_slice(&record);
+        }
+        assert_eq!(pb::Block::decode(bytes.as_slice()).unwrap(), block, "it decodes to the same block");
+        blocks[2].1 = bytes;
+        match verify(&genesis, &blocks, 10, &head) {
+            Err(Unverified::Short { size: 5, expected: 6, .. }) => {}
+            other => panic!("expected the non-canonical envelope to be refused, leaving a leaf short, got {other:?}"),
+        }
     }
 
     #[test]
