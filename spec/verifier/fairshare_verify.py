@@ -136,7 +136,26 @@ class ExportVerifier:
 
     # ------------------------------------------------------------ statements (9.3)
 
-    def statement(self, env, tx, where):
+    def quorum_formed(self, size, value, nodes, log_index):
+        """A quorum of authentic statements names (size, root, digest): if the log in the
+        file does not reproduce it (another root, a size the log has not reached, a size
+        that is no head), the history was altered or the blocks re-cut."""
+        root = value[0]
+        have = len(self.log)
+        who = ", ".join(sorted(nodes))
+        if size > have:
+            self.r.finding("history_altered", f"{len(nodes)} nodes ({who}) certify size {size}, but the log up to here "
+                           f"has only {have} leaves", log_index=log_index, up_to_log_index=log_index)
+        elif self.log.root(size) != root:
+            self.r.finding("history_altered", f"{len(nodes)} nodes ({who}) certify root {root.hex()} at size {size}; "
+                           f"the log in the file has {self.log.root(size).hex()} there", log_index=log_index,
+                           up_to_log_index=log_index)
+        elif size not in self.ever_heads:
+            self.r.finding("blocks_recut", f"{len(nodes)} nodes ({who}) certify size {size}, which is no head of the log in "
+                           "the file (not a block end, not a multiple of 1024): the blocks were cut differently",
+                           log_index=log_index)
+
+    def statement(self, env, tx, where, log_index=None):
         r = self.r
         r.checks["checkpoint_statements"] += 1
         role, node, _ = self.signers[env.signer]
@@ -155,7 +174,10 @@ class ExportVerifier:
             r.warnings.append(f"{where}: malformed checkpoint ignored (MALFORMED_TRANSACTION)")
             return
         size, value = c.size, (bytes(c.root), bytes(c.state_digest))
-        self.all_statements.setdefault(size, {}).setdefault(value, set()).add(node)
+        group = self.all_statements.setdefault(size, {}).setdefault(value, set())
+        group.add(node)
+        if len(group) == self.quorum:
+            self.quorum_formed(size, value, group, log_index)
         prev = self.kept.get((node, size))
         if prev is not None:
             if prev == value:
@@ -347,11 +369,11 @@ class ExportVerifier:
             if refusal is not None:
                 r.checks["refused"] += 1
                 code, what = refusal
-                r.finding("bad_envelope", f"{where}: refused {R.Name(code)}: {what}", log_index=log_index,
+                r.finding("bad_envelope", f"refused {R.Name(code)}: {what}", log_index=log_index,
                           envelope=pos, txid=txid, signer=env.signer if env is not None else None)
                 continue
             if tx.WhichOneof("kind") == "checkpoint_signed":
-                self.statement(env, tx, where)
+                self.statement(env, tx, where, log_index)
                 continue
             if txid in self.leaf_ids:
                 r.checks["duplicates"] += 1
@@ -417,20 +439,11 @@ class ExportVerifier:
         r = self.r
         size = len(self.log)
         for s, groups in sorted(self.all_statements.items()):
+            cert = self.certified.get(s)
             for (root, digest), nodes in groups.items():
-                if len(nodes) < self.quorum:
-                    continue
-                cert = self.certified.get(s)
-                if cert is not None and cert["root"] == root and cert["state_digest"] == digest:
-                    continue
-                if s > size or self.log.root(s) != root:
-                    r.finding("history_altered", f"{len(nodes)} nodes ({', '.join(sorted(nodes))}) signed root {root.hex()} "
-                              f"at size {s}; the log in the file " + (f"has only {size} leaves" if s > size else f"has root {self.log.root(s).hex()} there"))
-                elif s not in self.ever_heads:
-                    r.finding("blocks_recut", f"a quorum signed size {s}, which is no head of the log in the file (not a block end "
-                              "or a multiple of 1024): the blocks were cut differently")
-                elif cert is not None:
-                    r.finding("history_altered", f"a quorum signed state digest {digest.hex()} at size {s}; another quorum certified {cert['state_digest'].hex()}")
+                if len(nodes) >= self.quorum and cert is not None and cert["root"] == root and cert["state_digest"] != digest:
+                    r.finding("history_altered", f"a quorum signed state digest {digest.hex()} at size {s}; "
+                              f"another quorum certified {cert['state_digest'].hex()}")
         r.checks["signatures_fast_path"] = self.sig.fast_accepted
         r.checks["signatures_exact_rule"] = self.sig.fallback_accepted
 

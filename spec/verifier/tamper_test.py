@@ -1,0 +1,203 @@
+#!/usr/bin/env python3
+"""Tampers with an audit export in the ways of issue 14 and checks that fairshare_verify.py
+catches and locates each. Usage: tamper_test.py EXPORT_FILE [--vector-keys]
+
+--vector-keys: the export uses the SPEC.md vectors' genesis, whose private keys are
+public (seed = SHA-256("fairshare test key " + key id)); then the checkpoints are also
+re-signed by every node with a wrong state digest, which a verifier that does not
+re-execute the rules cannot catch from the file alone (reported, not failed)."""
+
+import hashlib
+import os
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import fairshare_verify as fv  # noqa: E402
+import fscore as fs  # noqa: E402
+from fscore import audit_pb2, ledger_pb2  # noqa: E402
+
+
+def read_records(data):
+    out, pos = [], 0
+    while pos < len(data):
+        n, p, _ = fs.read_varint(data, pos)
+        r = audit_pb2.ExportRecord()
+        r.ParseFromString(data[p : p + n])
+        out.append(r)
+        pos = p + n
+    return out
+
+
+def write_records(recs):
+    out = bytearray()
+    for r in recs:
+        b = r.SerializeToString()
+        out += fs.encode_varint(len(b)) + b
+    return bytes(out)
+
+
+def frame_block(envs):
+    return b"".join(b"\x0a" + fs.encode_varint(len(e)) + e for e in envs)
+
+
+def first_leaf_block(recs):
+    for i, r in enumerate(recs):
+        if r.WhichOneof("record") == "block":
+            for j, e in enumerate(fs.split_block(r.block.block)):
+                env = ledger_pb2.Envelope()
+                env.ParseFromString(e)
+                tx = ledger_pb2.Transaction()
+                tx.ParseFromString(env.body)
+                if tx.WhichOneof("kind") != "checkpoint_signed":
+                    return i, j
+    raise SystemExit("no leaf in the export")
+
+
+def run(path, blob):
+    with tempfile.NamedTemporaryFile(suffix=".fsa", delete=False) as f:
+        f.write(blob)
+    try:
+        out, _ = fv.verify_export(f.name)
+    finally:
+        os.unlink(f.name)
+    return out
+
+
+def main():
+    path = sys.argv[1]
+    vector_keys = "--vector-keys" in sys.argv
+    data = open(path, "rb").read()
+    base = read_records(data)
+    cases = []
+
+    def variant(name, expect_kind, mutate):
+        recs = read_records(data)
+        mutate(recs)
+        cases.append((name, expect_kind, write_records(recs)))
+
+    bi, ei = first_leaf_block(base)
+
+    def edit_envelope(fn):
+        def m(recs):
+            envs = fs.split_block(recs[bi].block.block)
+            envs[ei] = fn(envs[ei])
+            recs[bi].block.block = frame_block(envs)
+        return m
+
+    variant("unknown field in an envelope", "bad_envelope", edit_envelope(lambda e: e + b"\x20\x01"))
+    variant("envelope length not in shortest form", "bad_envelope",
+            edit_envelope(lambda e: e[:1] + bytes([e[1] | 0x80, 0x00]) + e[2:] if e[1] < 0x80 else e[:1] + e[1:2] + bytes([e[2] | 0x80, 0x00]) + e[3:]))
+
+    def flip_body(e):
+        env = ledger_pb2.Envelope()
+        env.ParseFromString(e)
+        body = bytearray(env.body)
+        body[-1] ^= 1
+        env.body = bytes(body)
+        return env.SerializeToString()
+
+    variant("a body byte changed", "bad_envelope", edit_envelope(flip_body))
+
+    def block_length_not_shortest(recs):
+        envs = fs.split_block(recs[bi].block.block)
+        e = envs[0]
+        raw = b"\x0a" + fs.encode_varint(len(e)) + e
+        n = fs.encode_varint(len(e))
+        long = bytes([b | 0x80 for b in n]) + b"\x00"
+        recs[bi].block.block = b"\x0a" + long + e + frame_block(envs[1:])
+        assert raw != recs[bi].block.block[: len(raw)]
+
+    variant("block framing: a length varint not in shortest form", "damaged_file", block_length_not_shortest)
+
+    def swap_leaves(recs):
+        for r in recs:
+            if r.WhichOneof("record") != "block":
+                continue
+            envs = fs.split_block(r.block.block)
+            leaves = []
+            for k, e in enumerate(envs):
+                env = ledger_pb2.Envelope()
+                env.ParseFromString(e)
+                tx = ledger_pb2.Transaction()
+                tx.ParseFromString(env.body)
+                if tx.WhichOneof("kind") != "checkpoint_signed":
+                    leaves.append(k)
+            if len(leaves) >= 2:
+                a, b = leaves[0], leaves[1]
+                envs[a], envs[b] = envs[b], envs[a]
+                r.block.block = frame_block(envs)
+                return
+        raise SystemExit("no block with two leaves")
+
+    variant("two leaves swapped", "history_altered", swap_leaves)
+
+    def drop_last_block(recs):
+        idx = max(i for i, r in enumerate(recs) if r.WhichOneof("record") == "block")
+        del recs[idx]
+
+    variant("tail cut at a block boundary, trailer kept", "trailer_mismatch", drop_last_block)
+
+    def drop_trailer(recs):
+        del recs[-1]
+
+    variant("trailer dropped", "truncated", drop_trailer)
+
+    def blocks_reordered(recs):
+        blocks = [i for i, r in enumerate(recs) if r.WhichOneof("record") == "block"]
+        a, b = blocks[0], blocks[1]
+        recs[a].block.log_index, recs[b].block.log_index = recs[b].block.log_index, recs[a].block.log_index
+
+    variant("log indexes out of order", "blocks_out_of_order", blocks_reordered)
+
+    def bad_genesis_hash(recs):
+        h = bytearray(recs[0].header.genesis_hash)
+        h[0] ^= 1
+        recs[0].header.genesis_hash = bytes(h)
+
+    variant("genesis hash altered", "bad_genesis", bad_genesis_hash)
+
+    failed = 0
+    for name, kind, blob in cases:
+        out = run(path, blob)
+        kinds = [f["kind"] for f in out["findings"]]
+        ok = out["exit_code"] == 1 and kind in kinds
+        first = out["findings"][0] if out["findings"] else None
+        loc = f"log index {first['log_index']}, envelope {first['envelope']}: {first['what'][:100]}" if first else "-"
+        print(f"  {'caught' if ok else 'MISSED'}: {name}: exit {out['exit_code']}, {kinds[:3]} ({loc})")
+        failed += not ok
+
+    if vector_keys:
+        # Every node re-signs every checkpoint with a wrong state digest.
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        def key(kid):
+            return Ed25519PrivateKey.from_private_bytes(hashlib.sha256(b"fairshare test key " + kid.encode()).digest())
+
+        recs = read_records(data)
+        for r in recs:
+            if r.WhichOneof("record") != "block":
+                continue
+            envs = fs.split_block(r.block.block)
+            for k, e in enumerate(envs):
+                env = ledger_pb2.Envelope()
+                env.ParseFromString(e)
+                tx = ledger_pb2.Transaction()
+                tx.ParseFromString(env.body)
+                if tx.WhichOneof("kind") == "checkpoint_signed":
+                    tx.checkpoint_signed.checkpoint.state_digest = hashlib.sha256(b"fake" + bytes(tx.checkpoint_signed.checkpoint.state_digest)).digest()
+                    env.body = tx.SerializeToString(deterministic=True)
+                    env.signature = key(env.signer).sign(env.body)
+                    envs[k] = env.SerializeToString(deterministic=True)
+            r.block.block = frame_block(envs)
+        out = run(path, write_records(recs))
+        print(f"  all checkpoints re-signed with a wrong state digest: exit {out['exit_code']} "
+              f"(the file alone cannot show it without re-executing the rules; --vectors compares the "
+              f"certified digests with the vectors' recomputed states)")
+    print(f"{len(cases) - failed} of {len(cases)} tamperings caught")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
