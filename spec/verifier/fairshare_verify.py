@@ -85,6 +85,8 @@ class ExportVerifier:
         self.all_statements = {}  # size -> {(root, digest): set(nodes)}
         self.genesis = None
         self.genesis_hash = None
+        self.exported_from = None
+        self.format_version = None
         self.signers = {}
         self.quorum = None
 
@@ -288,6 +290,8 @@ class ExportVerifier:
             r.finding("unsupported_format", f"format_version {header.format_version}")
             r.could_not.append("unsupported format")
             return
+        self.exported_from = header.exported_from
+        self.format_version = header.format_version
         self.check_genesis(header, records[0][2])
         if self.genesis is None:
             return
@@ -463,6 +467,8 @@ class ExportVerifier:
             "exit_code": exit_code,
             "ledger_id": self.genesis.ledger_id if self.genesis is not None else None,
             "genesis_hash": self.genesis_hash.hex() if self.genesis_hash else None,
+            "exported_from": self.exported_from,
+            "format_version": self.format_version,
             "size": size,
             "root": self.log.root(size).hex(),
             "state_digest": c["state_digest"].hex() if c is not None and self.newest_certified == size else None,
@@ -508,6 +514,7 @@ def verify_export(path, pinned=None):
 def print_text(out, path):
     c = out["checks"]
     print(f"fairshare_verify (Python, from SPEC.md): {path}")
+    print(f"  format {out['format_version']}, exported from {out['exported_from']}")
     print(f"  ledger {out['ledger_id']}  genesis {out['genesis_hash']}")
     print(f"  size {out['size']}  root {out['root']}")
     print(f"  certified size {out['certified_size']}  root {out['certified_root']}  state digest {out['certified_state_digest']}")

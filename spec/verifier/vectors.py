@@ -288,7 +288,7 @@ def check_export(t, d, g, state_digests):
     t.check("export", len(mine) == len(v["certified"]), "number of certified checkpoints")
     rep = _load(d, "export-report.json")
     if rep is not None:
-        for k in ("ok", "exit_code", "ledger_id", "genesis_hash", "size", "root", "certified_size",
+        for k in ("ok", "exit_code", "ledger_id", "genesis_hash", "exported_from", "size", "root", "certified_size",
                   "certified_root", "certified_state_digest", "uncertified_leaves"):
             t.check("export_report", out[k] == rep[k], f"{k}: mine {out[k]!r}, report {rep[k]!r}")
         if out["state_digest"] is not None:
