@@ -544,10 +544,12 @@ def main(argv=None):
     ap.add_argument("export", nargs="?", help="an audit export file (fairshare audit export)")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--vectors", metavar="DIR", help="also check the SPEC.md test vectors in DIR")
+    ap.add_argument("--proof", metavar="FILE", action="append", default=[],
+                    help="also check a proof file of `fairshare audit prove/consistency` (SPEC.md 13)")
     ap.add_argument("--genesis-hash", metavar="HEX", help="the genesis hash the auditor trusts")
     a = ap.parse_args(argv)
-    if not a.export and not a.vectors:
-        ap.error("give an export file, --vectors DIR, or both")
+    if not a.export and not a.vectors and not a.proof:
+        ap.error("give an export file, --vectors DIR, --proof FILE, or several")
     pinned = None
     if a.genesis_hash:
         try:
@@ -571,8 +573,25 @@ def main(argv=None):
             vectors.print_text(vres)
         if not vres["ok"] and code in (0, 3):
             code = 1
+    if a.proof:
+        import proofs
+
+        result["proofs"] = []
+        for p in a.proof:
+            try:
+                ok, problems, counts = proofs.check_proof_file(p, pinned)
+            except (OSError, ValueError, KeyError) as e:
+                ok, problems, counts = False, [f"could not read: {e}"], {}
+                code = max(code, 2) if code != 1 else 1
+            result["proofs"].append({"file": p, "ok": ok, "problems": problems, "counts": counts})
+            if not a.json:
+                print(f"proof {p}: {'HOLDS' if ok else 'DOES NOT HOLD'} {counts}")
+                for x in problems:
+                    print(f"  {x}")
+            if not ok and code in (0, 3):
+                code = 1
     if a.json:
-        if a.export and not a.vectors:
+        if a.export and not a.vectors and not a.proof:
             print(json.dumps(result["export"], indent=2, sort_keys=True))
         else:
             result["exit_code"] = code

@@ -96,6 +96,18 @@ def load_genesis(t, d):
         role = {"ministry": "Ministry", "insurer": "Insurer", "node": "Node", "regulator": "Regulator"}.get(mine[0] if mine else "")
         t.check("genesis", role is not None and s["role"].startswith(role), f"signer {s['key_id']} role {s['role']} vs {mine and mine[0]}")
     t.check("genesis", len(v.get("signers", [])) == len(signers), "number of key ids")
+    mv = v.get("minimal")
+    if mv is not None:
+        src = _load(d, mv.get("source", "genesis-minimal.toml"))
+        MG = _h(mv["canonical"])
+        mg, mcanon, err = fs.decode_canonical(ledger_pb2.Genesis, MG)
+        t.check("genesis", mg is not None and mcanon, f"minimal: canonical genesis does not round-trip: {err}")
+        t.check("genesis", fs.sha256(MG).hex() == mv["hash"], "minimal: hash")
+        t.check("genesis", fs.genesis_problems(mg) == [], f"minimal: problems {fs.genesis_problems(mg)}")
+        t.check("genesis", fs.quorum(len(mg.insurers)) == int(mv["quorum"]), "minimal: quorum")
+        if src is not None:
+            mine = fs.canonical_bytes(fs.genesis_from_toml(tomllib.loads(src.decode())))
+            t.check("genesis", mine == MG, f"minimal: canonicalised here {mine.hex()}")
     f = v.get("fields", {})
     if f:
         t.check("genesis", f["fund_micros"] == g.fund_micros and f["ledger_id"] == g.ledger_id, "fields")
@@ -301,6 +313,33 @@ def check_export(t, d, g, state_digests):
         t.check("export_report", len(out["findings"]) == len(rep["findings"]) and len(out["evidence"]) == len(rep["evidence"]), "findings/evidence")
 
 
+def check_proofs(t, d):
+    import proofs
+
+    for name in ("inclusion-proof.json", "consistency-proof.json"):
+        p = os.path.join(d, name)
+        if not os.path.exists(p):
+            t.skipped.append(name)
+            continue
+        ok, problems, counts = proofs.check_proof_file(p)
+        t.check("proof_files", ok, f"{name}: {problems}")
+        for k, n in counts.items():
+            t.counts[f"proof_files.{k}"] = t.counts.get(f"proof_files.{k}", 0) + n
+        # and a tampered copy must fail
+        with open(p) as f:
+            doc = json.load(f)
+        doc["proof"][0] = fs.sha256(bytes.fromhex(doc["proof"][0])).hex()
+        import tempfile
+
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            json.dump(doc, f)
+        try:
+            bad, _, _ = proofs.check_proof_file(f.name)
+        finally:
+            os.unlink(f.name)
+        t.check("proof_files", not bad, f"{name}: a tampered proof checks")
+
+
 def check_all(d):
     t = Tally()
     check_signatures(t, d)
@@ -310,6 +349,7 @@ def check_all(d):
     sd = check_state_digests(t, d, g)
     if g is not None:
         check_export(t, d, g, sd)
+    check_proofs(t, d)
     return {"ok": not t.failures, "counts": t.counts, "checked": sum(t.counts.values()),
             "failures": t.failures, "skipped": t.skipped, "dir": d}
 
