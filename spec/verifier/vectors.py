@@ -6,6 +6,7 @@ import tomllib
 
 import ed25519_rule as ed
 import fscore as fs
+import state_schema
 from fscore import ledger_pb2
 
 try:
@@ -203,6 +204,13 @@ def check_state_digests(t, d, g):
             pairs = []
             for e in entries:
                 k, val = _h(e["key"]), _h(e["value"])
+                kt, vt = state_schema.MAPS[name]
+                try:
+                    state_schema.decode_all(kt, k, f"{name} key")
+                    state_schema.decode_all(vt, val, f"size {size} {name} value")
+                    t.check("state_schema", True, "")
+                except state_schema.Bad as ex:
+                    t.check("state_schema", False, f"size {size} {name}: the entry does not decode by SPEC.md 10.2: {ex}")
                 kh, vh = fs.sha256(k), fs.sha256(val)
                 t.check("state_entries", kh.hex() == e["key_hash"] and vh.hex() == e["value_hash"], f"size {size} {name}: entry hashes")
                 t.check("state_entries", kh[0] * 16 + kh[1] // 16 == e["bucket"], f"size {size} {name}: bucket")
@@ -215,6 +223,11 @@ def check_state_digests(t, d, g):
             root = fs.map_root(pairs)
             t.check("state_roots", root.hex() == m["root"], f"size {size} {name}: root")
             roots.append(root)
+        try:
+            state_schema.decode_all("Fund", _h(st["fund"]), f"size {size} fund")
+            t.check("state_schema", True, "")
+        except state_schema.Bad as ex:
+            t.check("state_schema", False, f"size {size} fund does not decode by SPEC.md 10.2: {ex}")
         di = fs.digest_input(_h(st["genesis_hash"]), _h(st["leaves_digest"]), roots, _h(st["fund"]))
         t.check("state_digests", di.hex() == st["digest_input"], f"size {size}: digest input")
         sd = fs.sha256(di)
