@@ -97,15 +97,16 @@ class ExportVerifier:
         env, env_canonical, err = fs.decode_canonical(ledger_pb2.Envelope, e_bytes)
         if env is None:
             return None, None, None, (R.MALFORMED_TRANSACTION, f"envelope {err}")
-        if len(env.body) > TRANSACTION_BYTES_MAX:
-            return env, None, None, (R.LIMIT_EXCEEDED, f"body of {len(env.body)} bytes")
-        tx, body_canonical, err = fs.decode_canonical(ledger_pb2.Transaction, env.body)
         if not env_canonical:
-            return env, tx, None, (
+            # SPEC.md 7.2 step 1: MALFORMED_TRANSACTION whatever else is wrong with it
+            return env, None, None, (
                 R.MALFORMED_TRANSACTION,
                 "envelope bytes are not the canonical encoding (SPEC.md 3): re-encoded they are "
                 f"{len(fs.canonical_bytes(env))} bytes, in the block {len(e_bytes)}",
             )
+        if len(env.body) > TRANSACTION_BYTES_MAX:
+            return env, None, None, (R.LIMIT_EXCEEDED, f"body of {len(env.body)} bytes")
+        tx, body_canonical, err = fs.decode_canonical(ledger_pb2.Transaction, env.body)
         if tx is None:
             return env, None, None, (R.MALFORMED_TRANSACTION, f"body {err}")
         if not body_canonical:
@@ -238,6 +239,16 @@ class ExportVerifier:
     # ------------------------------------------------------------ offline certificate (9.3)
 
     def check_certificate(self, checkpoint, envelopes, what):
+        # signatures outside the blocks are counted apart (certificate_signatures), not in
+        # signatures_verified, which export-report.json counts for the blocks only
+        saved = self.r.checks["signatures_verified"], self.r.checks["envelopes_canonical"], self.r.checks["transaction_ids"]
+        try:
+            return self._check_certificate(checkpoint, envelopes, what)
+        finally:
+            (self.r.checks["signatures_verified"], self.r.checks["envelopes_canonical"],
+             self.r.checks["transaction_ids"]) = saved
+
+    def _check_certificate(self, checkpoint, envelopes, what):
         nodes = set()
         problems = []
         want = (checkpoint.ledger_id, checkpoint.size, bytes(checkpoint.root), bytes(checkpoint.state_digest))
@@ -360,11 +371,17 @@ class ExportVerifier:
         r.checks["blocks"] += 1
         try:
             envs = fs.split_block(block_bytes)
+            for k, e in enumerate(envs):
+                if fs.decode_canonical(ledger_pb2.Envelope, e)[0] is None:
+                    raise ValueError(f"record {k} does not decode as an Envelope")
         except ValueError as e:
-            r.finding("damaged_file", f"block framing (SPEC.md 7.1): {e}", log_index=log_index)
+            # SPEC.md 7.1: a malformed block; nodes apply it as an empty block
+            r.finding("malformed_block", f"block read strictly (SPEC.md 7.1): {e}; none of its envelopes is applied",
+                      log_index=log_index)
             return
         if len(envs) > BLOCK_TRANSACTIONS_MAX:
-            r.finding("bad_envelope", f"block of {len(envs)} envelopes, more than {BLOCK_TRANSACTIONS_MAX}", log_index=log_index)
+            r.finding("malformed_block", f"block of {len(envs)} envelopes, more than {BLOCK_TRANSACTIONS_MAX}",
+                      log_index=log_index)
         start_size = len(self.log)
         for pos, e_bytes in enumerate(envs):
             r.checks["envelopes"] += 1
@@ -373,7 +390,8 @@ class ExportVerifier:
             if refusal is not None:
                 r.checks["refused"] += 1
                 code, what = refusal
-                r.finding("bad_envelope", f"refused {R.Name(code)}: {what}", log_index=log_index,
+                kind = "non_canonical_envelope" if what.startswith("envelope bytes are not") else "bad_envelope"
+                r.finding(kind, f"refused {R.Name(code)}: {what}", log_index=log_index,
                           envelope=pos, txid=txid, signer=env.signer if env is not None else None)
                 continue
             if tx.WhichOneof("kind") == "checkpoint_signed":
@@ -408,7 +426,7 @@ class ExportVerifier:
                 bad.append(f"certified_size {t.certified_size} but newest_certified names size {c.size}")
             nodes, problems = self.check_certificate(c, list(t.certificate), "trailer certificate")
             if len(nodes) < self.quorum:
-                r.finding("certificate_short", f"the trailer's certificate of size {c.size} has {len(nodes)} valid "
+                r.finding("unproven_certificate", f"the trailer's certificate of size {c.size} has {len(nodes)} valid "
                           f"statements of distinct nodes, quorum is {self.quorum}" + ("; " + "; ".join(problems) if problems else ""))
                 r.checks["trailer_certificate"] = False
             else:
@@ -418,14 +436,15 @@ class ExportVerifier:
             if c.ledger_id != self.genesis.ledger_id:
                 bad.append(f"newest_certified is of ledger {c.ledger_id!r}")
             if c.size > size:
-                bad.append(f"the trailer's certified checkpoint is at size {c.size}, beyond the {size} leaves of the file: "
-                           "the export stops short of what it proves certified")
+                r.finding("export_short", f"the trailer's certified checkpoint is at size {c.size}, beyond the {size} "
+                          "leaves of the file: the export stops before a checkpoint it proves certified (a withheld tail)")
             elif bytes(c.root) != self.log.root(c.size):
-                r.finding("history_altered", f"the trailer's certified root at size {c.size} is not the log's root there")
+                r.finding("contradicts_certified", f"the trailer's certified root at size {c.size} is not the log's root there")
             else:
                 cert = self.certified.get(c.size)
                 if cert is not None and cert["state_digest"] != bytes(c.state_digest):
-                    r.finding("history_altered", f"the trailer's certified state digest at size {c.size} differs from the log's certificate")
+                    r.finding("contradicts_certified", f"the trailer's certified state digest at size {c.size} differs from "
+                              "the certificate inside the blocks")
                 if r.checks["trailer_certificate"] and c.size > self.newest_certified:
                     r.warnings.append(f"the trailer certifies size {c.size}, newer than any certificate inside the blocks ({self.newest_certified})")
         elif version >= 2 and t.certified_size:

@@ -95,7 +95,7 @@ def load_genesis(t, d):
         mine = signers.get(s["key_id"])
         t.check("genesis", mine is not None and mine[2].hex() == s["public_key"], f"signer {s['key_id']}")
         role = {"ministry": "Ministry", "insurer": "Insurer", "node": "Node", "regulator": "Regulator"}.get(mine[0] if mine else "")
-        t.check("genesis", role is not None and s["role"].startswith(role), f"signer {s['key_id']} role {s['role']} vs {mine and mine[0]}")
+        t.check("genesis", role is not None and s["role"].lower().startswith(role.lower()), f"signer {s['key_id']} role {s['role']} vs {mine and mine[0]}")
     t.check("genesis", len(v.get("signers", [])) == len(signers), "number of key ids")
     mv = v.get("minimal")
     if mv is not None:
