@@ -3,13 +3,13 @@
 # starts `fairshare devnet --demo` in a temporary dir on free ports, waits (bounded) until
 # the demo has been played and the ledger is certified up to its last leaf, writes
 # `fairshare audit export`, stops the devnet, and verifies the export with the Python
-# verifier; then the SPEC.md test-vector export and vectors, if present. Builds nothing.
+# verifier (and checks that tampered copies of it fail); then the SPEC.md test-vector export and vectors, if present. Builds nothing.
 #
 #   scripts/python-verify-demo.sh [FAIRSHARE_BINARY]     (or FAIRSHARE=… in the environment)
 #
 # Environment: FAIRSHARE (the binary), PYTHON_VERIFIER_PY (the venv's python; default
 # target/python-verifier/venv/bin/python, made by scripts/install-python-verifier.sh),
-# SPEC_VECTORS (default spec/vectors), DEMO_TIMEOUT (seconds, default 600: a debug build
+# SPEC_VECTORS (default spec/vectors), DEMO_EXPORT_COPY (keep a copy of the export there), DEMO_TIMEOUT (seconds, default 600: a debug build
 # on a busy machine plays the demo in about 4 minutes).
 # Exit status: 0 when every verification passes, non-zero otherwise.
 set -euo pipefail
@@ -130,6 +130,7 @@ done
 
 echo "== fairshare audit export"
 "$bin" --config "$cfg" audit export --out "$tmp/demo.fsa"
+if [ -n "${DEMO_EXPORT_COPY:-}" ]; then cp "$tmp/demo.fsa" "$DEMO_EXPORT_COPY"; fi
 echo "== stopping the devnet"
 kill -INT -- "-$devnet_pid" 2>/dev/null || true
 for _ in $(seq 1 50); do
@@ -143,6 +144,8 @@ devnet_pid=""
 status=0
 echo "== python verifier: the demo export"
 "$py" spec/verifier/fairshare_verify.py "$tmp/demo.fsa" || status=1
+echo "== python verifier: the demo export, tampered the ways of issue 14"
+"$py" spec/verifier/tamper_test.py "$tmp/demo.fsa" || status=1
 if [ -f "$vectors/export.fairshare" ]; then
     echo "== python verifier: the test-vector export and vectors ($vectors)"
     "$py" spec/verifier/fairshare_verify.py "$vectors/export.fairshare" --vectors "$vectors" || status=1

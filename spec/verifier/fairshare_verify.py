@@ -50,6 +50,7 @@ class Report:
             "checkpoint_statements_matching": 0,
             "checkpoint_statements_ignored": 0,
             "heads_recorded": 0,
+            "heads_named": 0,
             "roots_computed": 0,
             "certified_checkpoints": 0,
             "certificate_signatures": 0,
@@ -83,6 +84,9 @@ class ExportVerifier:
         self.certified = {}  # size -> {"root", "state_digest", "nodes"}
         self.newest_certified = 0
         self.all_statements = {}  # size -> {(root, digest): set(nodes)}
+        self.named_heads = set()  # sizes of heads that a kept statement names
+        self.block_sizes = []  # (size before, size after, log index) of every block
+        self.altered = set()  # (size, root) that a quorum certifies and the file does not reproduce
         self.genesis = None
         self.genesis_hash = None
         self.exported_from = None
@@ -146,13 +150,26 @@ class ExportVerifier:
         root = value[0]
         have = len(self.log)
         who = ", ".join(sorted(nodes))
+        # the range (SPEC.md 12.2): from the first block after the last certified size that
+        # agrees with the log, up to the block where this quorum forms
+        agree = max([s for s in self.certified if s < size] or [0])
+        start = log_index
+        if self.block_sizes:
+            start = self.block_sizes[0][2]
+            if agree > 0:
+                k = next((k for k, (_, after, _) in enumerate(self.block_sizes) if after >= agree), None)
+                if k is not None and k + 1 < len(self.block_sizes):
+                    start = self.block_sizes[k + 1][2]
+        if size > have or self.log.root(size) != root:
+            self.altered.add((size, root))
         if size > have:
             self.r.finding("history_altered", f"{len(nodes)} nodes ({who}) certify size {size}, but the log up to here "
-                           f"has only {have} leaves", log_index=log_index, up_to_log_index=log_index)
+                           f"has only {have} leaves", log_index=start, up_to_log_index=log_index)
         elif self.log.root(size) != root:
             self.r.finding("history_altered", f"{len(nodes)} nodes ({who}) certify root {root.hex()} at size {size}; "
-                           f"the log in the file has {self.log.root(size).hex()} there", log_index=log_index,
-                           up_to_log_index=log_index)
+                           f"the log in the file has {self.log.root(size).hex()} there; the altered entry lies in the "
+                           f"blocks from log index {start} (after the last agreeing certified size {agree}) to {log_index}",
+                           log_index=start, up_to_log_index=log_index)
         elif size not in self.ever_heads:
             self.r.finding("blocks_recut", f"{len(nodes)} nodes ({who}) certify size {size}, which is no head of the log in "
                            "the file (not a block end, not a multiple of 1024): the blocks were cut differently",
@@ -195,10 +212,11 @@ class ExportVerifier:
             r.checks["checkpoint_statements_ignored"] += 1  # UNKNOWN_CHECKPOINT
             return
         self.kept[(node, size)] = value
+        self.named_heads.add(size)
         head_root = self.heads.get(size, self.certified.get(size, {}).get("root"))
         if value[0] != head_root:
             r.evidence.append({
-                "node": node, "size": size, "kind": "contradicts_certified_log",
+                "node": node, "size": size, "kind": "contradicts_certified_log", "root": value[0],
                 "what": f"{where}: node {node} signed root {value[0].hex()} for size {size}; "
                         f"the log's root there is {head_root.hex()}",
             })
@@ -409,6 +427,7 @@ class ExportVerifier:
                 self.record_head(len(self.log))
         if len(self.log) > start_size:
             self.record_head(len(self.log))
+        self.block_sizes.append((start_size, len(self.log), log_index))
 
     def check_trailer(self, t, version):
         r = self.r
@@ -467,6 +486,10 @@ class ExportVerifier:
                 if len(nodes) >= self.quorum and cert is not None and cert["root"] == root and cert["state_digest"] != digest:
                     r.finding("history_altered", f"a quorum signed state digest {digest.hex()} at size {s}; "
                               f"another quorum certified {cert['state_digest'].hex()}")
+        r.checks["heads_named"] = len(self.named_heads)
+        # statements that a quorum shares belong to the history_altered finding (the file is
+        # wrong, not those nodes): not evidence
+        r.evidence = [e for e in r.evidence if (e["size"], e.get("root")) not in self.altered]
         r.checks["signatures_fast_path"] = self.sig.fast_accepted
         r.checks["signatures_exact_rule"] = self.sig.fallback_accepted
 
@@ -502,7 +525,7 @@ class ExportVerifier:
             "uncertified_leaves": size - self.newest_certified,
             "checks": r.checks,
             "findings": r.findings,
-            "evidence": r.evidence,
+            "evidence": [{k: (v.hex() if isinstance(v, bytes) else v) for k, v in e.items()} for e in r.evidence],
             "could_not_verify": r.could_not,
             "warnings": r.warnings,
             "not_checked": [

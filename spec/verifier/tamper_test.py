@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Tampers with an audit export in the ways of issue 14 and checks that fairshare_verify.py
-catches and locates each. Usage: tamper_test.py EXPORT_FILE [--vector-keys]
+catches and locates each. Usage: tamper_test.py EXPORT_FILE [--vector-keys] [--write-dir DIR]
+(--write-dir keeps each tampered file, e.g. to compare with `fairshare audit verify`)
 
 --vector-keys: the export uses the SPEC.md vectors' genesis, whose private keys are
 public (seed = SHA-256("fairshare test key " + key id)); then the checkpoints are also
@@ -129,7 +130,20 @@ def main():
                 envs[a], envs[b] = envs[b], envs[a]
                 r.block.block = frame_block(envs)
                 return
-        raise SystemExit("no block with two leaves")
+        # one envelope per block (a quiet ledger): swap two leaf blocks' bytes instead
+        leafy = []
+        for i, r in enumerate(recs):
+            if r.WhichOneof("record") == "block":
+                for e in fs.split_block(r.block.block):
+                    env = ledger_pb2.Envelope()
+                    env.ParseFromString(e)
+                    tx = ledger_pb2.Transaction()
+                    tx.ParseFromString(env.body)
+                    if tx.WhichOneof("kind") != "checkpoint_signed":
+                        leafy.append(i)
+                        break
+        a, b = leafy[0], leafy[1]
+        recs[a].block.block, recs[b].block.block = recs[b].block.block, recs[a].block.block
 
     variant("two leaves swapped", "history_altered", swap_leaves)
 
@@ -171,12 +185,24 @@ def main():
 
     recs = read_records(data)
     cut_and_rewrite(recs)
-    out = run(path, write_records(recs))
+    cut_blob = write_records(recs)
+    if "--write-dir" in sys.argv:
+        d = sys.argv[sys.argv.index("--write-dir") + 1]
+        os.makedirs(d, exist_ok=True)
+        open(os.path.join(d, "90-cut-and-rewritten.fsa"), "wb").write(cut_blob)
+    out = run(path, cut_blob)
     print(f"  tail cut at a block boundary, trailer rewritten: exit {out['exit_code']} (expected 0: only a comparison "
           "with the nodes' certified heads, SPEC.md 12.3, can see it)")
 
+    write_dir = None
+    if "--write-dir" in sys.argv:
+        write_dir = sys.argv[sys.argv.index("--write-dir") + 1]
+        os.makedirs(write_dir, exist_ok=True)
     failed = 0
-    for name, kind, blob in cases:
+    for n, (name, kind, blob) in enumerate(cases):
+        if write_dir:
+            with open(os.path.join(write_dir, f"{n:02d}-{kind}.fsa"), "wb") as f:
+                f.write(blob)
         out = run(path, blob)
         kinds = [f["kind"] for f in out["findings"]]
         ok = out["exit_code"] == 1 and kind in kinds
@@ -218,7 +244,11 @@ def main():
                     tx.checkpoint_signed.checkpoint.CopyFrom(c)
                     env.body = tx.SerializeToString(deterministic=True)
                     env.signature = key(env.signer).sign(env.body)
-        out = run(path, write_records(recs))
+        blob = write_records(recs)
+        if "--write-dir" in sys.argv:
+            d = sys.argv[sys.argv.index("--write-dir") + 1]
+            open(os.path.join(d, "91-wrong-state-digest.fsa"), "wb").write(blob)
+        out = run(path, blob)
         print(f"  all checkpoints re-signed with a wrong state digest: exit {out['exit_code']} "
               f"(the file alone cannot show it without re-executing the rules; --vectors compares the "
               f"certified digests with the vectors' recomputed states)")
