@@ -396,6 +396,7 @@ class ExportVerifier:
             # SPEC.md 7.1: a malformed block; nodes apply it as an empty block
             r.finding("malformed_block", f"block read strictly (SPEC.md 7.1): {e}; none of its envelopes is applied",
                       log_index=log_index)
+            self.block_sizes.append((len(self.log), len(self.log), log_index))
             return
         if len(envs) > BLOCK_TRANSACTIONS_MAX:
             r.finding("malformed_block", f"block of {len(envs)} envelopes, more than {BLOCK_TRANSACTIONS_MAX}",
