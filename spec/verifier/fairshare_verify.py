@@ -86,6 +86,7 @@ class ExportVerifier:
         self.all_statements = {}  # size -> {(root, digest): set(nodes)}
         self.named_heads = set()  # sizes of heads that a kept statement names
         self.block_sizes = []  # (size before, size after, log index) of every block
+        self.statement_at = {}  # (size, root) -> (log index, node) of the first statement naming it
         self.altered = set()  # (size, root) that a quorum certifies and the file does not reproduce
         self.genesis = None
         self.genesis_hash = None
@@ -170,10 +171,6 @@ class ExportVerifier:
                            f"the log in the file has {self.log.root(size).hex()} there; the altered entry lies in the "
                            f"blocks from log index {start} (after the last agreeing certified size {agree}) to {log_index}",
                            log_index=start, up_to_log_index=log_index)
-        elif size not in self.ever_heads:
-            self.r.finding("blocks_recut", f"{len(nodes)} nodes ({who}) certify size {size}, which is no head of the log in "
-                           "the file (not a block end, not a multiple of 1024): the blocks were cut differently",
-                           log_index=log_index)
 
     def statement(self, env, tx, where, log_index=None):
         r = self.r
@@ -194,6 +191,7 @@ class ExportVerifier:
             r.warnings.append(f"{where}: malformed checkpoint ignored (MALFORMED_TRANSACTION)")
             return
         size, value = c.size, (bytes(c.root), bytes(c.state_digest))
+        self.statement_at.setdefault((size, value[0]), (log_index, node))
         group = self.all_statements.setdefault(size, {}).setdefault(value, set())
         group.add(node)
         if len(group) == self.quorum:
@@ -432,6 +430,8 @@ class ExportVerifier:
 
     def check_trailer(self, t, version):
         r = self.r
+        last = self.block_sizes[-1][2] if self.block_sizes else None
+        n_before = len(r.findings)
         size = len(self.log)
         bad = []
         if t.blocks != r.checks["blocks"]:
@@ -471,10 +471,16 @@ class ExportVerifier:
             bad.append(f"certified_size {t.certified_size} without newest_certified")
         if t.certified_size and t.certified_size < self.newest_certified and not (version >= 2 and t.HasField("newest_certified")):
             bad.append(f"certified_size {t.certified_size} older than the log's certified {self.newest_certified}")
+        if t.certified_size > self.newest_certified:
+            r.finding("certificate_short", f"the trailer claims size {t.certified_size} certified; the statements in the "
+                      f"file certify up to {self.newest_certified}", log_index=self.block_sizes[-1][2] if self.block_sizes else None)
         if bad:
             r.finding("trailer_mismatch", "trailer: " + "; ".join(bad))
         else:
             r.checks["trailer"] = True
+        for f in r.findings[n_before:]:
+            if f["log_index"] is None:
+                f["log_index"] = last  # the trailer follows the last block
 
     def final_checks(self):
         """A quorum of authentic statements for a checkpoint the re-executed log does not
@@ -487,7 +493,27 @@ class ExportVerifier:
                 if len(nodes) >= self.quorum and cert is not None and cert["root"] == root and cert["state_digest"] != digest:
                     r.finding("history_altered", f"a quorum signed state digest {digest.hex()} at size {s}; "
                               f"another quorum certified {cert['state_digest'].hex()}")
+        # SPEC.md 12.2 blocks_recut: a signed size that is no block boundary of this log
+        # although its root is
+        for (s_, root), (li, node) in sorted(self.statement_at.items(), key=lambda x: x[1][0] or 0):
+            if s_ <= size and s_ not in self.ever_heads and self.log.root(s_) == root:
+                r.finding("blocks_recut", f"node {node} signed size {s_} with the log's root there, but {s_} is no "
+                          "head of the log in the file (not a block end, not a multiple of 1024): blocks were split or merged",
+                          log_index=li)
+        # SPEC.md 12.2 uncertified_disagreement: at a size no quorum certified, a node's
+        # signed root differs from the re-executed head
+        keep = []
+        for e in r.evidence:
+            if (e["kind"] == "contradicts_certified_log" and e["size"] not in self.certified
+                    and (e["size"], e.get("root")) not in self.altered):
+                r.finding("uncertified_disagreement", e["what"] + " (no quorum certified that size)",
+                          log_index=self.statement_at.get((e["size"], e.get("root")), (None,))[0], node=e["node"])
+            else:
+                keep.append(e)
+        r.evidence = keep
         r.checks["heads_named"] = len(self.named_heads)
+        # earliest first (SPEC.md 12.2); header findings (no log index) before all blocks
+        r.findings.sort(key=lambda f: -1 if f["log_index"] is None else f["log_index"])
         # statements that a quorum shares belong to the history_altered finding (the file is
         # wrong, not those nodes): not evidence
         r.evidence = [e for e in r.evidence if (e["size"], e.get("root")) not in self.altered]
