@@ -147,6 +147,37 @@ def main():
 
     variant("two leaves swapped", "history_altered", swap_leaves)
 
+    def kinds_of(block_bytes):
+        out = []
+        for e in fs.split_block(block_bytes):
+            env = ledger_pb2.Envelope()
+            env.ParseFromString(e)
+            tx = ledger_pb2.Transaction()
+            tx.ParseFromString(env.body)
+            out.append(tx)
+        return out
+
+    def merge_blocks(recs):
+        # a block with leaves, then a block with statements for that size and more leaves
+        # after them: merged, the signed size is reached inside a block and is no head
+        blocks = [i for i, r in enumerate(recs) if r.WhichOneof("record") == "block"]
+        for a, b in zip(blocks, blocks[1:]):
+            ka, kb = kinds_of(recs[a].block.block), kinds_of(recs[b].block.block)
+            a_leaves = any(t.WhichOneof("kind") != "checkpoint_signed" for t in ka)
+            b_statements = [k for k, t in enumerate(kb) if t.WhichOneof("kind") == "checkpoint_signed"]
+            b_leaf_after = any(t.WhichOneof("kind") != "checkpoint_signed" for t in kb[b_statements[0]:]) if b_statements else False
+            if a_leaves and b_statements and b_leaf_after:
+                recs[a].block.block = bytes(recs[a].block.block) + bytes(recs[b].block.block)
+                del recs[b]
+                recs[-1].trailer.blocks -= 1
+                return True
+        return False
+
+    if merge_blocks(read_records(data)):
+        variant("blocks merged: a signed size is no block boundary", "blocks_recut", merge_blocks)
+    else:
+        print("  (blocks merged: not applicable, no block holds statements followed by leaves)")
+
     def drop_last_block(recs):
         idx = max(i for i, r in enumerate(recs) if r.WhichOneof("record") == "block")
         del recs[idx]
