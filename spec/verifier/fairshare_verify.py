@@ -151,9 +151,10 @@ class ExportVerifier:
         root = value[0]
         have = len(self.log)
         who = ", ".join(sorted(nodes))
-        # the range (SPEC.md 12.2): from the first block after the last certified size that
-        # agrees with the log, up to the block where this quorum forms
-        agree = max([s for s in self.certified if s < size] or [0])
+        # the range (SPEC.md 11.4 step 4): from the first block after the last signed size where
+        # the log agrees with a signed checkpoint, up to the block where this quorum forms
+        agree = max([s for s, groups in self.all_statements.items()
+                     if s < size and s <= have and any(rt == self.log.root(s) for rt, _ in groups)] or [0])
         start = log_index
         if self.block_sizes:
             start = self.block_sizes[0][2]
