@@ -162,16 +162,19 @@ class ExportVerifier:
                 k = next((k for k, (_, after, _) in enumerate(self.block_sizes) if after >= agree), None)
                 if k is not None and k + 1 < len(self.block_sizes):
                     start = self.block_sizes[k + 1][2]
+        # ... to the block in which the file's log reaches the disagreeing size (or the
+        # quorum's block, when the log has not reached it)
+        up_to = next((li for (_, after, li) in self.block_sizes if after >= size), log_index)
         if size > have or self.log.root(size) != root:
             self.altered.add((size, root))
         if size > have:
             self.r.finding("history_altered", f"{len(nodes)} nodes ({who}) certify size {size}, but the log up to here "
-                           f"has only {have} leaves", log_index=start, up_to_log_index=log_index)
+                           f"has only {have} leaves", log_index=start, up_to_log_index=up_to)
         elif self.log.root(size) != root:
             self.r.finding("history_altered", f"{len(nodes)} nodes ({who}) certify root {root.hex()} at size {size}; "
                            f"the log in the file has {self.log.root(size).hex()} there; the altered entry lies in the "
-                           f"blocks from log index {start} (after the last agreeing certified size {agree}) to {log_index}",
-                           log_index=start, up_to_log_index=log_index)
+                           f"blocks from log index {start} (after the last agreeing signed size {agree}) to {up_to}",
+                           log_index=start, up_to_log_index=up_to)
 
     def statement(self, env, tx, where, log_index=None):
         r = self.r
