@@ -87,6 +87,7 @@ class ExportVerifier:
         self.named_heads = set()  # sizes of heads that a kept statement names
         self.block_sizes = []  # (size before, size after, log index) of every block
         self.statement_at = {}  # (size, root) -> (log index, node) of the first statement naming it
+        self.pending_up_to = []  # (finding position, size): range end resolved after the last block
         self.altered = set()  # (size, root) that a quorum certifies and the file does not reproduce
         self.genesis = None
         self.genesis_hash = None
@@ -167,6 +168,7 @@ class ExportVerifier:
         up_to = next((li for (_, after, li) in self.block_sizes if after >= size), log_index)
         if size > have or self.log.root(size) != root:
             self.altered.add((size, root))
+        self.pending_up_to.append((len(self.r.findings), size))
         if size > have:
             self.r.finding("history_altered", f"{len(nodes)} nodes ({who}) certify size {size}, but the log up to here "
                            f"has only {have} leaves", log_index=start, up_to_log_index=up_to)
@@ -515,6 +517,12 @@ class ExportVerifier:
             else:
                 keep.append(e)
         r.evidence = keep
+        for pos, sz in self.pending_up_to:
+            if pos < len(r.findings) and r.findings[pos]["kind"] == "history_altered":
+                up = next((li for (_, after, li) in self.block_sizes if after >= sz), None)
+                if up is None and self.block_sizes:
+                    up = self.block_sizes[-1][2]
+                r.findings[pos]["up_to_log_index"] = up
         r.checks["heads_named"] = len(self.named_heads)
         # earliest first (SPEC.md 12.2); header findings (no log index) before all blocks
         r.findings.sort(key=lambda f: -1 if f["log_index"] is None else f["log_index"])
