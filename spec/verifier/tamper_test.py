@@ -283,6 +283,44 @@ def main():
         print(f"  all checkpoints re-signed with a wrong state digest: exit {out['exit_code']} "
               f"(the file alone cannot show it without re-executing the rules; --vectors compares the "
               f"certified digests with the vectors' recomputed states)")
+    if vector_keys:
+        # The first leaf re-signed by its own key with R = [r]B + T, T of order 8: valid by
+        # SPEC.md 5.1 (cofactored), refused by cryptography. The envelope must verify (exact
+        # rule), while its new bytes change the leaf: the certified root no longer matches.
+        import ed25519_rule as ed
+
+        recs = read_records(data)
+        envs = fs.split_block(recs[bi].block.block)
+        env = ledger_pb2.Envelope()
+        env.ParseFromString(envs[ei])
+        seed = hashlib.sha256(b"fairshare test key " + env.signer.encode()).digest()
+        hh = hashlib.sha512(seed).digest()
+        a = int.from_bytes(hh[:32], "little")
+        a &= (1 << 254) - 8
+        a |= 1 << 254
+        A = ed.encode_point(ed._mul(a, ed.BASE))
+        # a point of order 8 (the R of signatures.json's small_order_r)
+        t8 = ed.decode_point(bytes.fromhex("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a"))
+        assert not ed._is_identity(ed._mul(4, t8)) and ed._is_identity(ed._mul(8, t8))
+        r = int.from_bytes(hashlib.sha512(b"mixed" + bytes(env.body)).digest(), "little") % ed.L
+        R = ed.encode_point(ed._add(ed._mul(r, ed.BASE), t8))
+        k = int.from_bytes(hashlib.sha512(R + A + bytes(env.body)).digest(), "little") % ed.L
+        S = (r + k * a) % ed.L
+        env.signature = R + S.to_bytes(32, "little")
+        assert ed.verify(A, env.body, env.signature)
+        envs[ei] = env.SerializeToString()
+        recs[bi].block.block = frame_block(envs)
+        blob = write_records(recs)
+        if "--write-dir" in sys.argv:
+            d = sys.argv[sys.argv.index("--write-dir") + 1]
+            open(os.path.join(d, "92-mixed-order-r.fsa"), "wb").write(blob)
+        out = run(path, blob)
+        kinds = [f["kind"] for f in out["findings"]]
+        ok = "bad_envelope" not in kinds and out["checks"]["signatures_exact_rule"] >= 1 and "history_altered" in kinds
+        print(f"  {'ok' if ok else 'WRONG'}: an envelope re-signed with a mixed-order R: no bad_envelope, "
+              f"{out['checks']['signatures_exact_rule']} signature(s) accepted by the exact rule after cryptography "
+              f"refused, and the changed bytes found: {kinds[:2]}")
+        failed += not ok
     print(f"{len(cases) - failed} of {len(cases)} tamperings caught")
     return 1 if failed else 0
 
