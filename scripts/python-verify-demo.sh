@@ -13,6 +13,7 @@
 # on a busy machine plays the demo in about 4 minutes).
 # Exit status: 0 when every verification passes, non-zero otherwise.
 set -euo pipefail
+export PYTHONDONTWRITEBYTECODE=1
 cd "$(dirname "$0")/.."
 root="$PWD"
 bin="${1:-${FAIRSHARE:-}}"
