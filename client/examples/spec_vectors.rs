@@ -20,6 +20,8 @@ use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
 use curve25519_dalek::scalar::Scalar;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use fairshare_client::audit::file::{self, Export};
+use fairshare_client::audit::proof::{self, CertifiedCheckpoint, ConsistencyProof, InclusionProof, ProofFile};
+use fairshare_client::audit::report::SignedStatement;
 use fairshare_client::audit::verify::{verify, Options};
 use fairshare_protocol::digest_map::{DigestedMap, BUCKET_BITS};
 use fairshare_protocol::envelope::{envelope_leaf_hash, seal, transaction_id};
@@ -59,7 +61,11 @@ pub fn write_all(dir: &Path) -> std::io::Result<Vec<String>> {
     add_json("state-digests.json", built.state_digests);
     add_json("export.json", built.description);
     add_json("export-report.json", built.report);
+    // As `fairshare audit prove --out` and `audit consistency --out` write them.
+    files.push(("inclusion-proof.json".to_string(), format!("{}\n", built.inclusion_proof.to_json()).into_bytes()));
+    files.push(("consistency-proof.json".to_string(), format!("{}\n", built.consistency_proof.to_json()).into_bytes()));
     files.push(("genesis.toml".to_string(), genesis_toml().into_bytes()));
+    files.push(("genesis-minimal.toml".to_string(), minimal_genesis_toml().into_bytes()));
     files.push((EXPORT_FILE.to_string(), built.file));
     let mut names = Vec::new();
     for (name, bytes) in files {
@@ -433,6 +439,26 @@ fn genesis_toml() -> String {
     text
 }
 
+/// The least a genesis file may say: no regulators, no sectors (so the default sector),
+/// the default key group, two insurers.
+fn minimal_genesis_toml() -> String {
+    let mut text = format!(
+        "# The smallest genesis: defaults for sectors and key groups. Keys as in genesis.toml.\n\
+         ledger_id = \"minimal\"\nfund = \"0\"\n\n[ministry]\nid = \"vws\"\nname = \"VWS\"\npublic_key = \"{}\"\n\n",
+        key_hex("vws")
+    );
+    for id in ["zk", "cz"] {
+        text += &format!(
+            "[[insurers]]\nid = \"{id}\"\nname = \"{}\"\npublic_key = \"{}\"\nnode_key = \"{}\"\n\n",
+            id.to_uppercase(),
+            key_hex(id),
+            key_hex(&node_signer(id))
+        );
+    }
+    text += "[[keys]]\nvalid_from = \"2026-01-01\"\nshares = { zk = \"0.5\", cz = \"0.5\" }\n";
+    text
+}
+
 fn member_json(member: &pb::Member) -> Value {
     json!({"id": member.id, "name": member.name, "signing_key": hex::encode(&member.signing_key), "node_key": hex::encode(&member.node_key)})
 }
@@ -459,7 +485,16 @@ fn genesis_vectors() -> (Genesis, Value) {
             })
             .collect()
     };
+    let minimal: GenesisFile = toml::from_str(&minimal_genesis_toml()).expect("the minimal genesis parses");
+    let minimal = minimal.build().expect("the minimal genesis is valid");
+    assert_eq!(minimal.sectors.len(), 1, "the default sector");
     let value = json!({
+        "minimal": {
+            "source": "genesis-minimal.toml",
+            "canonical": hex::encode(minimal.canonical().encode_to_vec()),
+            "hash": hex::encode(minimal.hash()),
+            "quorum": minimal.quorum(),
+        },
         "about": "genesis.toml canonicalised into fairshare.ledger.v1.Genesis (SPEC.md, Genesis); hash = SHA-256(canonical).",
         "source": "genesis.toml",
         "canonical": hex::encode(&encoded),
@@ -766,6 +801,8 @@ fn state_json(state: &LedgerState, size: u64) -> Value {
 // ------------------------------------------------------------------------ the export
 
 struct Built {
+    inclusion_proof: ProofFile,
+    consistency_proof: ProofFile,
     file: Vec<u8>,
     description: Value,
     report: Value,
@@ -987,6 +1024,48 @@ fn build_export(genesis: &Genesis) -> Built {
     assert!(report.ok && report.exit_code == 0, "the vector export verifies: {}", report.to_text());
 
     let certification = ledger.certification();
+    let certified_checkpoint = |size: u64| {
+        let head = &certification.certified[&size];
+        CertifiedCheckpoint {
+            size,
+            root: hex32(&head.root),
+            state_digest: hex32(&head.state_digest),
+            certificate: certification.certificate(size).iter().map(SignedStatement::of).collect(),
+        }
+    };
+    let genesis_hex = hex::encode(genesis.canonical().encode_to_vec());
+    // The payment rejected at leaf 3, in the log certified at size 11.
+    let rejected = &blocks[2].1[0];
+    let inclusion = InclusionProof {
+        format: proof::INCLUSION_FORMAT.to_string(),
+        ledger_id: genesis.ledger_id.clone(),
+        genesis_hash: hex::encode(genesis.hash()),
+        genesis: genesis_hex.clone(),
+        made_from: "zk (https://127.0.0.1:7101)".to_string(),
+        transaction_id: hex::encode(transaction_id(rejected)),
+        envelope: SignedStatement::of(rejected),
+        leaf_index: 3,
+        leaf_hash: hex32(&envelope_leaf_hash(rejected)),
+        proof: hashes(&ledger.merkle().inclusion_proof(3, 11).expect("leaf 3 of 11")),
+        checkpoint: certified_checkpoint(11),
+    };
+    let consistency = ConsistencyProof {
+        format: proof::CONSISTENCY_FORMAT.to_string(),
+        ledger_id: genesis.ledger_id.clone(),
+        genesis_hash: hex::encode(genesis.hash()),
+        genesis: genesis_hex,
+        made_from: "zk (https://127.0.0.1:7101)".to_string(),
+        old: certified_checkpoint(3),
+        new: certified_checkpoint(11),
+        proof: hashes(&ledger.merkle().consistency_proof(3, 11).expect("3 to 11")),
+    };
+    let inclusion = ProofFile::Inclusion(inclusion);
+    let consistency = ProofFile::Consistency(consistency);
+    for file in [&inclusion, &consistency] {
+        let checked = proof::check(file, Some(genesis));
+        assert!(checked.ok, "the vector proof checks: {checked:?}");
+        assert_eq!(ProofFile::parse("vector", &file.to_json()).expect("parses"), *file);
+    }
     let certified: Vec<Value> = certification
         .certified
         .iter()
@@ -1011,6 +1090,8 @@ fn build_export(genesis: &Genesis) -> Built {
         "state_digest": hex32(&head.state_digest),
     });
     Built {
+        inclusion_proof: inclusion,
+        consistency_proof: consistency,
         file: bytes,
         description,
         report: serde_json::to_value(&report).expect("reports serialise"),
