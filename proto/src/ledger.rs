@@ -1,6 +1,9 @@
 //! The ledger: the state, the Merkle log of its transactions, and the certification of
 //! checkpoints, advanced one block (one Raft entry) at a time.
 //!
+//! SPEC.md sections 7 (blocks, leaves, verdicts) and 9 (heads, checkpoint statements,
+//! certification, evidence) are the normative statement of what this module does.
+//!
 //! A block's envelopes are applied in order. For each envelope:
 //! - one that fails to decode, names an unknown signer or carries a bad signature is
 //!   *refused*: it is not a leaf and changes nothing (nodes refuse these before the log;
