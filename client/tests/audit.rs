@@ -107,8 +107,8 @@ fn play_demo(cluster: &Cluster, signer: &mut Signer) -> Vec<String> {
 
 /// Position (block, envelope) of the first envelope whose transaction satisfies `wanted`.
 fn find(export: &Export, wanted: impl Fn(&pb::Envelope, &Kind) -> bool) -> (usize, usize) {
-    for (block_position, exported) in export.blocks.iter().enumerate() {
-        for (position, envelope) in exported.block.as_ref().expect("block").envelopes.iter().enumerate() {
+    for block_position in 0..export.blocks.len() {
+        for (position, envelope) in export.decoded_block(block_position).expect("block").envelopes.iter().enumerate() {
             let Ok(transaction) = pb::Transaction::decode(envelope.body.as_slice()) else { continue };
             if transaction.kind.as_ref().is_some_and(|kind| wanted(envelope, kind)) {
                 return (block_position, position);
@@ -118,8 +118,16 @@ fn find(export: &Export, wanted: impl Fn(&pb::Envelope, &Kind) -> bool) -> (usiz
     panic!("no such envelope in the export");
 }
 
-fn envelopes_mut(export: &mut Export, block: usize) -> &mut Vec<pb::Envelope> {
-    &mut export.blocks[block].block.as_mut().expect("block").envelopes
+fn envelopes(export: &Export, block: usize) -> Vec<pb::Envelope> {
+    export.decoded_block(block).expect("block").envelopes
+}
+
+/// Swaps two envelopes of the export (in one block or two).
+fn swap(export: &mut Export, (block, position): (usize, usize), (other_block, other_position): (usize, usize)) {
+    let first = envelopes(export, block)[position].clone();
+    let second = envelopes(export, other_block)[other_position].clone();
+    export.edit_block(other_block, |envelopes| envelopes[other_position] = first);
+    export.edit_block(block, |envelopes| envelopes[position] = second);
 }
 
 fn is_party(_: &pb::Envelope, kind: &Kind) -> bool {
@@ -156,9 +164,9 @@ fn re_sign(envelope: &pb::Envelope, signer: &str, change: impl FnOnce(&mut Kind)
 fn check_re_signed(export: &Export, impostor: &str, wanted: impl Fn(&pb::Envelope, &Kind) -> bool, change: impl FnOnce(&mut Kind)) {
     let mut tampered = export.clone();
     let (block, position) = find(export, wanted);
-    let envelope = &mut envelopes_mut(&mut tampered, block)[position];
-    *envelope = re_sign(envelope, impostor, change);
-    let id = hex::encode(transaction_id(envelope));
+    let envelope = re_sign(&envelopes(export, block)[position], impostor, change);
+    let id = hex::encode(transaction_id(&envelope));
+    tampered.edit_block(block, |envelopes| envelopes[position] = envelope);
     let report = verify_export(&tampered);
     located_at(&report, "history_altered", export.blocks[block].log_index);
     let suspect = first_finding(&report).suspects.iter().find(|suspect| suspect.transaction_id == id);
@@ -171,10 +179,11 @@ fn check_tampering(export: &Export) {
     // One flipped byte in an envelope body.
     let mut tampered = export.clone();
     let (block, position) = find(export, |envelope, kind| envelope.signer == "cz" && is_party(envelope, kind));
-    let envelope = &mut envelopes_mut(&mut tampered, block)[position];
+    let mut envelope = envelopes(export, block)[position].clone();
     let middle = envelope.body.len() / 2;
     envelope.body[middle] ^= 0x01;
-    let id = hex::encode(transaction_id(envelope));
+    let id = hex::encode(transaction_id(&envelope));
+    tampered.edit_block(block, |envelopes| envelopes[position] = envelope);
     let report = verify_export(&tampered);
     let finding = first_finding(&report);
     assert_eq!((finding.kind.as_str(), finding.log_index), ("bad_envelope", Some(export.blocks[block].log_index)), "{}", report.to_text());
@@ -182,8 +191,10 @@ fn check_tampering(export: &Export) {
 
     // A forged signature: the same body signed with another key under the author's name.
     let mut tampered = export.clone();
-    let envelope = &mut envelopes_mut(&mut tampered, block)[position];
-    envelope.signature = seal(&pb::Transaction::decode(envelope.body.as_slice()).expect("body"), "cz", &test_key("zk")).signature;
+    tampered.edit_block(block, |envelopes| {
+        let envelope = &mut envelopes[position];
+        envelope.signature = seal(&pb::Transaction::decode(envelope.body.as_slice()).expect("body"), "cz", &test_key("zk")).signature;
+    });
     let report = verify_export(&tampered);
     let finding = first_finding(&report);
     assert_eq!((finding.kind.as_str(), finding.log_index), ("bad_envelope", Some(export.blocks[block].log_index)), "{}", report.to_text());
@@ -192,29 +203,30 @@ fn check_tampering(export: &Export) {
     // A dropped transaction.
     let mut tampered = export.clone();
     let (block, position) = find(export, |envelope, kind| envelope.signer == "vgz" && is_party(envelope, kind));
-    envelopes_mut(&mut tampered, block).remove(position);
+    tampered.edit_block(block, |envelopes| {
+        envelopes.remove(position);
+    });
     located_at(&verify_export(&tampered), "history_altered", export.blocks[block].log_index);
 
     // Every transaction dropped in turn, and every one swapped with the next: wherever this
     // run's checkpoints happened to land, the place named first holds the altered block.
-    let positions: Vec<(usize, usize)> = export
-        .blocks
-        .iter()
-        .enumerate()
-        .flat_map(|(block, exported)| {
-            let envelopes = &exported.block.as_ref().expect("block").envelopes;
-            (0..envelopes.len()).filter(|position| !envelopes[*position].signer.starts_with("node:")).map(move |position| (block, position))
+    let positions: Vec<(usize, usize)> = (0..export.blocks.len())
+        .flat_map(|block| {
+            let envelopes = envelopes(export, block);
+            (0..envelopes.len())
+                .filter(move |position| !envelopes[*position].signer.starts_with("node:"))
+                .map(move |position| (block, position))
         })
         .collect();
     for (number, &(block, position)) in positions.iter().enumerate() {
         let mut tampered = export.clone();
-        envelopes_mut(&mut tampered, block).remove(position);
+        tampered.edit_block(block, |envelopes| {
+            envelopes.remove(position);
+        });
         located_within(&verify_export(&tampered), &format!("transaction {number} dropped"), export.blocks[block].log_index);
         if let Some(&(next_block, next_position)) = positions.get(number + 1) {
             let mut tampered = export.clone();
-            let moved = envelopes_mut(&mut tampered, block)[position].clone();
-            let other = std::mem::replace(&mut envelopes_mut(&mut tampered, next_block)[next_position], moved);
-            envelopes_mut(&mut tampered, block)[position] = other;
+            swap(&mut tampered, (block, position), (next_block, next_position));
             located_within(
                 &verify_export(&tampered),
                 &format!("transactions {number} and {} swapped", number + 1),
@@ -228,13 +240,13 @@ fn check_tampering(export: &Export) {
     let (first_block, first) = find(export, |envelope, kind| envelope.signer == "menzis" && is_party(envelope, kind));
     let (second_block, second) = (first_block + 1..export.blocks.len())
         .find_map(|candidate| {
-            let envelopes = &export.blocks[candidate].block.as_ref().expect("block").envelopes;
-            envelopes.iter().position(|envelope| !envelope.signer.starts_with("node:")).map(|position| (candidate, position))
+            envelopes(export, candidate)
+                .iter()
+                .position(|envelope| !envelope.signer.starts_with("node:"))
+                .map(|position| (candidate, position))
         })
         .expect("a later transaction");
-    let moved = envelopes_mut(&mut tampered, first_block)[first].clone();
-    let other = std::mem::replace(&mut envelopes_mut(&mut tampered, second_block)[second], moved);
-    envelopes_mut(&mut tampered, first_block)[first] = other;
+    swap(&mut tampered, (first_block, first), (second_block, second));
     located_at(&verify_export(&tampered), "history_altered", export.blocks[first_block].log_index);
 
     // A changed amount, re-signed by a key that may not sign it: a payment by another
@@ -265,8 +277,8 @@ fn check_tampering(export: &Export) {
     let mut tampered = export.clone();
     let certified_size = export.trailer.as_ref().expect("trailer").certified_size;
     let mut kept = BTreeSet::new();
-    for exported in &mut tampered.blocks {
-        exported.block.as_mut().expect("block").envelopes.retain(|envelope| {
+    for block in 0..tampered.blocks.len() {
+        tampered.edit_block(block, |envelopes| envelopes.retain(|envelope| {
             let transaction = pb::Transaction::decode(envelope.body.as_slice()).expect("decodes");
             let for_size = matches!(&transaction.kind, Some(Kind::CheckpointSigned(signed)) if signed.checkpoint.as_ref().is_some_and(|checkpoint| checkpoint.size == certified_size));
             if for_size && (kept.len() < 2 || kept.contains(&envelope.signer)) {
@@ -274,7 +286,7 @@ fn check_tampering(export: &Export) {
                 return true;
             }
             !for_size
-        });
+        }));
     }
     let report = verify_export(&tampered);
     let finding = first_finding(&report);
@@ -302,7 +314,7 @@ fn leaves(export: &Export) -> Vec<Hash> {
     let genesis = Genesis::from_pb(export.header.as_ref().expect("header").genesis.as_ref().expect("genesis")).expect("genesis");
     let mut ledger = Ledger::new(std::sync::Arc::new(genesis));
     for exported in &export.blocks {
-        ledger.apply_block(exported.block.as_ref().expect("block"));
+        ledger.apply_replicated(&fairshare_protocol::envelope::decode_block(&exported.block).expect("a block"));
     }
     (0..ledger.size()).map(|index| ledger.merkle().leaf(index).expect("leaf")).collect()
 }
@@ -461,7 +473,7 @@ fn a_real_ledger_proves_itself_and_every_tampering_is_located() {
     let key = key.to_str().expect("utf-8");
     let mut tampered = export.clone();
     let (block, position) = find(&export, is_party);
-    envelopes_mut(&mut tampered, block)[position].signature[3] ^= 0x10;
+    tampered.edit_block(block, |envelopes| envelopes[position].signature[3] ^= 0x10);
     let tampered_file = dir.join("tampered.fsa");
     std::fs::write(&tampered_file, tampered.encode()).expect("write");
     let run = fairshare(

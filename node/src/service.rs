@@ -235,11 +235,9 @@ impl LedgerApi for LedgerService {
         let (sender, receiver) = mpsc::channel(STREAM_QUEUE_CAPACITY);
         let db = self.shared.db.clone();
         tokio::task::spawn_blocking(move || {
-            for (log_index, bytes) in crate::raft::state_machine::blocks_from(&db, from) {
-                let item = prost::Message::decode(bytes.as_slice())
-                    .map(|block: pb::Block| AuditBlock { log_index, block: Some(block) })
-                    .map_err(|error| Status::data_loss(format!("block at log index {log_index} does not decode: {error}")));
-                if sender.blocking_send(item).is_err() {
+            // The stored bytes as they are: leaves hash the envelopes' bytes as replicated.
+            for (log_index, block) in crate::raft::state_machine::blocks_from(&db, from) {
+                if sender.blocking_send(Ok(AuditBlock { log_index, block })).is_err() {
                     return;
                 }
             }
@@ -331,7 +329,9 @@ pub fn status(shared: &Shared) -> StatusResponse {
         root: head.root.to_vec(),
         state_digest: head.state_digest.to_vec(),
         certified_size: certified.as_ref().map(|head| head.size).unwrap_or(0),
-        certified_root: certified.map(|head| head.root.to_vec()).unwrap_or_default(),
+        certified_root: certified.as_ref().map(|head| head.root.to_vec()).unwrap_or_default(),
+        certified_state_digest: certified.as_ref().map(|head| head.state_digest.to_vec()).unwrap_or_default(),
+        certificate: certified.map(|head| ledger.certification().certificate(head.size)).unwrap_or_default(),
         applied_index: metrics.last_applied.map(|log_id| log_id.index).unwrap_or(0),
         peers: peer_list,
         ledger_id: ledger.genesis().ledger_id.clone(),

@@ -112,7 +112,7 @@ fn under_a_burst_every_multiple_of_the_checkpoint_interval_is_certified_and_cert
         let mut stream = client.audit_log(AuditLogRequest { from_log_index: 0 }).await.expect("audit log").into_inner();
         let mut blocks = Vec::new();
         while let Some(block) = stream.message().await.expect("audit block") {
-            blocks.extend(block.block);
+            blocks.push(fairshare_protocol::envelope::decode_block(&block.block).expect("a block").block);
         }
         blocks
     });

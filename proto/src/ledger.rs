@@ -46,7 +46,7 @@ use imbl::OrdMap;
 use prost::Message;
 use serde::{Deserialize, Serialize};
 
-use crate::envelope::{open_all, transaction_id, TransactionId, VerifiedTransaction};
+use crate::envelope::{open_all, transaction_id, ReplicatedBlock, TransactionId, VerifiedTransaction};
 use crate::genesis::{node_signer, Genesis, Role};
 use crate::merkle::MerkleLog;
 use crate::pb::{self, transaction::Kind, ReasonCode};
@@ -386,6 +386,14 @@ impl Ledger {
     pub fn apply_block(&mut self, block: &pb::Block) -> Vec<Outcome> {
         let opened = open_all(&block.envelopes, &self.genesis);
         self.apply_opened(block, opened, &|_| true)
+    }
+
+    /// Applies a block as replicated ([`crate::envelope::decode_block`]): as
+    /// [`Ledger::apply_block`], with the envelopes whose bytes were not canonical refused.
+    pub fn apply_replicated(&mut self, replicated: &ReplicatedBlock) -> Vec<Outcome> {
+        let mut opened = open_all(&replicated.block.envelopes, &self.genesis);
+        replicated.refuse_non_canonical(&mut opened);
+        self.apply_opened(&replicated.block, opened, &|_| true)
     }
 
     /// Applies a block whose envelopes were already opened (by [`open_all`], perhaps on

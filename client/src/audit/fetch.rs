@@ -104,7 +104,8 @@ impl Node {
 }
 
 /// Exports a node's log record by record into `sink`: the header, every block from
-/// `from_log_index` on, and a trailer with the node's size, root and certified size.
+/// `from_log_index` on (its bytes as the node stored them), and a trailer with the node's
+/// size, root and newest certified checkpoint with its certificate.
 ///
 /// The status is read *before* the log, so the log holds at least what the trailer
 /// claims even while the ledger grows; on an idle ledger the two are equal.
@@ -126,7 +127,20 @@ pub async fn export(
             Ok(sink(Record::Block(exported))?)
         })
         .await?;
-    let trailer = ExportTrailer { blocks, size: status.size, root: status.root, certified_size: status.certified_size };
+    let newest_certified = (status.certified_size > 0).then(|| pb::Checkpoint {
+        ledger_id: genesis.ledger_id.clone(),
+        size: status.certified_size,
+        root: status.certified_root.clone(),
+        state_digest: status.certified_state_digest.clone(),
+    });
+    let trailer = ExportTrailer {
+        blocks,
+        size: status.size,
+        root: status.root,
+        certified_size: status.certified_size,
+        newest_certified,
+        certificate: status.certificate,
+    };
     sink(Record::Trailer(trailer.clone()))?;
     Ok(trailer)
 }

@@ -1,4 +1,4 @@
-//! Reading and writing the export file (format version 1, see the module documentation
+//! Reading and writing the export file (format version 2, see the module documentation
 //! of [`crate::audit`] and `proto/proto/fairshare/audit.proto`).
 //!
 //! Reading never fails on damaged content: a file that ends inside a record, a record that
@@ -15,8 +15,11 @@ use fairshare_protocol::MESSAGE_BYTES_MAX;
 use prost::Message;
 use rayon::prelude::*;
 
-/// The only format version this client writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The format version this client writes. It also reads version 1, whose blocks are the
+/// same bytes on the wire and whose trailer has no checkpoint.
+pub const FORMAT_VERSION: u32 = 2;
+/// The versions this client reads.
+pub const FORMAT_VERSIONS_READ: [u32; 2] = [1, 2];
 
 /// A decoded export: the header, the blocks in file order and the trailer.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -53,7 +56,28 @@ pub enum FileError {
 impl Export {
     /// Envelopes in all blocks (transactions and checkpoint signatures).
     pub fn envelopes(&self) -> u64 {
-        self.blocks.iter().map(|exported| exported.block.as_ref().map_or(0, |block| block.envelopes.len() as u64)).sum()
+        let count =
+            |exported: &ExportedBlock| fairshare_protocol::envelope::block_records(&exported.block).map_or(0, |records| records.len());
+        self.blocks.iter().map(|exported| count(exported) as u64).sum()
+    }
+
+    /// The `position`th block of the file, decoded (`None` past the end or when its bytes
+    /// are not a block). What tools and tests that edit an export start from.
+    pub fn decoded_block(&self, position: usize) -> Option<pb::Block> {
+        let exported = self.blocks.get(position)?;
+        fairshare_protocol::envelope::decode_block(&exported.block).ok().map(|replicated| replicated.block)
+    }
+
+    /// Replaces the `position`th block's bytes with the encoding of `block`.
+    pub fn replace_block(&mut self, position: usize, block: &pb::Block) {
+        self.blocks[position].block = block.encode_to_vec();
+    }
+
+    /// Edits the envelopes of the `position`th block (decoded, changed, encoded again).
+    pub fn edit_block(&mut self, position: usize, edit: impl FnOnce(&mut Vec<pb::Envelope>)) {
+        let mut block = self.decoded_block(position).unwrap_or_default();
+        edit(&mut block.envelopes);
+        self.replace_block(position, &block);
     }
 
     /// Reads and decodes a whole export file (records decode in parallel).
@@ -224,14 +248,15 @@ mod tests {
         let genesis = fairshare_protocol::testing::genesis_with_keys().0;
         let block = |log_index: u64| ExportedBlock {
             log_index,
-            block: Some(pb::Block {
+            block: pb::Block {
                 envelopes: vec![pb::Envelope { body: vec![log_index as u8; 10], signer: "zk".into(), signature: vec![1; 64] }],
-            }),
+            }
+            .encode_to_vec(),
         };
         Export {
             header: Some(header(genesis.canonical(), 0, "test")),
             blocks: vec![block(3), block(4)],
-            trailer: Some(ExportTrailer { blocks: 2, size: 2, root: vec![0; 32], certified_size: 0 }),
+            trailer: Some(ExportTrailer { blocks: 2, size: 2, root: vec![0; 32], ..ExportTrailer::default() }),
             damage: None,
         }
     }

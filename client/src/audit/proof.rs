@@ -296,7 +296,8 @@ pub async fn prove_inclusion(connection: &Connection, transaction: &str) -> Resu
     let mut statements = Statements::new();
     let mut envelope = None;
     node.scan_log(0, |AuditBlock { block, .. }| {
-        for candidate in block.iter().flat_map(|block| &block.envelopes) {
+        let block = fairshare_protocol::envelope::decode_block(&block).map(|replicated| replicated.block).unwrap_or_default();
+        for candidate in &block.envelopes {
             if envelope.is_none() && hex::encode(transaction_id(candidate)) == transaction {
                 envelope = Some(candidate.clone());
             }
@@ -335,7 +336,8 @@ pub async fn prove_consistency(connection: &Connection, old_size: u64, new_size:
     let response = node.consistency_proof(old_size, new_size).await?;
     let mut statements = Statements::new();
     node.scan_log(0, |AuditBlock { block, .. }| {
-        for candidate in block.iter().flat_map(|block| &block.envelopes) {
+        let block = fairshare_protocol::envelope::decode_block(&block).map(|replicated| replicated.block).unwrap_or_default();
+        for candidate in &block.envelopes {
             collect_statement(&genesis, &[old_size, new_size], candidate, &mut statements);
         }
         Ok(())

@@ -33,6 +33,11 @@ pub struct Report {
     pub findings: Vec<Finding>,
     /// Signed proof that a node misbehaved (exit code 3 when there are no findings).
     pub evidence: Vec<EvidenceReport>,
+    /// The nodes whose newest certified checkpoint the export was compared with
+    /// (`--against`), each with that size. Empty: verified offline, and nothing says
+    /// whether newer certified history exists.
+    #[serde(default)]
+    pub compared_with: Vec<String>,
 }
 
 /// What was checked, counted.
@@ -219,6 +224,12 @@ impl Report {
             short(&self.certified_root),
             self.uncertified_leaves
         ));
+        if self.compared_with.is_empty() {
+            line("  nodes:        not compared (offline): pass --against URL (or --against config) to check that no newer certified history is withheld".into());
+        }
+        for compared in &self.compared_with {
+            line(format!("  compared:     {compared}"));
+        }
         for (number, finding) in self.findings.iter().enumerate() {
             let place = match (finding.log_index, finding.up_to_log_index) {
                 (Some(from), Some(to)) if from != to => format!("log index {from}..{to}"),

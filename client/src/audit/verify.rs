@@ -26,7 +26,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::sync::{mpsc, Arc};
 
-use fairshare_protocol::envelope::{open_all, VerifiedTransaction};
+use fairshare_protocol::envelope::{decode_block, open_all, ReplicatedBlock, VerifiedTransaction};
 use fairshare_protocol::genesis::Role;
 use fairshare_protocol::ledger::Head;
 use fairshare_protocol::pb::{self, transaction::Kind};
@@ -34,7 +34,7 @@ use fairshare_protocol::{Genesis, Ledger, Rejection, Verdict};
 use indicatif::ProgressBar;
 use prost::Message;
 
-use super::file::{Export, FORMAT_VERSION};
+use super::file::{Export, FORMAT_VERSIONS_READ};
 use super::report::{Checks, EvidenceReport, Finding, Report, SignedStatement, Suspect};
 
 /// Envelopes per batch verification: large enough that batching pays (the gain flattens
@@ -60,12 +60,24 @@ pub struct Options {
     pub pinned_genesis: Option<[u8; 32]>,
     /// Advanced by one per envelope applied; hidden by default.
     pub progress: ProgressBar,
+    /// Certified checkpoints held elsewhere (the nodes' newest, fetched by `audit verify
+    /// --against`): the export must reach each one and agree with it.
+    pub certified_elsewhere: Vec<CertifiedClaim>,
 }
 
 impl Default for Options {
     fn default() -> Options {
-        Options { pinned_genesis: None, progress: ProgressBar::hidden() }
+        Options { pinned_genesis: None, progress: ProgressBar::hidden(), certified_elsewhere: Vec::new() }
     }
+}
+
+/// A checkpoint with the certificate that is said to certify it, and who said so.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CertifiedClaim {
+    /// "the export's trailer", "node zk (https://…)".
+    pub source: String,
+    pub checkpoint: pb::Checkpoint,
+    pub certificate: Vec<pb::Envelope>,
 }
 
 type Opened = Vec<Result<VerifiedTransaction, Rejection>>;
@@ -101,14 +113,15 @@ pub fn verify(export: &Export, options: &Options) -> Result<Report, VerifyError>
         report.conclude();
         return Ok(report);
     };
-    let named = named_sizes(export, genesis.quorum());
-    let mut ledger = Ledger::new(genesis.clone());
     let mut run = Run::default();
+    let blocks = decode_blocks(export, &mut run);
+    let named = named_sizes(&blocks, genesis.quorum());
+    let mut ledger = Ledger::new(genesis.clone());
     check_block_order(export, &mut run);
-    options.progress.set_length(export.envelopes());
-    re_execute(export, &genesis, &named, &mut ledger, &mut run, &options.progress);
+    options.progress.set_length(blocks.iter().map(|(_, block)| block.block.envelopes.len() as u64).sum());
+    re_execute(&blocks, &genesis, &named, &mut ledger, &mut run, &options.progress);
     options.progress.finish_and_clear();
-    conclude(export, &genesis, &ledger, run, &mut report);
+    conclude(export, &genesis, &ledger, run, &options.certified_elsewhere, &mut report);
     // Freeing a re-executed state of millions of entries takes a noticeable fraction of a
     // second; the verdict need not wait for it. (Should no thread start, the closure and
     // the ledger in it are dropped right here.)
@@ -124,8 +137,8 @@ fn check_genesis(export: &Export, options: &Options, report: &mut Report) -> Res
         return Ok(None);
     };
     report.exported_from = header.exported_from.clone();
-    if header.format_version != FORMAT_VERSION {
-        let what = format!("the export has format version {}; this client reads version {FORMAT_VERSION}", header.format_version);
+    if !FORMAT_VERSIONS_READ.contains(&header.format_version) {
+        let what = format!("the export has format version {}; this client reads versions {FORMAT_VERSIONS_READ:?}", header.format_version);
         report.findings.push(Finding::at("unsupported_format", None, what));
         return Ok(None);
     }
@@ -182,9 +195,24 @@ fn check_block_order(export: &Export, run: &mut Run) {
             run.findings.push(Finding::at("blocks_out_of_order", Some(pair[1].log_index), what));
         }
     }
-    for exported in export.blocks.iter().filter(|exported| exported.block.is_none()) {
-        run.findings.push(Finding::at("damaged_file", Some(exported.log_index), "a block record holds no block".into()));
-    }
+}
+
+/// Every block's bytes, split and decoded strictly ([`decode_block`]), in file order. A
+/// block that is not a block is a finding and counts as empty.
+fn decode_blocks(export: &Export, run: &mut Run) -> Vec<(u64, ReplicatedBlock)> {
+    use rayon::prelude::*;
+    let decoded: Vec<_> = export.blocks.par_iter().map(|exported| (exported.log_index, decode_block(&exported.block))).collect();
+    decoded
+        .into_iter()
+        .map(|(log_index, block)| {
+            let block = block.unwrap_or_else(|malformed| {
+                let what = format!("the block's bytes are not a block ({malformed}); honest nodes replicate only blocks they encoded");
+                run.findings.push(Finding::at("malformed_block", Some(log_index), what));
+                ReplicatedBlock::default()
+            });
+            (log_index, block)
+        })
+        .collect()
 }
 
 /// The sizes that checkpoint signatures in the export name, found by a pre-scan.
@@ -202,9 +230,9 @@ type ClaimedHead = (u64, Vec<u8>, Vec<u8>);
 /// Only node keys sign checkpoints, so only their envelopes are decoded. Unverified: a
 /// superset is harmless (a head recorded for nothing); a forged or removed statement shows
 /// up when re-execution checks every signature and certificate.
-fn named_sizes(export: &Export, quorum: usize) -> Named {
+fn named_sizes(blocks: &[(u64, ReplicatedBlock)], quorum: usize) -> Named {
     let mut claims: BTreeMap<ClaimedHead, BTreeSet<&str>> = BTreeMap::new();
-    for envelope in blocks(export).flat_map(|(_, block)| &block.envelopes) {
+    for envelope in blocks.iter().flat_map(|(_, block)| &block.block.envelopes) {
         let Some(node) = envelope.signer.strip_prefix("node:") else { continue };
         let Ok(pb::Transaction { kind: Some(Kind::CheckpointSigned(signed)), .. }) = pb::Transaction::decode(envelope.body.as_slice())
         else {
@@ -220,40 +248,39 @@ fn named_sizes(export: &Export, quorum: usize) -> Named {
     }
 }
 
-static EMPTY_BLOCK: pb::Block = pb::Block { envelopes: Vec::new() };
-
-fn blocks(export: &Export) -> impl Iterator<Item = (u64, &pb::Block)> {
-    export.blocks.iter().map(|exported| (exported.log_index, exported.block.as_ref().unwrap_or(&EMPTY_BLOCK)))
-}
-
 /// Consecutive blocks of about [`CHUNK_ENVELOPES`] envelopes (a bigger block is one chunk).
-fn chunks(export: &Export) -> Vec<Range<usize>> {
+fn chunks(blocks: &[(u64, ReplicatedBlock)]) -> Vec<Range<usize>> {
     let mut chunks = Vec::new();
     let mut start = 0;
     let mut envelopes = 0;
-    for (position, (_, block)) in blocks(export).enumerate() {
-        envelopes += block.envelopes.len();
+    for (position, (_, block)) in blocks.iter().enumerate() {
+        envelopes += block.block.envelopes.len();
         if envelopes >= CHUNK_ENVELOPES {
             chunks.push(start..position + 1);
             start = position + 1;
             envelopes = 0;
         }
     }
-    if start < export.blocks.len() {
-        chunks.push(start..export.blocks.len());
+    if start < blocks.len() {
+        chunks.push(start..blocks.len());
     }
     chunks
 }
 
-/// Opens the envelopes of some blocks with one batch verification; one result list per block.
-fn open_chunk(blocks: &[&pb::Block], genesis: &Genesis) -> Vec<Opened> {
-    if let [block] = blocks {
-        return vec![open_all(&block.envelopes, genesis)];
-    }
+/// Opens the envelopes of some blocks with one batch verification; one result list per
+/// block, with the envelopes whose bytes were not canonical refused.
+fn open_chunk(blocks: &[&ReplicatedBlock], genesis: &Genesis) -> Vec<Opened> {
     // Batching across blocks: each envelope's verdict is independent of its neighbours.
-    let together: Vec<&pb::Envelope> = blocks.iter().flat_map(|block| &block.envelopes).collect();
+    let together: Vec<&pb::Envelope> = blocks.iter().flat_map(|block| &block.block.envelopes).collect();
     let mut opened = open_all(&together, genesis).into_iter();
-    blocks.iter().map(|block| opened.by_ref().take(block.envelopes.len()).collect()).collect()
+    blocks
+        .iter()
+        .map(|block| {
+            let mut of_block: Opened = opened.by_ref().take(block.block.envelopes.len()).collect();
+            block.refuse_non_canonical(&mut of_block);
+            of_block
+        })
+        .collect()
 }
 
 /// How much lower the openers' scheduling priority is than the applier's (a nice value).
@@ -291,9 +318,15 @@ struct Work {
 /// it unhindered. Nothing hangs on a panic either: an opener that panics drops its chunk's
 /// channel, so the applier's wait ends in a panic too, and an applier that panics drops
 /// the token sender, so waiting openers stop.
-fn re_execute(export: &Export, genesis: &Genesis, named: &Named, ledger: &mut Ledger, run: &mut Run, progress: &ProgressBar) {
-    let all: Vec<(u64, &pb::Block)> = blocks(export).collect();
-    let chunks = chunks(export);
+fn re_execute(
+    all: &[(u64, ReplicatedBlock)],
+    genesis: &Genesis,
+    named: &Named,
+    ledger: &mut Ledger,
+    run: &mut Run,
+    progress: &ProgressBar,
+) {
+    let chunks = chunks(all);
     let openers = std::thread::available_parallelism().map_or(1, usize::from).clamp(1, chunks.len().clamp(1, CHUNKS_AHEAD_MAX));
     let (senders, receivers): (Vec<_>, Vec<_>) = chunks.iter().map(|_| mpsc::sync_channel::<Vec<Opened>>(1)).unzip();
     std::thread::scope(|scope| {
@@ -303,7 +336,7 @@ fn re_execute(export: &Export, genesis: &Genesis, named: &Named, ledger: &mut Le
         }
         let work = Arc::new(std::sync::Mutex::new(Work { tokens, chunks: senders.into_iter().enumerate() }));
         for opener in 0..openers {
-            let (all, chunks, work) = (&all, &chunks, work.clone());
+            let (chunks, work) = (&chunks, work.clone());
             std::thread::Builder::new()
                 .name(format!("audit-open-{opener}"))
                 .spawn_scoped(scope, move || {
@@ -317,7 +350,7 @@ fn re_execute(export: &Export, genesis: &Genesis, named: &Named, ledger: &mut Le
                             }
                         };
                         let Some((number, sender)) = taken else { return };
-                        let blocks: Vec<&pb::Block> = all[chunks[number].clone()].iter().map(|(_, block)| *block).collect();
+                        let blocks: Vec<&ReplicatedBlock> = all[chunks[number].clone()].iter().map(|(_, block)| block).collect();
                         if sender.send(open_chunk(&blocks, genesis)).is_err() {
                             return; // the applier stopped
                         }
@@ -327,9 +360,9 @@ fn re_execute(export: &Export, genesis: &Genesis, named: &Named, ledger: &mut Le
         }
         for (range, receiver) in chunks.iter().zip(receivers) {
             let opened = receiver.recv().expect("the opener of this chunk panicked");
-            for (&(log_index, block), opened) in all[range.clone()].iter().zip(opened) {
-                apply_block(log_index, block, opened, named, ledger, run);
-                progress.inc(block.envelopes.len() as u64);
+            for ((log_index, block), opened) in all[range.clone()].iter().zip(opened) {
+                apply_block(*log_index, block, opened, named, ledger, run);
+                progress.inc(block.block.envelopes.len() as u64);
             }
             // Never blocks: at most CHUNKS_AHEAD_MAX tokens exist. Dropping one would only slow the openers.
             let _ = give_token.try_send(());
@@ -340,7 +373,8 @@ fn re_execute(export: &Export, genesis: &Genesis, named: &Named, ledger: &mut Le
     assert_eq!(run.boundaries.len(), all.len(), "every block was applied");
 }
 
-fn apply_block(log_index: u64, block: &pb::Block, opened: Opened, named: &Named, ledger: &mut Ledger, run: &mut Run) {
+fn apply_block(log_index: u64, replicated: &ReplicatedBlock, opened: Opened, named: &Named, ledger: &mut Ledger, run: &mut Run) {
+    let block = &replicated.block;
     let checks = &mut run.checks;
     checks.blocks += 1;
     checks.envelopes += block.envelopes.len() as u64;
@@ -382,14 +416,18 @@ fn apply_block(log_index: u64, block: &pb::Block, opened: Opened, named: &Named,
             Verdict::Duplicate { .. } => checks.duplicates += 1,
             Verdict::Refused { rejection } => {
                 checks.refused += 1;
+                let (kind, is) = if replicated.non_canonical.contains(&position) {
+                    ("non_canonical_envelope", "is refused")
+                } else {
+                    ("bad_envelope", "is not authentic")
+                };
                 let what = format!(
-                    "envelope {position} of the block (signer '{}') is not authentic: {}: {}; honest nodes refuse such envelopes before the log, so it was put there or altered afterwards",
+                    "envelope {position} of the block (signer '{}') {is}: {}: {}; honest nodes refuse such envelopes before the log, so it was put there or altered afterwards",
                     envelope.signer,
                     rejection.code.as_str_name(),
                     rejection.message
                 );
-                run.findings
-                    .push(Finding { transaction_id: Some(hex::encode(outcome.id)), ..Finding::at("bad_envelope", Some(log_index), what) });
+                run.findings.push(Finding { transaction_id: Some(hex::encode(outcome.id)), ..Finding::at(kind, Some(log_index), what) });
             }
             Verdict::CheckpointRecorded { .. } | Verdict::CheckpointIgnored { .. } => {}
         }
@@ -523,7 +561,7 @@ fn names(nodes: &BTreeSet<&str>) -> String {
     nodes.iter().copied().collect::<Vec<_>>().join(", ")
 }
 
-fn conclude(export: &Export, genesis: &Genesis, ledger: &Ledger, mut run: Run, report: &mut Report) {
+fn conclude(export: &Export, genesis: &Genesis, ledger: &Ledger, mut run: Run, elsewhere: &[CertifiedClaim], report: &mut Report) {
     let final_head = ledger.head();
     let certification = ledger.certification();
     let run_checks = std::mem::take(&mut run.checks);
@@ -643,6 +681,14 @@ fn conclude(export: &Export, genesis: &Genesis, ledger: &Ledger, mut run: Run, r
     }
 
     check_trailer(export, &conclusions, &run, certification, genesis, &mut findings, report);
+    let trailer_claim = export.trailer.as_ref().and_then(|trailer| {
+        let checkpoint = trailer.newest_certified.clone()?;
+        Some(CertifiedClaim { source: "the export's trailer".into(), checkpoint, certificate: trailer.certificate.clone() })
+    });
+    for claim in trailer_claim.iter().chain(elsewhere) {
+        check_certified_claim(claim, &conclusions, genesis, export, &mut findings);
+    }
+    report.compared_with = elsewhere.iter().map(|claim| format!("{}: certified size {}", claim.source, claim.checkpoint.size)).collect();
     if let Some(damage) = &export.damage {
         let after =
             damage.after_log_index.map_or("before the first block".to_string(), |index| format!("after the block at log index {index}"));
@@ -722,6 +768,49 @@ fn history_altered(conclusions: &Conclusions, size: u64, signed_root: &[u8], nod
         transaction_id: (suspects.len() == 1).then(|| suspects[0].transaction_id.clone()),
         what,
         suspects,
+    }
+}
+
+/// A certified checkpoint held outside the log (the trailer's, a node's): if its
+/// certificate checks, the export must reach its size and agree with it there; an export
+/// that stops short of it withholds certified history.
+fn check_certified_claim(
+    claim: &CertifiedClaim,
+    conclusions: &Conclusions,
+    genesis: &Genesis,
+    export: &Export,
+    findings: &mut Vec<Finding>,
+) {
+    let last_block = export.blocks.last().map(|block| block.log_index);
+    let size = claim.checkpoint.size;
+    let signers = match fairshare_protocol::ledger::check_certificate(genesis, &claim.checkpoint, &claim.certificate) {
+        Ok(signers) => signers.into_iter().collect::<Vec<_>>().join(", "),
+        Err(rejection) => {
+            let what = format!(
+                "{} names a certified checkpoint at size {size} whose certificate does not check: {}",
+                claim.source, rejection.message
+            );
+            findings.push(Finding::at("unproven_certificate", last_block, what));
+            return;
+        }
+    };
+    let reexecuted = conclusions.at(size);
+    if matches!(reexecuted, Reexecuted::Beyond) {
+        let what = format!(
+            "the export stops at {} leaves, but {} holds a checkpoint at size {size} certified by {signers}: the newest part of the log is withheld or cut",
+            conclusions.final_head.size, claim.source
+        );
+        findings.push(Finding::at("export_short", last_block, what));
+    } else if !reexecuted.matches(&claim.checkpoint)
+        && !matches!(reexecuted, Reexecuted::Within(root) if root.as_slice() == claim.checkpoint.root)
+    {
+        let last_agreeing = conclusions.last_agreeing_before(size);
+        let (from, to, precision) = conclusions.altered_range(last_agreeing, size);
+        let what = format!(
+            "the export's log at size {size} differs from the checkpoint {} holds, certified by {signers}: the history was altered; last agreeing size {last_agreeing}: {precision}",
+            claim.source
+        );
+        findings.push(Finding { up_to_log_index: to, ..Finding::at("contradicts_certified", from, what) });
     }
 }
 
@@ -889,11 +978,13 @@ mod tests {
                 size: head.size,
                 root: head.root.to_vec(),
                 certified_size: head.size,
+                newest_certified: Some(head.to_checkpoint(&genesis.ledger_id)),
+                certificate: ledger.certification().certificate(head.size),
             }),
             blocks: blocks
                 .into_iter()
                 .enumerate()
-                .map(|(number, block)| ExportedBlock { log_index: number as u64 + 3, block: Some(block) })
+                .map(|(number, block)| ExportedBlock { log_index: number as u64 + 3, block: block.encode_to_vec() })
                 .collect(),
             damage: None,
         }
@@ -909,15 +1000,15 @@ mod tests {
         seal(&transaction(genesis, number, kind), "zk", key)
     }
 
-    fn envelopes(export: &mut Export, block: usize) -> &mut Vec<pb::Envelope> {
-        &mut export.blocks[block].block.as_mut().unwrap().envelopes
+    fn envelopes(export: &Export, block: usize) -> Vec<pb::Envelope> {
+        export.decoded_block(block).unwrap().envelopes
     }
 
     /// (block, position) of every envelope that is a transaction, not a checkpoint statement.
     fn transactions(export: &Export) -> Vec<(usize, usize)> {
         let mut found = Vec::new();
-        for (block, exported) in export.blocks.iter().enumerate() {
-            for (position, envelope) in exported.block.as_ref().unwrap().envelopes.iter().enumerate() {
+        for block in 0..export.blocks.len() {
+            for (position, envelope) in envelopes(export, block).iter().enumerate() {
                 if !envelope.signer.starts_with("node:") {
                     found.push((block, position));
                 }
@@ -957,18 +1048,23 @@ mod tests {
                 let log_index = export.blocks[block].log_index;
 
                 let mut dropped = export.clone();
-                envelopes(&mut dropped, block).remove(position);
+                dropped.edit_block(block, |envelopes| {
+                    envelopes.remove(position);
+                });
                 assert_located(&dropped, &format!("layout {sizes:?}/{spacing}: dropped transaction {number}"), log_index);
 
                 let mut added = export.clone();
-                envelopes(&mut added, block).insert(position, party_registered(&genesis, &keys["zk"], 1_000 + number as u64));
+                added.edit_block(block, |envelopes| {
+                    envelopes.insert(position, party_registered(&genesis, &keys["zk"], 1_000 + number as u64))
+                });
                 assert_located(&added, &format!("layout {sizes:?}/{spacing}: transaction added before {number}"), log_index);
 
                 if let Some(&(next_block, next_position)) = positions.get(number + 1) {
                     let mut moved = export.clone();
-                    let first = envelopes(&mut moved, block)[position].clone();
-                    let second = std::mem::replace(&mut envelopes(&mut moved, next_block)[next_position], first);
-                    envelopes(&mut moved, block)[position] = second;
+                    let first = envelopes(&moved, block)[position].clone();
+                    let second = envelopes(&moved, next_block)[next_position].clone();
+                    moved.edit_block(next_block, |envelopes| envelopes[next_position] = first);
+                    moved.edit_block(block, |envelopes| envelopes[position] = second);
                     assert_located(
                         &moved,
                         &format!("layout {sizes:?}/{spacing}: transactions {number} and {} swapped", number + 1),
@@ -1004,12 +1100,116 @@ mod tests {
         let mut export = small_export();
         let (genesis, _) = genesis_with_keys();
         let wrong = pb::Checkpoint { ledger_id: genesis.ledger_id.clone(), size: 4, root: vec![9; 32], state_digest: vec![9; 32] };
-        let last = export.blocks.last_mut().unwrap().block.as_mut().unwrap();
-        last.envelopes.push(checkpoint_signed(&genesis, "vgz", wrong));
+        let last = export.blocks.len() - 1;
+        export.edit_block(last, |envelopes| envelopes.push(checkpoint_signed(&genesis, "vgz", wrong)));
         let report = verify(&export, &Options::default()).unwrap();
         assert!(report.findings.is_empty(), "{}", report.to_text());
         assert_eq!(report.exit_code, crate::audit::exit::EVIDENCE);
         assert_eq!((report.evidence[0].node.as_str(), report.evidence[0].size, report.evidence[0].statements.len()), ("vgz", 4, 2));
+    }
+
+    /// An unknown field appended to an envelope, and an envelope re-encoded with an
+    /// overlong length: the signature still checks (it covers the body), but the bytes are
+    /// not the certified bytes, so each is refused, reported and located.
+    #[test]
+    fn an_envelope_with_an_unknown_field_or_a_non_canonical_encoding_is_located() {
+        let export = small_export();
+        let (block, position) = transactions(&export)[2];
+        let log_index = export.blocks[block].log_index;
+        let envelope = envelopes(&export, block)[position].encode_to_vec();
+        let mut unknown_field = envelope.clone();
+        unknown_field.extend([0x20, 0x01]); // field 4, varint 1: not in the schema
+        let mut overlong = vec![0x0a, 0x80 | envelope[1], 0x00]; // field 1's length in two bytes
+        assert!(envelope[1] < 0x80, "a short body, so its length is one byte");
+        overlong.extend(&envelope[2..]);
+        for (what, bytes) in [("an unknown field", unknown_field), ("an overlong length", overlong)] {
+            assert_eq!(pb::Envelope::decode(bytes.as_slice()).unwrap().encode_to_vec(), envelope, "{what}: decodes to the same envelope");
+            let mut tampered = export.clone();
+            let records: Vec<Vec<u8>> = fairshare_protocol::envelope::block_records(&tampered.blocks[block].block)
+                .unwrap()
+                .into_iter()
+                .map(|(_, record)| record.to_vec())
+                .collect();
+            let mut block_bytes = Vec::new();
+            for (at, record) in records.iter().enumerate() {
+                let record = if at == position { &bytes } else { record };
+                block_bytes.push(0x0a);
+                prost::encoding::encode_varint(record.len() as u64, &mut block_bytes);
+                block_bytes.extend(record);
+            }
+            tampered.blocks[block].block = block_bytes;
+            let report = verify(&tampered, &Options::default()).unwrap();
+            let first = &report.findings[0];
+            assert_eq!(
+                (first.kind.as_str(), first.log_index),
+                ("non_canonical_envelope", Some(log_index)),
+                "{what}:\n{}",
+                report.to_text()
+            );
+            assert_eq!(report.exit_code, crate::audit::exit::DOES_NOT_VERIFY);
+        }
+    }
+
+    /// A tail cut at a block boundary, trailer rewritten to match: the file alone cannot
+    /// tell, a node's newest certified checkpoint (with its certificate) can.
+    #[test]
+    fn a_tail_cut_at_a_block_boundary_is_caught_against_a_nodes_certified_head() {
+        let export = export_with_layout(&[1, 1, 1, 1, 1, 1], 1);
+        let node = {
+            let trailer = export.trailer.clone().unwrap();
+            CertifiedClaim { source: "node zk".into(), checkpoint: trailer.newest_certified.unwrap(), certificate: trailer.certificate }
+        };
+        let mut cut = export.clone();
+        cut.blocks.truncate(cut.blocks.len() - 3);
+        let (genesis, _) = genesis_with_keys();
+        let mut ledger = Ledger::new(Arc::new(genesis.clone()));
+        for position in 0..cut.blocks.len() {
+            ledger.apply_block(&cut.decoded_block(position).unwrap());
+        }
+        let blocks: Vec<pb::Block> = (0..cut.blocks.len()).map(|position| cut.decoded_block(position).unwrap()).collect();
+        let mut cut = certified_export(&genesis, &ledger, blocks);
+        let certified = ledger.certification().latest_certified().unwrap().clone();
+        let trailer = cut.trailer.as_mut().unwrap();
+        (trailer.certified_size, trailer.newest_certified) = (certified.size, Some(certified.to_checkpoint(&genesis.ledger_id)));
+        trailer.certificate = ledger.certification().certificate(certified.size);
+        let alone = verify(&cut, &Options::default()).unwrap();
+        assert!(alone.ok, "the cut file alone verifies:\n{}", alone.to_text());
+        let options = Options { certified_elsewhere: vec![node.clone()], ..Options::default() };
+        let against = verify(&cut, &options).unwrap();
+        assert_eq!(against.findings[0].kind, "export_short", "{}", against.to_text());
+        assert_eq!(against.exit_code, crate::audit::exit::DOES_NOT_VERIFY);
+        assert_eq!(against.compared_with, vec![format!("node zk: certified size {}", node.checkpoint.size)]);
+        assert!(verify(&export, &options).unwrap().ok, "the whole export reaches the node's head");
+
+        let mut forged = node.clone();
+        forged.checkpoint.size += 5;
+        let report = verify(&export, &Options { certified_elsewhere: vec![forged], ..Options::default() }).unwrap();
+        assert_eq!(report.findings[0].kind, "unproven_certificate", "a claim without a valid certificate proves nothing");
+    }
+
+    /// Every checkpoint re-signed by every node key with a state digest of their choosing:
+    /// the signatures and roots check, re-execution does not reproduce the digest.
+    #[test]
+    fn checkpoints_all_re_signed_with_a_wrong_state_digest_are_caught() {
+        let export = small_export();
+        let (genesis, _) = genesis_with_keys();
+        let mut forged = export.clone();
+        for position in 0..forged.blocks.len() {
+            forged.edit_block(position, |envelopes| {
+                for envelope in envelopes.iter_mut() {
+                    let Some(node) = envelope.signer.strip_prefix("node:").map(str::to_string) else { continue };
+                    let transaction = pb::Transaction::decode(envelope.body.as_slice()).unwrap();
+                    let Some(Kind::CheckpointSigned(signed)) = transaction.kind else { continue };
+                    let mut checkpoint = signed.checkpoint.unwrap();
+                    checkpoint.state_digest = vec![7; 32];
+                    *envelope = checkpoint_signed(&genesis, &node, checkpoint);
+                }
+            });
+        }
+        let report = verify(&forged, &Options::default()).unwrap();
+        let first = report.findings.first().unwrap_or_else(|| panic!("not caught:\n{}", report.to_text()));
+        assert_eq!(first.kind, "history_altered", "{}", report.to_text());
+        assert!(first.what.contains("another state digest"), "{}", first.what);
     }
 
     #[test]

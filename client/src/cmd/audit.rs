@@ -22,6 +22,8 @@ use super::Context;
 #[command(after_help = "Examples:\n  \
     fairshare audit export --out ledger.fsa\n  \
     fairshare audit verify ledger.fsa --genesis genesis.toml\n  \
+    fairshare audit verify ledger.fsa --against https://127.0.0.1:7101 --against https://127.0.0.1:7102\n  \
+    fairshare audit verify ledger.fsa --against config   # every node of the client config\n  \
     fairshare audit verify --node https://127.0.0.1:7101 --json\n  \
     fairshare audit prove 3f2a…(64 hex digits) --out proof.json && fairshare audit prove --check proof.json\n  \
     fairshare audit consistency 12 40 --out consistency.json\n  \
@@ -53,6 +55,11 @@ enum Command {
         /// The genesis you trust (TOML): the export's must be this one.
         #[arg(long, value_name = "FILE")]
         genesis: Option<PathBuf>,
+        /// Also fetch this node's newest certified checkpoint (with its certificate) and
+        /// report an export that stops short of it or contradicts it; repeat for several
+        /// nodes; `config` means every node of the client config.
+        #[arg(long, value_name = "URL")]
+        against: Vec<String>,
     },
     /// Prove that a transaction is in the certified log (or check a proof file with --check).
     Prove {
@@ -99,7 +106,9 @@ impl Args {
     pub async fn run(self, context: &Context) -> Result<()> {
         let code = match self.command {
             Command::Export { out, from } => export(context, &out, from).await.map(|()| exit::VERIFIED)?,
-            Command::Verify { file, genesis } => or_could_not(verify_command(context, file.as_deref(), genesis.as_deref()).await),
+            Command::Verify { file, genesis, against } => {
+                or_could_not(verify_command(context, file.as_deref(), genesis.as_deref(), &against).await)
+            }
             Command::Prove { check: Some(path), genesis, .. } | Command::Consistency { check: Some(path), genesis, .. } => {
                 or_could_not(check(context, &path, genesis.as_deref()))
             }
@@ -175,7 +184,7 @@ async fn export(context: &Context, out: &Path, from: u64) -> Result<()> {
         from,
         |record| writer.write(record),
         |block| {
-            envelopes += block.block.as_ref().map_or(0, |block| block.envelopes.len() as u64);
+            envelopes += fairshare_protocol::envelope::block_records(&block.block).map_or(0, |records| records.len() as u64);
             bar.inc(1);
             bar.set_message(envelopes.to_string());
         },
@@ -206,9 +215,57 @@ async fn export(context: &Context, out: &Path, from: u64) -> Result<()> {
     Ok(())
 }
 
+/// Each node's newest certified checkpoint with its certificate (`--against`); a node that
+/// does not answer is skipped with a warning, none answering is an error.
+async fn certified_elsewhere(context: &Context, against: &[String]) -> Result<Vec<verify::CertifiedClaim>> {
+    if against.is_empty() {
+        return Ok(Vec::new());
+    }
+    let urls: Vec<String> = if against.iter().any(|url| url == "config") {
+        context.config()?.file.nodes.clone()
+    } else {
+        for url in against {
+            if !url.starts_with("http://") && !url.starts_with("https://") {
+                bail!("--against '{}' is not a URL like https://127.0.0.1:7101, nor 'config'", fairshare_protocol::ids::echo(url));
+            }
+        }
+        against.to_vec()
+    };
+    let mut claims = Vec::new();
+    for url in &urls {
+        let connection = fairshare_client::connection::Connection::new(vec![url.clone()], context.transport()?);
+        let status = match fetch::Node::first(&connection).await {
+            Ok(mut node) => node.status().await,
+            Err(error) => Err(error),
+        };
+        match status {
+            Ok(status) if status.certified_size == 0 => {
+                eprintln!("fairshare: node {} ({url}) has no certified checkpoint yet", status.node)
+            }
+            Ok(status) => claims.push(verify::CertifiedClaim {
+                source: format!("node {} ({url})", status.node),
+                checkpoint: fairshare_protocol::pb::Checkpoint {
+                    ledger_id: status.ledger_id,
+                    size: status.certified_size,
+                    root: status.certified_root,
+                    state_digest: status.certified_state_digest,
+                },
+                certificate: status.certificate,
+            }),
+            Err(error) => eprintln!("fairshare: skipping {url}: {error}"),
+        }
+    }
+    if claims.is_empty() {
+        bail!("none of the nodes given with --against answered with a certified checkpoint");
+    }
+    Ok(claims)
+}
+
 /// Reads or fetches the export and verifies it on a blocking thread (it is CPU work).
-async fn verified(context: &Context, file: Option<&Path>, genesis: Option<&Path>) -> Result<Report> {
+async fn verified(context: &Context, file: Option<&Path>, genesis: Option<&Path>, against: &[String]) -> Result<Report> {
     let pinned = load_genesis(genesis)?.map(|genesis| genesis.hash());
+    // Asked before a log is fetched, so a fetched log reaches what the nodes certified.
+    let certified_elsewhere = certified_elsewhere(context, against).await?;
     let export = match file {
         Some(path) => Export::read(path)?,
         None => {
@@ -220,7 +277,7 @@ async fn verified(context: &Context, file: Option<&Path>, genesis: Option<&Path>
         }
     };
     let bar = progress(context, "{spinner} verifying [{bar:30}] {pos}/{len} envelopes ({per_sec}, {eta} left)");
-    let options = Options { pinned_genesis: pinned, progress: bar };
+    let options = Options { pinned_genesis: pinned, progress: bar, certified_elsewhere };
     let report = tokio::task::spawn_blocking(move || verify::verify(&export, &options)).await.context("the verifier panicked")??;
     Ok(report)
 }
@@ -234,8 +291,8 @@ fn print_report(context: &Context, report: &Report) -> Result<()> {
     }
 }
 
-async fn verify_command(context: &Context, file: Option<&Path>, genesis: Option<&Path>) -> Result<i32> {
-    let report = verified(context, file, genesis).await?;
+async fn verify_command(context: &Context, file: Option<&Path>, genesis: Option<&Path>, against: &[String]) -> Result<i32> {
+    let report = verified(context, file, genesis, against).await?;
     print_report(context, &report)?;
     Ok(report.exit_code)
 }
@@ -273,7 +330,7 @@ fn check(context: &Context, path: &Path, genesis: Option<&Path>) -> Result<i32> 
 
 async fn attest(context: &Context, file: Option<&Path>, note: &str, genesis: Option<&Path>) -> Result<i32> {
     let (signer, key) = context.signer(None)?;
-    let report = verified(context, file, genesis).await?;
+    let report = verified(context, file, genesis, &[]).await?;
     let Some(kind) = fairshare_client::audit::attestation(&report, note) else {
         print_report(context, &report)?;
         if report.ok {

@@ -34,10 +34,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use fairshare_protocol::ledger::LedgerData;
 use fairshare_protocol::snapshot::SnapshotRefused;
-use fairshare_protocol::{pb, Genesis, Ledger};
+use fairshare_protocol::{Genesis, Ledger};
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{AnyError, EntryPayload, OptionalSend, RaftSnapshotBuilder, StorageError, StorageIOError};
-use prost::Message;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
@@ -220,9 +219,9 @@ fn apply_entries(
                 }
                 EntryPayload::Normal(request) => {
                     blocks.insert(&log_key(entry.log_id.index), request.block.as_slice());
-                    match pb::Block::decode(request.block.as_slice()) {
+                    match fairshare_protocol::envelope::decode_block(request.block.as_slice()) {
                         Ok(block) => {
-                            let outcomes = ledger.apply_block(&block);
+                            let outcomes = ledger.apply_replicated(&block);
                             // Under load the head of a block end is certified only after
                             // later blocks: keep a copy of the state at a due block end
                             // (O(1)), to snapshot once its certificate arrives.
@@ -583,9 +582,11 @@ impl BlockHistory {
 #[cfg(test)]
 mod tests {
     use fairshare_protocol::envelope::seal;
+    use fairshare_protocol::pb;
     use fairshare_protocol::pb::transaction::Kind;
     use fairshare_protocol::testing::{checkpoint_statements, genesis_with_keys, transaction};
     use openraft::{CommittedLeaderId, Membership};
+    use prost::Message;
 
     use super::*;
     use crate::raft::{BlockRequest, VerdictRecord};
