@@ -24,7 +24,7 @@ use fairshare_client::audit::proof::{self, CertifiedCheckpoint, ConsistencyProof
 use fairshare_client::audit::report::SignedStatement;
 use fairshare_client::audit::verify::{verify, Options};
 use fairshare_protocol::digest_map::{DigestedMap, BUCKET_BITS};
-use fairshare_protocol::envelope::{envelope_leaf_hash, seal, transaction_id};
+use fairshare_protocol::envelope::{decode_block, envelope_leaf_hash, open_all, seal, transaction_id};
 use fairshare_protocol::genesis::{check_public_key, node_signer, GenesisFile};
 use fairshare_protocol::ledger::{Head, Verdict};
 use fairshare_protocol::merkle::{self, Hash, MerkleLog};
@@ -573,11 +573,18 @@ fn length_delimited(field: u32, value: &[u8]) -> Vec<u8> {
     bytes
 }
 
-fn non_canonical(name: &str, note: &str, envelope: &[u8]) -> Value {
+fn non_canonical(genesis: &Genesis, name: &str, note: &str, envelope: &[u8]) -> Value {
     let decoded = pb::Envelope::decode(envelope).expect("decodes as an Envelope");
     let canonical_envelope = is_canonical::<pb::Envelope>(envelope);
     let canonical_body = is_canonical::<pb::Transaction>(&decoded.body);
     assert!(!(canonical_envelope && canonical_body), "{name} is not canonical");
+    // As a node or an auditor reads it: in a block of its own, exactly these bytes.
+    let block = length_delimited(1, envelope);
+    let replicated = decode_block(&block).expect("a block of one envelope record");
+    let mut opened = open_all(&replicated.block.envelopes, genesis);
+    replicated.refuse_non_canonical(&mut opened);
+    let refusal = opened.pop().expect("one envelope").expect_err("a non-canonical envelope is refused");
+    assert_eq!(refusal.code, pb::ReasonCode::MalformedTransaction, "{name}: {}", refusal.message);
     json!({
         "name": name,
         "note": note,
@@ -586,7 +593,9 @@ fn non_canonical(name: &str, note: &str, envelope: &[u8]) -> Value {
         "body_is_canonical": canonical_body,
         "reencoded_envelope": hex::encode(decoded.encode_to_vec()),
         "signature_valid": ours_accepts(&decoded.body, &decoded.signature.clone().try_into().expect("64 bytes"), test_key(&decoded.signer).verifying_key().as_bytes()),
-        "verdict": "refused MALFORMED_TRANSACTION (before the log; a finding of audit verify when found in a block)",
+        "block": hex::encode(&block),
+        "verdict": "refused",
+        "reason": refusal.code.as_str_name(),
     })
 }
 
@@ -689,22 +698,26 @@ fn transactions(genesis: &Genesis) -> Value {
 
     let non_canonical = vec![
         non_canonical(
+            genesis,
             "unknown_field_in_envelope",
             "the intake_closed envelope with an unknown field 4 (varint 1) appended; its signature still verifies",
             &unknown_in_envelope,
         ),
         non_canonical(
+            genesis,
             "unknown_field_in_body",
             "a body with an unknown field 100 (varint 1) appended, signed by its signer: the signature verifies",
             &resigned.encode_to_vec(),
         ),
-        non_canonical("fields_out_of_order", "the intake_closed envelope with field 2 (signer) before field 1 (body)", &reordered),
+        non_canonical(genesis, "fields_out_of_order", "the intake_closed envelope with field 2 (signer) before field 1 (body)", &reordered),
         non_canonical(
+            genesis,
             "length_not_shortest",
             "the intake_closed envelope with the body's length written as a two-byte varint",
             &long_varint,
         ),
         non_canonical(
+            genesis,
             "default_value_written",
             "a body that writes nonce = 0 (10 00), which a canonical encoding omits; signed by its signer",
             &explicit_default_envelope.encode_to_vec(),
@@ -1013,9 +1026,19 @@ fn build_export(genesis: &Genesis) -> Built {
         header: Some(file::header(genesis.canonical(), 0, "zk (https://127.0.0.1:7101)")),
         blocks: blocks
             .iter()
-            .map(|(log_index, envelopes)| ExportedBlock { log_index: *log_index, block: Some(pb::Block { envelopes: envelopes.clone() }) })
+            .map(|(log_index, envelopes)| ExportedBlock {
+                log_index: *log_index,
+                block: pb::Block { envelopes: envelopes.clone() }.encode_to_vec(),
+            })
             .collect(),
-        trailer: Some(ExportTrailer { blocks: blocks.len() as u64, size: head.size, root: head.root.to_vec(), certified_size: head.size }),
+        trailer: Some(ExportTrailer {
+            blocks: blocks.len() as u64,
+            size: head.size,
+            root: head.root.to_vec(),
+            certified_size: head.size,
+            newest_certified: Some(head.to_checkpoint(&genesis.ledger_id)),
+            certificate: ledger.certification().certificate(head.size),
+        }),
         damage: None,
     };
     let bytes = export.encode();
