@@ -17,6 +17,8 @@
 //! - [`views`], [`table`], [`csv`]: what queries return and how it is printed.
 //! - [`bench`]: exact latency percentiles and the IZA workload of `fairshare bench --iza`.
 //! - [`sepa`]: SEPA credit-transfer files (pain.001.001.09) of an insurer's open obligations.
+//! - [`observer`]: the regulator's observer: every node's log followed, re-executed and
+//!   compared, evidence raised against the node at fault (`fairshare observe`).
 //!
 //! Nothing here prints or exits; the binary decides what a person sees.
 
@@ -30,6 +32,7 @@ pub mod csv;
 pub mod devnet;
 pub mod keyfile;
 pub mod nonce;
+pub mod observer;
 pub mod plan_file;
 pub mod scenario;
 pub mod sepa;

@@ -309,6 +309,56 @@ fn check_truncation(dir: &Path, export: &Export) {
     assert_eq!((finding.kind.as_str(), finding.log_index), ("truncated", Some(last_whole)), "{}", report.to_text());
 }
 
+/// The tail cut at a block boundary and the trailer rewritten to claim an older certified
+/// head, as an exporter withholding the newest history would: the file alone verifies;
+/// against the nodes (`--against`), the newest certified head shows it stops short.
+fn check_tail_cut(cluster: &Cluster, dir: &Path, export: &Export, older_certified: u64) {
+    let genesis = Genesis::from_pb(export.header.as_ref().expect("header").genesis.as_ref().expect("genesis")).expect("genesis");
+    let mut ledger = Ledger::new(std::sync::Arc::new(genesis.clone()));
+    let mut kept = 0;
+    for (position, exported) in export.blocks.iter().enumerate() {
+        ledger.apply_replicated(&fairshare_protocol::envelope::decode_block(&exported.block).expect("a block"));
+        if ledger.certification().latest_certified().is_some_and(|head| head.size >= older_certified) {
+            kept = position + 1;
+            break;
+        }
+    }
+    assert!(kept > 0 && kept < export.blocks.len(), "a block boundary where size {older_certified} is certified");
+    let certified = ledger.certification().latest_certified().expect("certified").clone();
+    let mut cut = export.clone();
+    cut.blocks.truncate(kept);
+    let head = ledger.head();
+    cut.trailer = Some(fairshare_protocol::pb::audit::ExportTrailer {
+        blocks: kept as u64,
+        size: head.size,
+        root: head.root.to_vec(),
+        certified_size: certified.size,
+        newest_certified: Some(certified.to_checkpoint(&genesis.ledger_id)),
+        certificate: ledger.certification().certificate(certified.size),
+    });
+    let path = dir.join("cut.fsa");
+    std::fs::write(&path, cut.encode()).expect("write");
+    let alone = fairshare(dir, &["audit", "verify", path.to_str().expect("utf-8"), "--json"]);
+    assert_eq!(alone.code, 0, "the cut file alone verifies: {}{}", alone.stdout, alone.stderr);
+    let against = fairshare(
+        dir,
+        &[
+            "audit",
+            "verify",
+            path.to_str().expect("utf-8"),
+            "--against",
+            &cluster.nodes["vgz"].address,
+            "--against",
+            &cluster.nodes["zk"].address,
+            "--json",
+        ],
+    );
+    assert_eq!(against.code, 1, "{}{}", against.stdout, against.stderr);
+    let report = report_of(&against);
+    assert_eq!(first_finding(&report).kind, "export_short", "{}", report.to_text());
+    assert_eq!(report.compared_with.len(), 2, "{}", report.to_text());
+}
+
 /// Leaf hashes of the log, by replaying the export.
 fn leaves(export: &Export) -> Vec<Hash> {
     let genesis = Genesis::from_pb(export.header.as_ref().expect("header").genesis.as_ref().expect("genesis")).expect("genesis");
@@ -466,6 +516,7 @@ fn a_real_ledger_proves_itself_and_every_tampering_is_located() {
     let export = Export::read(&file).expect("read the export");
     check_tampering(&export);
     check_truncation(dir, &export);
+    check_tail_cut(&cluster, dir, &export, early.certified_size);
     check_proofs(&cluster, dir, &export, &parties[0], early.certified_size);
 
     // A regulator attests what it verified; not when the log does not verify.

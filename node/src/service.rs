@@ -223,7 +223,7 @@ impl LedgerApi for LedgerService {
 
     async fn audit_log(&self, request: Request<AuditLogRequest>) -> Result<Response<Self::AuditLogStream>, Status> {
         full_reader(&request, "read the whole log")?;
-        let from = request.into_inner().from_log_index;
+        let AuditLogRequest { from_log_index: from, follow } = request.into_inner();
         let complete_from = crate::raft::BlockHistory::open(&self.shared.db)
             .and_then(|history| history.complete_from())
             .map_err(|error| Status::internal(format!("cannot read the stored blocks: {error}")))?;
@@ -233,12 +233,32 @@ impl LedgerApi for LedgerService {
             )));
         }
         let (sender, receiver) = mpsc::channel(STREAM_QUEUE_CAPACITY);
-        let db = self.shared.db.clone();
-        tokio::task::spawn_blocking(move || {
-            // The stored bytes as they are: leaves hash the envelopes' bytes as replicated.
-            for (log_index, block) in crate::raft::state_machine::blocks_from(&db, from) {
-                if sender.blocking_send(Ok(AuditBlock { log_index, block })).is_err() {
-                    return;
+        let shared = self.shared.clone();
+        tokio::spawn(async move {
+            // Marked seen now: a block applied while the stored ones are sent wakes the
+            // wait below, so none is missed between the two.
+            let mut applied = shared.applied.clone();
+            applied.borrow_and_update();
+            let mut next = from;
+            loop {
+                let (db, sender) = (shared.db.clone(), sender.clone());
+                // The stored bytes as they are: leaves hash the envelopes' bytes as replicated.
+                let sent = tokio::task::spawn_blocking(move || {
+                    let mut last = None;
+                    for (log_index, block) in crate::raft::state_machine::blocks_from(&db, next) {
+                        sender.blocking_send(Ok(AuditBlock { log_index, block })).ok()?;
+                        last = Some(log_index);
+                    }
+                    Some(last)
+                })
+                .await;
+                match sent {
+                    Ok(Some(Some(last))) => next = last + 1,
+                    Ok(Some(None)) => {}
+                    _ => return, // the client went away
+                }
+                if !follow || applied.changed().await.is_err() {
+                    return; // done, or the node is shutting down
                 }
             }
         });

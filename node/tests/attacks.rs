@@ -355,7 +355,7 @@ fn a_read_identity_reads_only_what_is_owed_to_its_party_and_nobody_reads_without
     let transport = reader.clone();
     let log = cluster.block_on(async move {
         let mut client = fairshare_api::connect(&address, QUICK, &transport).await.unwrap();
-        client.audit_log(fairshare_api::v1::AuditLogRequest { from_log_index: 0 }).await.map(|_| ())
+        client.audit_log(fairshare_api::v1::AuditLogRequest { from_log_index: 0, follow: false }).await.map(|_| ())
     });
     assert_eq!(log.unwrap_err().code(), Code::PermissionDenied);
 

@@ -109,7 +109,7 @@ fn under_a_burst_every_multiple_of_the_checkpoint_interval_is_certified_and_cert
     // was certified, not only whichever sizes the nodes happened to be at.
     let mut client = cluster.client("cz").expect("client");
     let blocks: Vec<pb::Block> = cluster.block_on(async move {
-        let mut stream = client.audit_log(AuditLogRequest { from_log_index: 0 }).await.expect("audit log").into_inner();
+        let mut stream = client.audit_log(AuditLogRequest { from_log_index: 0, follow: false }).await.expect("audit log").into_inner();
         let mut blocks = Vec::new();
         while let Some(block) = stream.message().await.expect("audit block") {
             blocks.push(fairshare_protocol::envelope::decode_block(&block.block).expect("a block").block);

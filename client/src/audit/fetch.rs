@@ -83,13 +83,21 @@ impl Node {
         self.client.consistency_proof(request(message)).await.map(tonic::Response::into_inner).map_err(rpc(&self.url))
     }
 
+    /// The log from `from_log_index` on, live: the stream stays open and brings every
+    /// block as the node applies it (the observer).
+    pub async fn follow_log(&mut self, from_log_index: u64) -> Result<tonic::Streaming<AuditBlock>, ClientError> {
+        let request = AuditLogRequest { from_log_index, follow: true };
+        self.client.audit_log(request).await.map(tonic::Response::into_inner).map_err(rpc(&self.url))
+    }
+
     /// Streams the log from `from_log_index` to its current end, block by block.
     pub async fn scan_log(
         &mut self,
         from_log_index: u64,
         mut visit: impl FnMut(AuditBlock) -> Result<(), FetchError>,
     ) -> Result<u64, FetchError> {
-        let mut stream = self.client.audit_log(AuditLogRequest { from_log_index }).await.map_err(rpc(&self.url))?.into_inner();
+        let mut stream =
+            self.client.audit_log(AuditLogRequest { from_log_index, follow: false }).await.map_err(rpc(&self.url))?.into_inner();
         let mut blocks = 0;
         loop {
             let next = tokio::time::timeout(STREAM_IDLE_MAX, stream.message())

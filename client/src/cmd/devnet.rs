@@ -43,6 +43,7 @@ const DEMO_FILES: &[(&str, &str)] = &[
 #[command(after_help = "Examples:\n  \
     fairshare devnet                       # 4 insurer nodes on 127.0.0.1:7101-7104, files in ./devnet\n  \
     fairshare devnet --demo                # …and play config/demo.toml (plans, milestones, payments)\n  \
+    fairshare devnet --observer            # …and the regulator's observer (status on base port + 200)\n  \
     fairshare devnet --nodes 7 --dir /tmp/iza --base-port 9101\n\n\
     Then, in another terminal:\n  \
     fairshare --config devnet/client.toml status\n  \
@@ -62,6 +63,50 @@ pub struct Args {
     /// The first node listens on this port, the next on P+1…; metrics on P+100… [default: 7101].
     #[arg(long, value_name = "P", value_parser = clap::value_parser!(u16).range(1024..=65_000))]
     base_port: Option<u16>,
+    /// Also run the regulator's observer (`fairshare --as nza observe`) once the nodes are
+    /// up: status at http://127.0.0.1:P+200/status, metrics at /metrics, log logs/observer.log.
+    #[arg(long)]
+    observer: bool,
+}
+
+/// The observer child process; killed with the devnet (and by the kernel if the devnet dies).
+struct ObserverProcess(Child);
+
+impl ObserverProcess {
+    fn start(devnet: &Devnet, client_config: &Path) -> Result<(ObserverProcess, String)> {
+        let executable = std::env::current_exe().context("cannot find this executable to start the observer with")?;
+        let log_path = devnet.dir.join("logs").join("observer.log");
+        let log =
+            OpenOptions::new().create(true).append(true).open(&log_path).with_context(|| format!("cannot open {}", log_path.display()))?;
+        let address = format!("127.0.0.1:{}", devnet.base_port() as u32 + 200);
+        let mut command = std::process::Command::new(&executable);
+        command
+            .arg("--config")
+            .arg(client_config)
+            .args(["--as", "nza"])
+            .args(devnet.insecure.then_some("--insecure"))
+            .args(["observe", "--listen", &address])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().with_context(|| format!("cannot open {}", log_path.display()))?)
+            .stderr(log)
+            .process_group(0);
+        // SAFETY: prctl(2) in the child before exec, async-signal-safe, no allocation.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut command, || {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
+        let child = command.spawn().context("cannot start the observer")?;
+        Ok((ObserverProcess(child), format!("http://{address}/status (log {})", log_path.display())))
+    }
+}
+
+impl Drop for ObserverProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// The demo, parsed; its files come from the binary.
@@ -323,6 +368,13 @@ impl Args {
         };
         let leader = leader?;
         println!("ready: {} nodes, leader {leader}, client config {}", devnet.nodes.len(), client_config.display());
+        let _observer = if self.observer {
+            let (process, at) = ObserverProcess::start(&devnet, &client_config)?;
+            println!("observer: the regulator's live verification, status at {at}");
+            Some(process)
+        } else {
+            None
+        };
         println!("try: fairshare --config {} status    (Ctrl-C stops the devnet)", client_config.display());
 
         loop {

@@ -34,6 +34,7 @@ mod milestone;
 #[cfg(feature = "node")]
 mod node;
 mod obligations;
+mod observe;
 mod party;
 mod pay;
 mod plan;
@@ -78,6 +79,7 @@ pub enum Command {
     Bench(bench::Args),
     Report(report::Args),
     Watch(watch::Args),
+    Observe(observe::Args),
     Export(export::Args),
     Audit(audit::Args),
 }
@@ -114,6 +116,7 @@ impl Command {
             Command::Bench(args) => args.run(context).await,
             Command::Report(args) => args.run(context).await,
             Command::Watch(args) => args.run(context).await,
+            Command::Observe(args) => args.run(context).await,
             Command::Export(args) => args.run(context).await,
             Command::Audit(args) => args.run(context).await,
         }
