@@ -89,6 +89,11 @@ pub struct NodeStatus {
     pub accepting_writes: bool,
     pub ledger_id: String,
     pub evidence: Vec<String>,
+    /// The lowest log index from which the node serves a gap-free history (`audit
+    /// export`); 0: all of it. Above 0 while a node that caught up from a snapshot fetches
+    /// the older blocks from its peers.
+    #[serde(default)]
+    pub history_from: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }

@@ -161,13 +161,10 @@ fn the_observer_verifies_live_and_names_a_node_that_alters_its_log() {
     assert!(report["envelopes_verified"].as_u64().expect("count") >= target, "{report}");
 
     // A dishonest node's log, fed beside the honest ones.
-    let genesis = Arc::new(
-        Genesis::from_pb(&cluster.block_on(async {
-            let mut client = cluster.client("cz").expect("client");
-            client.genesis(fairshare_api::v1::GenesisRequest {}).await.expect("genesis").into_inner()
-        }))
-        .expect("genesis"),
-    );
+    let mut client = cluster.client("cz").expect("client");
+    let canonical =
+        cluster.block_on(async move { client.genesis(fairshare_api::v1::GenesisRequest {}).await.expect("genesis").into_inner() });
+    let genesis = Arc::new(Genesis::from_pb(&canonical).expect("genesis"));
     let honest = logs(&cluster);
     let vgz = honest.iter().position(|(node, _)| node == "vgz").expect("vgz");
     let (dishonest_log, altered_at) = altered(&honest[vgz].1);

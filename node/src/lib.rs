@@ -11,6 +11,8 @@
 //! - [`submit`]: pre-checks, group commit into blocks, forwarding to the leader.
 //! - [`transport`]: mutual TLS on the listener (genesis identities) and who may call what.
 //! - [`node`]: wiring and a graceful stop; [`metrics`]: Prometheus text.
+//! - [`backfill`]: a node that caught up from a snapshot fetches the blocks before it from
+//!   its peers, verifies them against the certified head and stores them.
 //! - [`limits`]: connection caps and deadlines; [`health`]: when the node refuses writes or
 //!   reports NOT_SERVING, a damaged data dir, panics that stop the process.
 //! - [`raft_transport`]: generated types of the node-to-node Raft service. The public
@@ -24,6 +26,7 @@ pub mod raft_transport {
     pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/raft_descriptors.bin"));
 }
 
+pub mod backfill;
 pub mod config;
 pub mod health;
 pub mod ledger_cell;

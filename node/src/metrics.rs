@@ -33,6 +33,9 @@ pub struct Metrics {
     pub connections_refused: AtomicU64,
     /// Snapshots refused from peers (`raft::snapshot_check`).
     pub snapshot_refusals: Arc<SnapshotRefusals>,
+    /// The lowest log index from which this node holds a gap-free history, as the history
+    /// backfill (`crate::backfill`) last read it: 0 on a node with the full history.
+    pub history_from: AtomicU64,
 }
 
 impl Metrics {
@@ -74,6 +77,11 @@ impl Metrics {
             "fairshare_snapshots_refused",
             "Snapshots from peers refused since start for not proving themselves (the ERROR log names the sender)",
             self.snapshot_refusals.refused_total(),
+        );
+        gauge(
+            "fairshare_history_from",
+            "Lowest Raft log index from which this node serves a gap-free history (0: full; above 0 while it fetches the blocks before a snapshot it caught up from)",
+            self.history_from.load(Ordering::Relaxed),
         );
         let (size, certified, rejections) = {
             let ledger = ledger.view();

@@ -44,7 +44,12 @@ pub struct Handles {
     pub shared: Arc<Shared>,
     pub server: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
     pub shutdown: tokio::sync::oneshot::Sender<()>,
+    /// The history backfill (`crate::backfill`), stopped before Raft.
+    pub backfill: crate::backfill::Running,
 }
+
+/// How long a stop waits for the history backfill to reach a safe point.
+const BACKFILL_STOP_MAX: Duration = Duration::from_secs(5);
 
 pub async fn probe(address: &str, timeout: Duration, transport: &Transport) -> Result<StatusResponse, Status> {
     let mut client = fairshare_api::connect(address, fairshare_api::Deadlines::new(timeout, Some(timeout)), transport)
@@ -173,6 +178,8 @@ pub async fn start(loaded: Loaded) -> Result<Handles> {
     tokio::spawn(snapshot_certified_copies(raft.clone(), certified_copies));
     tokio::spawn(probe_peers(shared.clone(), metrics.clone()));
     tokio::spawn(sign_checkpoints(shared.clone(), node_key, metrics.clone()));
+    let backfill =
+        crate::backfill::Backfill::start(&shared, genesis.clone(), metrics.clone()).context("cannot start the history backfill")?;
     if let Some(address) = &config.metrics_listen {
         let listener = tokio::net::TcpListener::bind(address).await.with_context(|| format!("cannot listen for metrics on {address}"))?;
         tokio::spawn(crate::metrics::serve(listener, metrics.clone(), raft.clone(), ledger.clone()));
@@ -225,14 +232,16 @@ pub async fn start(loaded: Loaded) -> Result<Handles> {
     );
     let transport = if insecure { "INSECURE plain text" } else { "mutual TLS" };
     tracing::info!(node = %config.id, listen = %config.listen, ledger = %genesis.ledger_id, transport, "fairshare-node serving");
-    Ok(Handles { shared, server, shutdown })
+    Ok(Handles { shared, server, shutdown, backfill })
 }
 
-/// Stops gRPC, then Raft, then syncs the database: nothing acknowledged is lost.
+/// Stops gRPC, then the history backfill, then Raft, then syncs the database: nothing
+/// acknowledged is lost.
 pub async fn stop(handles: Handles) -> Result<()> {
     handles.shared.health.stopping();
     let _ = handles.shutdown.send(());
     let _ = tokio::time::timeout(Duration::from_secs(5), handles.server).await;
+    handles.backfill.stop(BACKFILL_STOP_MAX).await;
     if let Err(error) = handles.shared.raft.shutdown().await {
         tracing::warn!("raft shutdown: {error}");
     }

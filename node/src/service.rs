@@ -221,6 +221,9 @@ impl LedgerApi for LedgerService {
 
     type AuditLogStream = BoxStream<AuditBlock>;
 
+    /// Also how a node that caught up from a snapshot fetches the blocks before it
+    /// (`crate::backfill`): the interceptor admits genesis node identities to `Ledger`
+    /// like any other genesis identity, and `full_reader` refuses only read identities.
     async fn audit_log(&self, request: Request<AuditLogRequest>) -> Result<Response<Self::AuditLogStream>, Status> {
         full_reader(&request, "read the whole log")?;
         let AuditLogRequest { from_log_index: from, follow } = request.into_inner();
@@ -229,7 +232,7 @@ impl LedgerApi for LedgerService {
             .map_err(|error| Status::internal(format!("cannot read the stored blocks: {error}")))?;
         if from < complete_from {
             return Err(Status::failed_precondition(format!(
-                "this node holds the blocks from log index {complete_from} on (it caught up from a snapshot); ask another node for the history before that"
+                "this node holds the blocks from log index {complete_from} on (it caught up from a snapshot and is fetching the older ones from its peers: status history_from); ask another node for the history before that, or retry later"
             )));
         }
         let (sender, receiver) = mpsc::channel(STREAM_QUEUE_CAPACITY);
@@ -341,6 +344,11 @@ pub fn status(shared: &Shared) -> StatusResponse {
     let me_voter = node_id(ledger.genesis(), &shared.insurer).is_some_and(|id| voters.contains(&id));
     let reachable_voters = peer_list.iter().filter(|peer| peer.voter && peer.reachable).count() + usize::from(me_voter);
     let write_refusal = shared.health.write_refusal();
+    // Read where `audit_log` reads it, so that status says what the stream serves.
+    let history_from = crate::raft::BlockHistory::open(&shared.db).and_then(|history| history.complete_from()).unwrap_or_else(|error| {
+        tracing::warn!(%error, "cannot read from where the stored history is complete");
+        u64::MAX
+    });
     StatusResponse {
         node: shared.insurer.clone(),
         leader: leader_name(&shared.raft, ledger.genesis()),
@@ -364,6 +372,7 @@ pub fn status(shared: &Shared) -> StatusResponse {
         transport: if shared.security.is_insecure() { "INSECURE plain text, no authentication (--insecure)" } else { "mutual TLS" }.into(),
         misbehaviour: shared.misbehaviour.lines(),
         write_refusal_reason: write_refusal.unwrap_or_default(),
+        history_from,
     }
 }
 

@@ -10,8 +10,20 @@ use super::Context;
 /// Show each node: its leader, log size, Merkle root, certified size and state digest.
 #[derive(clap::Args)]
 #[command(after_help = "Examples:\n  fairshare status\n  fairshare status --json\n  fairshare status --node https://127.0.0.1:7102\n\n\
-    Nodes that agree show the same root and digest for the same size.")]
+    Nodes that agree show the same root and digest for the same size. 'history' is how far back a node\n\
+    serves the log ('audit export'): 'full', or 'from N' while a node that caught up from a snapshot\n\
+    fetches the older blocks from its peers.")]
 pub struct Args {}
+
+/// How far back a node serves the log: "full", or the first log index it holds without
+/// gaps (a node that caught up from a snapshot, still fetching the older blocks).
+fn history(from: u64) -> String {
+    if from == 0 {
+        "full".into()
+    } else {
+        format!("from {from}")
+    }
+}
 
 fn short(hex: &str) -> String {
     hex.chars().take(12).collect()
@@ -43,6 +55,7 @@ pub async fn statuses(connection: &Connection) -> Vec<NodeStatus> {
                 accepting_writes: status.accepting_writes,
                 ledger_id: status.ledger_id,
                 evidence: status.evidence,
+                history_from: status.history_from,
                 error: None,
             },
             Err(error) => NodeStatus {
@@ -60,6 +73,7 @@ pub async fn statuses(connection: &Connection) -> Vec<NodeStatus> {
                 accepting_writes: false,
                 ledger_id: String::new(),
                 evidence: Vec::new(),
+                history_from: 0,
                 error: Some(match error {
                     ClientError::NoNode { tried } => tried.join("; "),
                     other => other.to_string(),
@@ -79,7 +93,8 @@ impl Args {
         if context.json {
             context.print_json(&statuses)?;
         } else {
-            let mut table = Table::new(&["node", "address", "leader", ">term", ">size", "root", ">certified", "digest", "writes"]);
+            let mut table =
+                Table::new(&["node", "address", "leader", ">term", ">size", "root", ">certified", "digest", "writes", "history"]);
             for status in &statuses {
                 if status.reachable {
                     table.row(vec![
@@ -92,6 +107,7 @@ impl Args {
                         status.certified_size.to_string(),
                         short(&status.state_digest),
                         if status.accepting_writes { "yes".into() } else { "no".into() },
+                        history(status.history_from),
                     ]);
                 } else {
                     let why = status.error.clone().unwrap_or_default();
@@ -102,6 +118,7 @@ impl Args {
                         "".into(),
                         "".into(),
                         why,
+                        "".into(),
                         "".into(),
                         "".into(),
                         "".into(),

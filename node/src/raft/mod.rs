@@ -27,7 +27,7 @@ pub mod state_machine;
 
 pub use log_store::LogStore;
 pub use network::{Network, RaftService};
-pub use state_machine::{Applied, BlockHistory, StateMachine};
+pub use state_machine::{Applied, BlockHistory, Gap, StateMachine};
 
 /// A node's Raft id: its insurer's 1-based position in genesis' sorted insurer list.
 pub type NodeId = u64;

@@ -353,7 +353,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 
     async fn get_snapshot_builder(&mut self) -> SnapshotBuilder {
         // The latest certified copy, never the current state (see the module documentation).
-        SnapshotBuilder { certified: self.certified_copy.clone(), snapshots: self.snapshots.clone() }
+        SnapshotBuilder { certified: self.certified_copy.clone(), snapshots: self.snapshots.clone(), history: self.history.clone() }
     }
 
     async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError<NodeId>> {
@@ -373,11 +373,15 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 });
             }
             let ledger = Ledger::restore(genesis, body.ledger).map_err(restore_error)?;
-            snapshots.save(&stored_meta, &data)?;
             // The blocks the snapshot covers were never applied here: the stored history now
-            // runs without gaps only from after it.
-            if let Some(last) = stored_meta.last_log_id {
-                history.mark_complete_from(last.index + 1)?;
+            // runs without gaps only from after it. Marked in the same synced batch as the
+            // snapshot, so that a crash cannot leave the snapshot without the mark (the node
+            // would then claim a full history it does not hold).
+            let gap = stored_meta.last_log_id.map(|last| Gap { complete_from: last.index + 1, size: Some(ledger.size()) });
+            if !snapshots.save(&stored_meta, &data, gap.as_ref(), &history)? {
+                if let Some(gap) = &gap {
+                    history.mark_gap(gap)?;
+                }
             }
             Ok(ledger)
         })
@@ -436,6 +440,7 @@ pub async fn snapshot_certified_copies(raft: Raft, mut copies: watch::Receiver<O
 pub struct SnapshotBuilder {
     certified: Option<Arc<SnapshotBody>>,
     snapshots: SnapshotStore,
+    history: BlockHistory,
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
@@ -455,7 +460,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
                 },
             });
         };
-        let snapshots = self.snapshots.clone();
+        let (snapshots, history) = (self.snapshots.clone(), self.history.clone());
         let snapshot = tokio::task::spawn_blocking(move || -> Result<Snapshot<TypeConfig>, StoreError> {
             let data = body
                 .encode()
@@ -465,7 +470,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
                 last_membership: body.last_membership.clone(),
                 snapshot_id: snapshot_id(&body),
             };
-            snapshots.save(&meta, &data)?;
+            snapshots.save(&meta, &data, None, &history)?;
             Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) })
         })
         .await
@@ -488,6 +493,11 @@ fn snapshot_id(body: &SnapshotBody) -> String {
 const CURRENT: &[u8] = b"current";
 const CURRENT_META: &[u8] = b"current_meta";
 const BLOCKS_COMPLETE_FROM: &[u8] = b"blocks_complete_from";
+/// The ledger size (Merkle leaves) of the state at `blocks_complete_from - 1`: the installed
+/// snapshot's, whose certified head a backfill must re-execute to. Written with it.
+const BLOCKS_COMPLETE_FROM_SIZE: &[u8] = b"blocks_complete_from_size";
+/// Staged blocks moved into the history per sled batch (see [`BlockHistory::fill`]).
+const FILL_BATCH_BLOCKS: usize = 256;
 
 /// The one current snapshot, in tree `snapshot`: its data under `current`, its metadata
 /// (JSON) under `current_meta`, written together.
@@ -509,13 +519,15 @@ impl SnapshotStore {
 
     /// Stores `data` as the current snapshot and syncs it, unless a newer one is stored
     /// already (a snapshot received from the leader while this one was being built must not
-    /// be replaced by an older one: the log before it may be gone). Blocking.
-    fn save(&self, meta: &SnapshotMeta, data: &[u8]) -> Result<(), StoreError> {
+    /// be replaced by an older one: the log before it may be gone). With `gap` (an installed
+    /// snapshot), marks in the same batch that the history has that gap (see
+    /// [`BlockHistory::mark_gap`]). Returns whether it stored the snapshot. Blocking.
+    fn save(&self, meta: &SnapshotMeta, data: &[u8], gap: Option<&Gap>, history: &BlockHistory) -> Result<bool, StoreError> {
         let _writing = self.writing.lock().expect("a snapshot save panicked");
         if let Some((stored, _)) = self.load()? {
             if stored.last_log_id > meta.last_log_id {
                 tracing::info!(stored = %stored.snapshot_id, built = %meta.snapshot_id, "kept the newer stored snapshot");
-                return Ok(());
+                return Ok(false);
             }
         }
         let meta_json = serde_json::to_vec(meta)
@@ -523,8 +535,12 @@ impl SnapshotStore {
         let mut batch = sled::Batch::default();
         batch.insert(CURRENT_META, meta_json);
         batch.insert(CURRENT, data);
+        if let Some(gap) = gap {
+            history.gap_into(gap, &mut batch)?;
+        }
         self.tree.apply_batch(batch)?;
-        self.disk.sync().map_err(|source| StoreError::Io { what: "syncing the snapshot".into(), source })
+        self.disk.sync().map_err(|source| StoreError::Io { what: "syncing the snapshot".into(), source })?;
+        Ok(true)
     }
 }
 
@@ -538,22 +554,125 @@ pub fn blocks_from(db: &sled::Db, from: u64) -> impl Iterator<Item = (u64, Vec<u
     })
 }
 
+/// The ledger size of the stored snapshot, if it ends right before log index
+/// `complete_from`: the size of a [`Gap`] that a version before gaps recorded their size
+/// marked. Blocking: decodes the whole snapshot.
+pub fn stored_snapshot_size(db: &sled::Db, complete_from: u64) -> Result<Option<u64>, StoreError> {
+    let tree = db.open_tree("snapshot")?;
+    let (Some(meta), Some(data)) = (tree.get(CURRENT_META)?, tree.get(CURRENT)?) else { return Ok(None) };
+    let meta: SnapshotMeta =
+        serde_json::from_slice(&meta).map_err(|source| StoreError::Decode { what: "the stored snapshot's metadata".into(), source })?;
+    if meta.last_log_id.map(|last| last.index + 1) != Some(complete_from) {
+        return Ok(None);
+    }
+    let body = SnapshotBody::decode(&data).map_err(|error| StoreError::Damaged(format!("the stored snapshot is unreadable: {error}")))?;
+    Ok(Some(body.ledger.merkle.len()))
+}
+
 /// The encoded block of every applied entry, in tree `blocks` by big-endian log index, kept
 /// after the Raft log is compacted so that the audit stream can serve the whole history.
 ///
 /// Written lazily by `apply` and made durable by the next snapshot's sync; until then the
 /// Raft log holds the same blocks and a restart re-applies (and rewrites) them. A node that
 /// caught up by receiving a snapshot never applied the blocks it covers: those are missing
-/// here, and [`BlockHistory::complete_from`] says from where the history has no gaps.
+/// here, and [`BlockHistory::complete_from`] says from where the history has no gaps (0 on
+/// a node that applied everything itself, the snapshot's last log index + 1 after an
+/// install). `crate::backfill` fetches the missing blocks from peers, verifies them and
+/// hands them to [`BlockHistory::fill`], which lowers it to 0 again.
 #[derive(Clone)]
 pub struct BlockHistory {
+    db: sled::Db,
     blocks: sled::Tree,
     snapshot: sled::Tree,
 }
 
+/// Where a node's history has a gap at its start: the blocks before log index
+/// `complete_from` are missing, and the state right before it (the installed snapshot's)
+/// has `size` leaves. `size` is `None` in a data dir whose snapshot was installed by a
+/// version that did not record it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gap {
+    pub complete_from: u64,
+    pub size: Option<u64>,
+}
+
 impl BlockHistory {
     pub fn open(db: &sled::Db) -> Result<BlockHistory, StoreError> {
-        Ok(BlockHistory { blocks: db.open_tree("blocks")?, snapshot: db.open_tree("snapshot")? })
+        Ok(BlockHistory { db: db.clone(), blocks: db.open_tree("blocks")?, snapshot: db.open_tree("snapshot")? })
+    }
+
+    /// The gap at the start of the history, if there is one.
+    pub fn gap(&self) -> Result<Option<Gap>, StoreError> {
+        // `complete_from` first: a snapshot installed between the two reads changes it, and
+        // `fill` then refuses (its compare-and-swap names the `complete_from` read here).
+        let complete_from = self.complete_from()?;
+        if complete_from == 0 {
+            return Ok(None);
+        }
+        let size = self.snapshot.get(BLOCKS_COMPLETE_FROM_SIZE)?.map(|bytes| index_of(&bytes));
+        Ok(Some(Gap { complete_from, size }))
+    }
+
+    /// Moves the verified blocks staged in `staged` (by big-endian log index, every one
+    /// below `gap.complete_from`) into the history, then closes the gap: lowers
+    /// `complete_from` to 0, unless it changed since `gap` was read (a newer snapshot was
+    /// installed meanwhile), in which case it returns `Ok(false)` and the gap stays.
+    /// `stopped` is asked between batches; a stop leaves the gap open. Blocking.
+    ///
+    /// Crash safety by the order of writes, not one transaction (a sled transaction would
+    /// hold the whole history in memory): blocks below `complete_from` are invisible
+    /// (`blocks_from` serves from at least `complete_from`, `audit_log` refuses below it),
+    /// so the copies are written first, in batches, and synced; only then does one
+    /// compare-and-swap remove the mark, and that is synced too. A crash before the swap
+    /// leaves the old state (the gap, with some harmless, verified blocks below it: the next
+    /// backfill rewrites them); after it, the new one.
+    pub fn fill(&self, staged: &sled::Tree, gap: &Gap, stopped: &dyn Fn() -> bool) -> Result<bool, StoreError> {
+        let mut batch = sled::Batch::default();
+        let mut in_batch = 0;
+        for item in staged.iter() {
+            let (key, value) = item?;
+            let index = index_of(&key);
+            assert!(index < gap.complete_from, "staged block at log index {index} is not below the gap's end {}", gap.complete_from);
+            batch.insert(key, value);
+            in_batch += 1;
+            if in_batch == FILL_BATCH_BLOCKS {
+                if stopped() {
+                    return Ok(false);
+                }
+                self.blocks.apply_batch(std::mem::take(&mut batch))?;
+                in_batch = 0;
+            }
+        }
+        self.blocks.apply_batch(batch)?;
+        let disk = Disk::open(&self.db).map_err(|source| StoreError::Io { what: "syncing the fetched blocks".into(), source })?;
+        let swapped = self.snapshot.compare_and_swap(BLOCKS_COMPLETE_FROM, Some(&log_key(gap.complete_from)), None as Option<&[u8]>)?;
+        if swapped.is_err() {
+            return Ok(false);
+        }
+        // Stale once the mark is gone, and read only with it: removing it is tidiness.
+        self.snapshot.remove(BLOCKS_COMPLETE_FROM_SIZE)?;
+        disk.sync().map_err(|source| StoreError::Io { what: "syncing the closed gap".into(), source })?;
+        Ok(true)
+    }
+
+    /// Adds the writes that mark `gap` to `batch` (of tree `snapshot`), if it starts later
+    /// than the current one: a gap only grows until `fill` closes it.
+    fn gap_into(&self, gap: &Gap, batch: &mut sled::Batch) -> Result<(), StoreError> {
+        if gap.complete_from > self.complete_from()? {
+            batch.insert(BLOCKS_COMPLETE_FROM, &log_key(gap.complete_from));
+            match gap.size {
+                Some(size) => batch.insert(BLOCKS_COMPLETE_FROM_SIZE, &log_key(size)),
+                None => batch.remove(BLOCKS_COMPLETE_FROM_SIZE),
+            }
+        }
+        Ok(())
+    }
+
+    /// Marks `gap` on its own (not synced: the next snapshot's sync covers it).
+    fn mark_gap(&self, gap: &Gap) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        self.gap_into(gap, &mut batch)?;
+        Ok(self.snapshot.apply_batch(batch)?)
     }
 
     /// The encoded blocks (`pb::Block`) from log index `from` on, in log order. Indexes of
@@ -569,13 +688,6 @@ impl BlockHistory {
     /// caught up by installing a snapshot.
     pub fn complete_from(&self) -> Result<u64, StoreError> {
         Ok(self.snapshot.get(BLOCKS_COMPLETE_FROM)?.map_or(0, |bytes| index_of(&bytes)))
-    }
-
-    fn mark_complete_from(&self, index: u64) -> Result<(), StoreError> {
-        if index > self.complete_from()? {
-            self.snapshot.insert(BLOCKS_COMPLETE_FROM, &log_key(index))?;
-        }
-        Ok(())
     }
 }
 
@@ -658,6 +770,8 @@ mod tests {
         assert_eq!(certified_size(&follower), Some(1));
         assert_eq!(follower.applied_state().await.unwrap().0, Some(log_id(3)));
         assert_eq!(follower.history().complete_from().unwrap(), 4, "the follower never saw blocks 2 and 3");
+        assert_eq!(follower.history().gap().unwrap(), Some(Gap { complete_from: 4, size: Some(1) }), "with the snapshot's size");
+        assert_eq!(leader.history().gap().unwrap(), None);
 
         // Both restart from their stored snapshot.
         drop((leader, follower));
@@ -670,6 +784,61 @@ mod tests {
         let leader = open(leader_dir.path(), &genesis);
         let blocks: Vec<_> = leader.blocks_from(0).map(Result::unwrap).collect();
         assert_eq!(blocks, vec![(2, block), (3, certification)]);
+    }
+
+    /// The end of a backfill (`crate::backfill`): verified blocks staged below the gap are
+    /// moved into the history and the gap is closed, unless a newer snapshot moved it.
+    #[tokio::test]
+    async fn filling_the_gap_serves_the_full_history_unless_the_gap_moved() {
+        let (genesis, keys) = genesis_with_keys();
+        let genesis = Arc::new(genesis);
+        let (leader_dir, follower_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let mut leader = open(leader_dir.path(), &genesis);
+        leader.apply(vec![normal(1, registration_block(&genesis, &keys, 1))]).await.unwrap();
+        leader.apply(vec![normal(2, certification_block(&leader))]).await.unwrap();
+        let snapshot = leader.get_snapshot_builder().await.build_snapshot().await.unwrap();
+        let mut follower = open(follower_dir.path(), &genesis);
+        follower.install_snapshot(&snapshot.meta, snapshot.snapshot).await.unwrap();
+        follower.apply(vec![normal(3, registration_block(&genesis, &keys, 2))]).await.unwrap();
+        let history = follower.history();
+        let gap = history.gap().unwrap().expect("a gap before the snapshot's entries");
+        assert_eq!(gap, Gap { complete_from: 3, size: Some(1) });
+
+        let staged = sled::Config::new().temporary(true).open().unwrap().open_tree("backfill").unwrap();
+        for item in leader.blocks_from(0) {
+            let (index, block) = item.unwrap();
+            staged.insert(log_key(index), block).unwrap();
+        }
+        let moved = Gap { complete_from: 5, size: Some(2) };
+        assert!(!history.fill(&staged, &moved, &|| false).unwrap(), "a gap that is not the current one stays open");
+        assert_eq!(history.complete_from().unwrap(), 3);
+        assert!(history.fill(&staged, &gap, &|| false).unwrap());
+        assert_eq!(history.gap().unwrap(), None);
+        let served: Vec<u64> = history.blocks_from(0).map(|item| item.unwrap().0).collect();
+        assert_eq!(served, vec![1, 2, 3], "the fetched blocks, then the follower's own");
+        drop((follower, history));
+        let reopened = open(follower_dir.path(), &genesis);
+        assert_eq!(reopened.history().complete_from().unwrap(), 0, "the closed gap is durable");
+    }
+
+    /// A gap marked by a version that did not record the size before it: the size is read
+    /// from the stored snapshot, if that snapshot ends right before the gap.
+    #[tokio::test]
+    async fn the_size_before_an_unmarked_gap_comes_from_the_stored_snapshot() {
+        let (genesis, keys) = genesis_with_keys();
+        let genesis = Arc::new(genesis);
+        let (leader_dir, follower_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let mut leader = open(leader_dir.path(), &genesis);
+        leader.apply(vec![normal(1, registration_block(&genesis, &keys, 1))]).await.unwrap();
+        leader.apply(vec![normal(2, certification_block(&leader))]).await.unwrap();
+        let snapshot = leader.get_snapshot_builder().await.build_snapshot().await.unwrap();
+        let db = sled::open(follower_dir.path()).unwrap();
+        let mut follower = StateMachine::open(db.clone(), genesis.clone()).unwrap().0;
+        follower.install_snapshot(&snapshot.meta, snapshot.snapshot).await.unwrap();
+        db.open_tree("snapshot").unwrap().remove(BLOCKS_COMPLETE_FROM_SIZE).unwrap();
+        assert_eq!(follower.history().gap().unwrap(), Some(Gap { complete_from: 3, size: None }));
+        assert_eq!(stored_snapshot_size(&db, 3).unwrap(), Some(1));
+        assert_eq!(stored_snapshot_size(&db, 7).unwrap(), None, "a stored snapshot that does not end right before the gap");
     }
 
     #[tokio::test]
