@@ -3,7 +3,8 @@
 # ISO 20022 XSDs shipped in the Python package sepaxml (client/tests/sepa_export.rs
 # validates `fairshare export sepa` against pain.001.001.09.xsd), and curl (on OpenSSL:
 # client/tests/devnet_demo.rs calls a node as a standard gRPC client with the devnet's
-# certificates). Idempotent.
+# certificates), and the venv of the Python audit verifier (install-python-verifier.sh).
+# Idempotent.
 set -euo pipefail
 sudo_cmd=""
 if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo"; fi
@@ -25,4 +26,7 @@ if ! python3 -c 'import sepaxml' >/dev/null 2>&1; then
 fi
 xsd="$(python3 -c 'import sepaxml,os;print(os.path.dirname(sepaxml.__file__))')"
 find "$xsd" -name 'pain.001.001.09.xsd' | grep -q . || { echo "sepaxml has no pain.001.001.09.xsd under $xsd" >&2; exit 1; }
+# The independent Python verifier of audit exports (spec/verifier/, issue 14): a venv
+# under target/python-verifier with protobuf and cryptography, and the compiled schema.
+"$(dirname "$0")/install-python-verifier.sh"
 echo "test tools ready: $(command -v xmllint), $(command -v curl), XSDs in $xsd"

@@ -72,6 +72,7 @@ impl Args {
         }
         // Every node's name and the genesis they share.
         let mut names = Vec::new();
+        let mut full_history = Vec::new();
         let mut genesis: Option<Genesis> = None;
         for url in &order {
             let connection = Connection::new(vec![url.clone()], transport.clone());
@@ -87,6 +88,15 @@ impl Args {
                 None => genesis = Some(canonical),
             }
             names.push(status.node);
+            full_history.push(status.history_from == 0);
+        }
+        // The primary must serve the log from genesis: a node still fetching the history
+        // before its snapshot cannot (yet); any of the others can be compared meanwhile.
+        if self.primary.is_none() {
+            if let Some(at) = full_history.iter().position(|full| *full) {
+                order.rotate_left(at);
+                names.rotate_left(at);
+            }
         }
         let genesis = Arc::new(genesis.ok_or_else(|| anyhow!("no nodes to observe: give a client config with nodes, or --node URL"))?);
         if let Some(path) = &self.genesis {
