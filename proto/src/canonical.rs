@@ -8,18 +8,27 @@
 //! bytes. Compared with JSON this skips field names, escaping and number formatting: the
 //! digest walks the state several times faster.
 //!
-//! Only [`digest`] is public: the bytes go straight into SHA-256 through a buffer and are
-//! never kept.
+//! [`digest`] sends the bytes straight into SHA-256 through a buffer and never keeps them;
+//! [`encode`] returns them (for test vectors and independent checks). The normative
+//! definition is SPEC.md, "Canonical state encoding".
 
 use serde::ser::{self, Serialize};
 use sha2::{Digest, Sha256};
 
 /// SHA-256 of the canonical encoding of `value`.
 pub fn digest<T: Serialize + ?Sized>(value: &T) -> Result<[u8; 32], Error> {
-    let mut encoder = Encoder { hasher: Sha256::new(), buffer: Vec::with_capacity(256) };
+    let mut encoder = Encoder { hasher: Some(Sha256::new()), buffer: Vec::with_capacity(256) };
     value.serialize(&mut encoder)?;
-    encoder.hasher.update(&encoder.buffer);
-    Ok(encoder.hasher.finalize().into())
+    let mut hasher = encoder.hasher.take().expect("a hashing encoder");
+    hasher.update(&encoder.buffer);
+    Ok(hasher.finalize().into())
+}
+
+/// The canonical encoding of `value` itself: what [`digest`] hashes.
+pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, Error> {
+    let mut encoder = Encoder { hasher: None, buffer: Vec::with_capacity(256) };
+    value.serialize(&mut encoder)?;
+    Ok(encoder.buffer)
 }
 
 const BUFFER: usize = 64 * 1024;
@@ -34,19 +43,24 @@ impl ser::Error for Error {
     }
 }
 
+/// Hashes through a buffer of at most [`BUFFER`] bytes, or (without a hasher) keeps every byte.
 struct Encoder {
-    hasher: Sha256,
+    hasher: Option<Sha256>,
     buffer: Vec<u8>,
 }
 
 impl Encoder {
     fn put(&mut self, bytes: &[u8]) {
+        let Some(hasher) = &mut self.hasher else {
+            self.buffer.extend_from_slice(bytes);
+            return;
+        };
         if self.buffer.len() + bytes.len() > BUFFER {
-            self.hasher.update(&self.buffer);
+            hasher.update(&self.buffer);
             self.buffer.clear();
         }
         if bytes.len() > BUFFER {
-            self.hasher.update(bytes);
+            hasher.update(bytes);
         } else {
             self.buffer.extend_from_slice(bytes);
         }
@@ -275,6 +289,7 @@ mod tests {
         expected.extend_from_slice(b"k");
         expected.push(1);
         assert_eq!(digest(&sample()).unwrap(), <[u8; 32]>::from(Sha256::digest(&expected)));
+        assert_eq!(encode(&sample()).unwrap(), expected);
     }
 
     #[test]

@@ -14,7 +14,8 @@
 //! - the root is the perfect binary Merkle tree over the 4096 leaves in bucket order, each
 //!   inner node `SHA-256(0x01 ‖ left ‖ right)`.
 //!
-//! So the root depends on the entries only, never on the order of changes, and an auditor
+//! (SPEC.md section 10.3 is the normative statement; `spec/vectors/state-digests.json`
+//! has worked maps.) So the root depends on the entries only, never on the order of changes, and an auditor
 //! recomputes it from the map alone ([`DigestedMap::root_from_scratch`]). Keeping it up to
 //! date: every mutation goes through a method here that notes the key (there is no
 //! `DerefMut`, so the compiler finds any mutation that would not), and [`DigestedMap::root`]

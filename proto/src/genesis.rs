@@ -3,7 +3,9 @@
 //! Written by hand as TOML ([`GenesisFile`], see `config/genesis.example.toml`), checked
 //! and turned into [`Genesis`]. Its canonical form is the protobuf [`pb::Genesis`]; the
 //! SHA-256 of that encoding is the genesis hash every node compares with its peers and
-//! its data dir, and that an auditor starts from.
+//! its data dir, and that an auditor starts from. SPEC.md section 6 is the normative
+//! definition of the TOML form, the checks, the canonical form and the hash (vectors:
+//! `spec/vectors/genesis.toml`, `genesis.json`).
 
 use std::collections::BTreeMap;
 

@@ -1,10 +1,13 @@
 //! The ledger: the state, the Merkle log of its transactions, and the certification of
 //! checkpoints, advanced one block (one Raft entry) at a time.
 //!
+//! SPEC.md sections 7 (blocks, leaves, verdicts) and 9 (heads, checkpoint statements,
+//! certification, evidence) are the normative statement of what this module does.
+//!
 //! A block's envelopes are applied in order. For each envelope:
-//! - one that fails to decode, names an unknown signer or carries a bad signature is
-//!   *refused*: it is not a leaf and changes nothing (nodes refuse these before the log;
-//!   this keeps a faulty leader from getting one in);
+//! - one that fails to decode, is not canonically encoded, names an unknown signer or
+//!   carries a bad signature is *refused*: it is not a leaf and changes nothing (nodes
+//!   refuse these before the log; this keeps a faulty leader from getting one in);
 //! - one whose id (SHA-256 of its signer and body) is already a leaf is a *duplicate*: not a leaf,
 //!   the submitter learns the original verdict (a resubmission across a leader change);
 //! - a checkpoint signature certifies the log and is not a leaf either, so an idle ledger

@@ -2,7 +2,8 @@
 //!
 //! The ledger's blocks are leaves of an append-only log; its root is what nodes sign and
 //! auditors compare, so every hash here must be bit-for-bit the one any RFC 6962
-//! implementation computes (the tests pin this with the published reference vectors).
+//! implementation computes (the tests pin this with the published reference vectors;
+//! SPEC.md section 8 and `spec/vectors/merkle.json`).
 //!
 //! - Leaf hash: `SHA-256(0x00 || data)`; interior node: `SHA-256(0x01 || left || right)`.
 //!   The distinct prefixes stop a leaf from being passed off as an interior node.

@@ -1,6 +1,10 @@
 //! The ledger's rule for a valid ed25519 signature, checked one at a time or in batches
 //! that give the same verdict for every signature, whatever else is in the batch.
 //!
+//! The normative statement of the rule (point decoding, non-canonical encodings, what
+//! OpenSSL-based verifiers disagree on) is SPEC.md section 5, with the vectors in
+//! `spec/vectors/signatures.json`; this module implements it.
+//!
 //! **The rule** ([`verify`]): `s` is a canonical scalar, `R` decompresses to a curve point,
 //! the key is a genesis key (genesis refuses keys with a small-order component), and the
 //! *cofactored* equation holds:

@@ -537,7 +537,8 @@ impl LedgerState {
     /// root(membership), fund)))`, where `root` is a map's root
     /// ([`crate::digest_map`]: a Merkle tree over 4096 buckets of entry hashes),
     /// `canonical` the canonical binary encoding ([`crate::canonical`]), the roots 32
-    /// bytes each, and `nonces` and `transactions` represented by `leaves_digest`.
+    /// bytes each, and `nonces` and `transactions` represented by `leaves_digest`. SPEC.md
+    /// section 10 is the normative definition, byte for byte.
     pub fn digest_from_scratch(&self) -> [u8; 32] {
         let roots = [
             self.parties.root_from_scratch(),

@@ -2,70 +2,36 @@
 //! but the genesis' public keys, without trusting any node.
 //!
 //! - [`fetch`]: reading a node's genesis, status, full log and Merkle proofs.
-//! - [`file`]: the export file (below), read and written.
+//! - [`file`]: the export file (SPEC.md section 11), read and written.
 //! - [`verify`]: re-checks an export: signatures, rules, Merkle roots, certificates.
 //! - [`report`]: what verification found, for people and (`--json`) machines.
 //! - [`proof`]: inclusion and consistency proof files, made from a node and checked offline.
 //!
-//! # The export file (format version 1)
+//! # The formats: SPEC.md
 //!
-//! The schema is `proto/proto/fairshare/audit.proto` (package `fairshare.audit.v1`), which
-//! imports `ledger.proto`; a third party needs nothing else to read the file. The file is a
-//! sequence of `ExportRecord` messages, each preceded by its length as a protobuf varint
-//! (the framing of protobuf's `writeDelimitedTo`/`parseDelimitedFrom`):
+//! The export file (format version 2; version 1 is read too), what `verify` checks, its
+//! `--json` report, its exit codes and the proof files are defined in SPEC.md, sections
+//! 11 to 13, which a third party writes a verifier from; `spec/vectors/` has an export,
+//! its report and proof files. In short:
 //!
-//! 1. one `ExportHeader`: `format_version` = 1; the canonical `Genesis`; `genesis_hash`,
-//!    the SHA-256 of that encoded genesis; `from_log_index` (0 for a full export); and
-//!    `exported_from`, the node that served the log (`"zk (https://127.0.0.1:7101)"`);
-//! 2. one `ExportedBlock` per Raft entry that carried a block, in log order, with its Raft
-//!    `log_index` (indexes of elections and membership changes are absent, so gaps are
-//!    normal) and the `Block` exactly as replicated: every envelope, checkpoint signatures
-//!    included, with the body bytes that were signed;
-//! 3. one `ExportTrailer`: the number of blocks, and the exporting node's own `size`
-//!    (Merkle leaves), `root` and `certified_size` from its status, read before the log.
-//!
-//! The trailer is not signed: it is the exporting node's claim, which `verify` checks. What
-//! makes the log trustworthy are the envelopes' signatures and the checkpoint signatures of
-//! the nodes inside it. `fairshare audit export` writes to `FILE.partial` and renames it
-//! when complete, so a file without its trailer was cut short.
-//!
-//! # What `verify` checks, and its exit codes
-//!
-//! The genesis (canonical, hashing to the header's hash, and equal to `--genesis FILE` if
-//! given); every envelope's signature and signer against the genesis keys (batch
-//! verification on all cores); the rules, re-executed from genesis in log order exactly as
-//! a node applies them, which gives every leaf, verdict, obligation, balance and queue
-//! position; the Merkle root and state digest at every size a checkpoint signature names;
-//! every certificate (a quorum, more than two thirds of the insurers' nodes, signing the same
-//! head); and the trailer's claims. Exit codes:
-//!
-//! | code | meaning |
-//! |---|---|
-//! | 0 | verified: every check holds ([`exit::VERIFIED`]) |
-//! | 1 | does not verify: tampering or damage; the first finding names the log index, transaction and what is wrong ([`exit::DOES_NOT_VERIFY`]) |
-//! | 2 | could not verify: unreadable file, no node answered, a partial export, a usage error ([`exit::COULD_NOT_VERIFY`]) |
-//! | 3 | the log verifies, but a node signed evidence against itself: two different checkpoints for one size, or one that contradicts the certified history ([`exit::EVIDENCE`]) |
-//!
-//! Evidence gets its own code because the ledger itself is sound (a quorum certified it and
-//! re-execution reproduces it) while one node is not: a regulator acts on a different
-//! party. With findings *and* evidence the code is 1.
-//!
-//! # Proof files (JSON)
-//!
-//! `fairshare audit prove TX_ID` writes an inclusion proof; `fairshare audit consistency OLD
-//! NEW` a consistency proof; `--check FILE` verifies either offline. Hashes, keys, bodies
-//! and signatures are lowercase hex. Both carry `format`, `ledger_id`, `genesis_hash`,
-//! `genesis` (the encoded canonical `Genesis`, whose keys check every signature; pin the
-//! expected one with `--genesis FILE`) and `made_from` (the node asked). A *certified
-//! checkpoint* is `{size, root, state_digest, certificate: [{signer, body, signature,
-//! checkpoint}]}`, where each certificate entry is a `CheckpointSigned` envelope by a node
-//! key (`checkpoint` is its decoded content, for people; the signature covers `body`).
-//!
-//! - `"format": "fairshare-inclusion-proof/1"`: `transaction_id`, `envelope` (the
-//!   transaction as its author signed it), `leaf_index`, `leaf_hash` (RFC 6962 hash of the
-//!   encoded envelope), `proof` (the audit path, RFC 9162 §2.1.3) and `checkpoint`.
-//! - `"format": "fairshare-consistency-proof/1"`: `old` and `new` certified checkpoints and
-//!   `proof` (RFC 9162 §2.1.4).
+//! - the file is length-delimited `ExportRecord`s (`proto/proto/fairshare/audit.proto`):
+//!   a header (the canonical genesis and its hash; `from_log_index` 0 for a full export),
+//!   one `ExportedBlock` per Raft entry that carried a block (the block's bytes exactly as
+//!   replicated; gaps in log indexes are normal), and a trailer, which is **advisory**
+//!   (unsigned: the exporting node's size, root and newest certified checkpoint with its
+//!   certificate, which is checkable). `fairshare audit export` writes `FILE.partial` and
+//!   renames it when complete;
+//! - `verify` checks the genesis, every envelope's encoding and signature, re-executes the
+//!   rules, and compares the Merkle root and state digest at every size a checkpoint
+//!   signature names; every certificate; the trailer's claims; and with `--against`, each
+//!   node's newest certified checkpoint (a withheld tail is `export_short`);
+//! - exit codes ([`exit`]): 0 verified, 1 does not verify, 2 could not verify, 3 the log
+//!   verifies but a node signed evidence against itself (with findings *and* evidence: 1).
+//!   Evidence gets its own code because the ledger itself is sound (a quorum certified it
+//!   and re-execution reproduces it) while one node is not: a regulator acts on a
+//!   different party;
+//! - proof files (`audit prove`, `audit consistency`, `--check`): JSON, formats
+//!   `fairshare-inclusion-proof/1` and `fairshare-consistency-proof/1`.
 //!
 //! # Attestation
 //!
@@ -84,7 +50,7 @@ pub mod verify;
 pub use file::Export;
 pub use report::Report;
 
-/// Exit codes of `fairshare audit verify` (and `attest`, `--check`): see the module docs.
+/// Exit codes of `fairshare audit verify` (and `attest`, `--check`): SPEC.md section 12.1.
 pub mod exit {
     pub const VERIFIED: i32 = 0;
     pub const DOES_NOT_VERIFY: i32 = 1;
