@@ -12,12 +12,11 @@
 //! wrapper script, because the harness starts `BINARY --config FILE`.
 
 use std::collections::BTreeSet;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use fairshare_api::v1::{StatusResponse, VerdictKind};
+use fairshare_api::v1::VerdictKind;
 use fairshare_client::audit::proof::{self, ProofFile};
 use fairshare_client::audit::report::{Report, SignedStatement};
 use fairshare_client::audit::verify::{self, Options};
@@ -28,6 +27,8 @@ use fairshare_protocol::merkle::{root_of, Hash};
 use fairshare_protocol::pb::{self, transaction::Kind};
 use fairshare_protocol::testing::{genesis_file, test_key};
 use fairshare_protocol::{Genesis, Ledger};
+mod common;
+use common::{node_wrapper, wait_until_certified};
 use fairshare_tests::{wait_until, Cluster, Signer};
 use prost::Message;
 
@@ -35,15 +36,6 @@ const ALL: [&str; 4] = ["cz", "menzis", "vgz", "zk"];
 const ELECTION: Duration = Duration::from_secs(30);
 const CONVERGE: Duration = Duration::from_secs(60);
 const COMMAND_LIMIT: Duration = Duration::from_secs(120);
-
-/// A script that runs `fairshare node …` for the harness, which starts `BINARY --config FILE`.
-fn node_wrapper(dir: &Path) -> PathBuf {
-    let path = dir.join("fairshare-node");
-    let script = format!("#!/bin/sh\nexec '{}' node --exit-with-parent \"$@\"\n", env!("CARGO_BIN_EXE_fairshare"));
-    std::fs::write(&path, script).expect("write the node wrapper");
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("make it executable");
-    path
-}
 
 struct Run {
     code: i32,
@@ -76,18 +68,6 @@ fn report_of(run: &Run) -> Report {
 
 fn verify_export(export: &Export) -> Report {
     verify::verify(export, &Options::default()).expect("a full export")
-}
-
-/// Every node reports the same size, and has certified it.
-fn wait_until_certified(cluster: &Cluster, at_least: u64) -> StatusResponse {
-    wait_until("every node to certify the whole log", CONVERGE, || {
-        let statuses: Vec<StatusResponse> = ALL.iter().filter_map(|id| cluster.status(id).ok()).collect();
-        let first = statuses.first()?;
-        let done = statuses.len() == ALL.len()
-            && first.size >= at_least
-            && statuses.iter().all(|status| status.size == first.size && status.root == first.root && status.certified_size == first.size);
-        done.then(|| first.clone())
-    })
 }
 
 /// Plays the demo scenario with the test keys; returns the ids of what was applied.
@@ -481,13 +461,13 @@ fn a_real_ledger_proves_itself_and_every_tampering_is_located() {
         assert_eq!(response.verdict, VerdictKind::Applied as i32, "{response:?}");
         parties.push(response.transaction_id);
     }
-    let early = wait_until_certified(&cluster, (demo.len() + parties.len()) as u64);
+    let early = wait_until_certified(&cluster, &ALL, (demo.len() + parties.len()) as u64);
     for number in 8..16u32 {
         let response =
             cluster.submit(ALL[number as usize % 4], signer.party(ALL[(number as usize + 1) % 4], 90_000_000 + number)).expect("submit");
         assert_eq!(response.verdict, VerdictKind::Applied as i32, "{response:?}");
     }
-    let status = wait_until_certified(&cluster, early.size + 8);
+    let status = wait_until_certified(&cluster, &ALL, early.size + 8);
 
     // An untouched export verifies, and says what every node says.
     let file = dir.join("ledger.fsa");
@@ -540,7 +520,7 @@ fn a_real_ledger_proves_itself_and_every_tampering_is_located() {
     let attested: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
     assert_eq!(attested["attestation"]["verdict"], "APPLIED", "{attested}");
     assert_eq!(attested["attestation"]["size"], status.certified_size);
-    let after = wait_until_certified(&cluster, status.size + 1);
+    let after = wait_until_certified(&cluster, &ALL, status.size + 1);
 
     // Last: cz's node key signs a second, different checkpoint for a size it certified.
     let forged = pb::Checkpoint {

@@ -8,45 +8,24 @@
 //!   flight as a dishonest node would serve it (a transaction dropped from one block): as a
 //!   compared node and as the re-executed primary, the evidence names that node, and only it.
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use fairshare_api::v1::{AuditLogRequest, StatusResponse, VerdictKind};
+use fairshare_api::v1::{AuditLogRequest, VerdictKind};
 use fairshare_client::observer::{ObservedEvidence, Observer};
 use fairshare_protocol::envelope::decode_block;
 use fairshare_protocol::pb;
 use fairshare_protocol::testing::{genesis_file, test_key};
 use fairshare_protocol::Genesis;
+mod common;
+use common::{node_wrapper, wait_until_certified};
 use fairshare_tests::{wait_until, Cluster, Signer};
 use prost::Message;
 
 const ALL: [&str; 4] = ["cz", "menzis", "vgz", "zk"];
 const ELECTION: Duration = Duration::from_secs(30);
 const CONVERGE: Duration = Duration::from_secs(60);
-
-/// A script that runs `fairshare node …` for the harness, which starts `BINARY --config FILE`.
-fn node_wrapper(dir: &Path) -> PathBuf {
-    let path = dir.join("fairshare-node");
-    let script = format!("#!/bin/sh\nexec '{}' node --exit-with-parent \"$@\"\n", env!("CARGO_BIN_EXE_fairshare"));
-    std::fs::write(&path, script).expect("write the node wrapper");
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("make it executable");
-    path
-}
-
-/// Every node reports the same size, and has certified it.
-fn wait_until_certified(cluster: &Cluster, at_least: u64) -> StatusResponse {
-    wait_until("every node to certify the whole log", CONVERGE, || {
-        let statuses: Vec<StatusResponse> = ALL.iter().filter_map(|id| cluster.status(id).ok()).collect();
-        let first = statuses.first()?;
-        let done = statuses.len() == ALL.len()
-            && first.size >= at_least
-            && statuses.iter().all(|status| status.size == first.size && status.root == first.root && status.certified_size == first.size);
-        done.then(|| first.clone())
-    })
-}
 
 fn register(cluster: &Cluster, signer: &mut Signer, numbers: std::ops::Range<u32>) {
     for number in numbers {
@@ -126,7 +105,7 @@ fn the_observer_verifies_live_and_names_a_node_that_alters_its_log() {
     cluster.wait_for_leader(&ALL, ELECTION);
     let mut signer = Signer::new("iza-test", 0);
     register(&cluster, &mut signer, 0..12);
-    let certified = wait_until_certified(&cluster, 12);
+    let certified = wait_until_certified(&cluster, &ALL, 12);
 
     // The observer as a regulator runs it: a real process following the log live.
     std::fs::write(dir.join("nza.key"), hex::encode(test_key("nza").to_bytes())).expect("write the key");
@@ -147,7 +126,7 @@ fn the_observer_verifies_live_and_names_a_node_that_alters_its_log() {
         .expect("run fairshare observe");
     let mut child = scopeguard(child);
     register(&cluster, &mut signer, 12..18); // arrives while it follows
-    wait_until_certified(&cluster, target);
+    wait_until_certified(&cluster, &ALL, target);
     let status = wait_until("the observer to verify the new certified head", CONVERGE, || child.0.try_wait().expect("wait"));
     let mut stdout = String::new();
     let mut stderr = String::new();

@@ -152,3 +152,26 @@ pub fn wait_until<T>(what: &str, limit: Duration, mut probe: impl FnMut() -> Opt
         std::thread::sleep(POLL_INTERVAL); // a polling interval, not a guess
     }
 }
+
+/// A script that runs `fairshare node …` for the harness of real node processes
+/// (`fairshare_tests::Cluster`), which starts `BINARY --config FILE`.
+pub fn node_wrapper(dir: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join("fairshare-node");
+    let script = format!("#!/bin/sh\nexec '{}' node --exit-with-parent \"$@\"\n", binary());
+    std::fs::write(&path, script).expect("write the node wrapper");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("make it executable");
+    path
+}
+
+/// Every node of `among` reports the same size (at least `at_least`), and has certified it.
+pub fn wait_until_certified(cluster: &fairshare_tests::Cluster, among: &[&str], at_least: u64) -> fairshare_api::v1::StatusResponse {
+    wait_until("every node to certify the whole log", Duration::from_secs(60), || {
+        let statuses: Vec<_> = among.iter().filter_map(|id| cluster.status(id).ok()).collect();
+        let first = statuses.first()?;
+        let done = statuses.len() == among.len()
+            && first.size >= at_least
+            && statuses.iter().all(|status| status.size == first.size && status.root == first.root && status.certified_size == first.size);
+        done.then(|| first.clone())
+    })
+}
