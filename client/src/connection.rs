@@ -90,7 +90,22 @@ impl Connection {
     }
 
     /// Calls each node in turn until one answers; returns the node and its answer.
-    async fn first_answer<T, F, Fut>(&self, timeout: Option<Duration>, mut call: F) -> Result<(String, T), ClientError>
+    async fn first_answer<T, F, Fut>(&self, timeout: Option<Duration>, call: F) -> Result<(String, T), ClientError>
+    where
+        F: FnMut(LedgerClient<Channel>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        self.first_answer_or_next(timeout, |_| false, call).await
+    }
+
+    /// As [`Connection::first_answer`], also asking the next node after an error whose
+    /// code `next` accepts.
+    async fn first_answer_or_next<T, F, Fut>(
+        &self,
+        timeout: Option<Duration>,
+        next: impl Fn(Code) -> bool,
+        mut call: F,
+    ) -> Result<(String, T), ClientError>
     where
         F: FnMut(LedgerClient<Channel>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
@@ -106,7 +121,7 @@ impl Connection {
             };
             match call(ledger).await {
                 Ok(response) => return Ok((url.clone(), response.into_inner())),
-                Err(status) if is_transient(status.code()) => tried.push(format!("{url}: {}", status.message())),
+                Err(status) if is_transient(status.code()) || next(status.code()) => tried.push(format!("{url}: {}", status.message())),
                 Err(status) => {
                     return Err(ClientError::Rpc { node: url.clone(), code: status.code(), message: status.message().to_string() })
                 }
@@ -123,9 +138,14 @@ impl Connection {
         .await
     }
 
-    pub async fn query(&self, query: Query) -> Result<(String, QueryResponse), ClientError> {
-        self.first_answer(Some(QUERY_TIMEOUT), |mut ledger| {
-            let request = QueryRequest { query: Some(query.clone()), min_size: 0 };
+    /// Asks the nodes in turn for an answer from a state of at least `min_size` leaves
+    /// (reading your own writes; 0: any state). A node that has not applied that many
+    /// within its wait answers FAILED_PRECONDITION ("this node is behind"): the next node
+    /// is asked; when none has, the error says so for each.
+    pub async fn query(&self, query: Query, min_size: u64) -> Result<(String, QueryResponse), ClientError> {
+        let behind = |code: Code| min_size > 0 && code == Code::FailedPrecondition;
+        self.first_answer_or_next(Some(QUERY_TIMEOUT), behind, |mut ledger| {
+            let request = QueryRequest { query: Some(query.clone()), min_size };
             async move { ledger.query(request).await }
         })
         .await

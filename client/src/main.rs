@@ -36,6 +36,11 @@ struct Cli {
     /// Plain text, no authentication: only for a ledger started with --insecure.
     #[arg(long, global = true)]
     insecure: bool,
+    /// Let a query be answered from any node's state, even one that has not applied this
+    /// client's latest acknowledged write yet (by default a node that is behind waits up to
+    /// 2 s for it, else the next node is asked).
+    #[arg(long, global = true)]
+    any_state: bool,
     #[command(subcommand)]
     command: cmd::Command,
 }
@@ -54,7 +59,8 @@ async fn main() {
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);
         }
     }
-    let context = cmd::Context::new(cli.config, cli.identity, cli.node, cli.key, cli.json, cli.insecure);
+    let mut context = cmd::Context::new(cli.config, cli.identity, cli.node, cli.key, cli.json, cli.insecure);
+    context.any_state = cli.any_state;
     if let Err(error) = cli.command.run(&context).await {
         eprintln!("fairshare: {error:#}");
         std::process::exit(1);

@@ -78,9 +78,69 @@ impl NonceStore {
     }
 }
 
+/// Reading your own writes (DOMAIN.md): the largest log size this client was told about
+/// (a verdict's leaf index + 1), per ledger, in `nonces/.seen` beside the nonce files.
+/// Queries ask for a state at least this new (`QueryRequest.min_size`), so an answer never
+/// comes from before a write this client saw acknowledged.
+#[derive(Debug, Clone)]
+pub struct SeenStore {
+    dir: PathBuf,
+}
+
+impl SeenStore {
+    pub fn new(dir: &Path) -> SeenStore {
+        SeenStore { dir: dir.to_path_buf() }
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.join(".seen")
+    }
+
+    /// The size seen on `ledger_id`; 0 when none (or only another ledger's) was recorded.
+    pub fn seen(&self, ledger_id: &str) -> u64 {
+        let text = std::fs::read_to_string(self.path()).unwrap_or_default();
+        let mut words = text.split_whitespace();
+        match (words.next(), words.next().and_then(|size| size.parse().ok())) {
+            (Some(ledger), Some(size)) if ledger == ledger_id => size,
+            _ => 0,
+        }
+    }
+
+    /// Records that `ledger_id` holds at least `size` leaves (never lowers what is kept).
+    pub fn record(&self, ledger_id: &str, size: u64) -> Result<(), NonceError> {
+        let failed = |source| NonceError { identity: ".seen".into(), path: self.path(), source };
+        std::fs::create_dir_all(&self.dir).map_err(failed)?;
+        let lock = std::fs::File::options().create(true).truncate(false).write(true).open(self.dir.join(".seen.lock")).map_err(failed)?;
+        // Without a lock (some network file systems), a race may keep the smaller of two
+        // sizes: a later query then waits for less, never for a write that did not happen.
+        let _ = lock.lock();
+        if self.seen(ledger_id) >= size {
+            return Ok(());
+        }
+        let temporary = self.dir.join(format!(".seen.{}", std::process::id()));
+        std::fs::write(&temporary, format!("{ledger_id} {size}\n")).map_err(failed)?;
+        std::fs::rename(&temporary, self.path()).map_err(failed)?;
+        drop(lock);
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_seen_size_only_grows_and_belongs_to_one_ledger() {
+        let dir = tempfile::tempdir().unwrap();
+        let seen = SeenStore::new(&dir.path().join("nonces"));
+        assert_eq!(seen.seen("iza"), 0, "nothing seen yet");
+        seen.record("iza", 40).unwrap();
+        seen.record("iza", 12).unwrap();
+        assert_eq!(seen.seen("iza"), 40, "never lowered");
+        assert_eq!(seen.seen("other"), 0, "another ledger (a new devnet in the same dir) starts from nothing");
+        seen.record("other", 3).unwrap();
+        assert_eq!((seen.seen("other"), seen.seen("iza")), (3, 0));
+    }
 
     #[test]
     fn nonces_only_grow_even_when_the_clock_steps_back() {

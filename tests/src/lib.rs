@@ -172,6 +172,23 @@ impl Cluster {
         self.nodes.get_mut(id).expect("known node").child.as_mut().and_then(|child| child.try_wait().ok().flatten())
     }
 
+    /// SIGSTOP to a node's process (it keeps its sockets, answers nothing): a node that
+    /// lags. `resume` sends SIGCONT.
+    pub fn pause(&self, id: &str) {
+        self.signal(id, libc::SIGSTOP);
+    }
+
+    pub fn resume(&self, id: &str) {
+        self.signal(id, libc::SIGCONT);
+    }
+
+    fn signal(&self, id: &str, signal: libc::c_int) {
+        let child = self.nodes[id].child.as_ref().unwrap_or_else(|| panic!("{id} is not running"));
+        // SAFETY: kill(2) on the pid of a child we spawned and have not reaped.
+        let done = unsafe { libc::kill(child.id() as libc::pid_t, signal) };
+        assert_eq!(done, 0, "signal {signal} to {id}");
+    }
+
     pub fn log(&self, id: &str) -> String {
         std::fs::read_to_string(&self.nodes[id].log).unwrap_or_default()
     }

@@ -12,7 +12,7 @@ use fairshare_api::Transport;
 use fairshare_client::config::{self, ClientConfig};
 use fairshare_client::connection::Connection;
 use fairshare_client::keyfile;
-use fairshare_client::nonce::{now_micros, NonceStore};
+use fairshare_client::nonce::{now_micros, NonceStore, SeenStore};
 use fairshare_protocol::envelope::seal;
 use fairshare_protocol::pb::{self, transaction::Kind};
 use serde::de::DeserializeOwned;
@@ -151,6 +151,9 @@ pub struct Context {
     pub json: bool,
     /// `--insecure`: plain text, no authentication.
     pub insecure: bool,
+    /// `--any-state`: queries may be answered from a state older than this client's last
+    /// acknowledged write.
+    pub any_state: bool,
     config: OnceLock<ClientConfig>,
     ledger_id: OnceLock<String>,
     transport: OnceLock<Transport>,
@@ -229,6 +232,7 @@ impl Context {
             key,
             json,
             insecure,
+            any_state: false,
             config: OnceLock::new(),
             ledger_id: OnceLock::new(),
             transport: OnceLock::new(),
@@ -340,6 +344,12 @@ impl Context {
         let nonce = NonceStore::new(&self.state_dir().join("nonces")).next(signer, now_micros())?;
         let envelope = seal(&pb::Transaction { ledger_id, nonce, kind: Some(kind) }, signer, key);
         let (node, response) = connection.submit(&envelope).await?;
+        // What this client was told is on the ledger; later queries read at least this far.
+        let verdict = VerdictKind::try_from(response.verdict).unwrap_or(VerdictKind::Unspecified);
+        if matches!(verdict, VerdictKind::Applied | VerdictKind::Rejected | VerdictKind::Duplicate) {
+            let ledger_id = self.ledger_id(connection).await?;
+            self.seen().record(&ledger_id, response.index + 1)?;
+        }
         Ok(Submitted { node, response })
     }
 
@@ -358,9 +368,27 @@ impl Context {
         Ok(())
     }
 
-    /// Asks a query and reads the JSON answer.
+    /// Where this client keeps the largest log size it was told about.
+    fn seen(&self) -> SeenStore {
+        SeenStore::new(&self.state_dir().join("nonces"))
+    }
+
+    /// The state a query must reflect: this client's last acknowledged write, unless
+    /// `--any-state`.
+    pub async fn min_size(&self, connection: &Connection) -> Result<u64> {
+        if self.any_state {
+            return Ok(0);
+        }
+        let ledger_id = self.ledger_id(connection).await?;
+        Ok(self.seen().seen(&ledger_id))
+    }
+
+    /// Asks a query and reads the JSON answer, from a state that holds every write this
+    /// client was told about (DOMAIN.md, "Reading your own writes"; `--any-state` opts out).
     pub async fn query<T: DeserializeOwned>(&self, query: Query) -> Result<T> {
-        let (node, response) = self.connection()?.query(query).await?;
+        let connection = self.connection()?;
+        let min_size = self.min_size(&connection).await?;
+        let (node, response) = connection.query(query, min_size).await?;
         serde_json::from_str(&response.json)
             .with_context(|| format!("{node} answered with JSON this client does not understand (another version?)"))
     }

@@ -217,7 +217,7 @@ async fn facts(target: &Target, insurers: Vec<String>) -> Result<Facts> {
     let genesis = &target.genesis;
     let valid_from: Vec<String> = genesis.keys.iter().map(|key| key.valid_from.clone()).collect();
     let first_month = first_month_after(&valid_from).map_err(|error| anyhow!("{error}"))?;
-    let (node, answer) = target.connection.query(Query::Fund(Empty {})).await?;
+    let (node, answer) = target.connection.query(Query::Fund(Empty {}), 0).await?;
     let fund: serde_json::Value = serde_json::from_str(&answer.json)
         .with_context(|| format!("{node} answered the fund query with JSON this client does not understand"))?;
     let free: Amount =
