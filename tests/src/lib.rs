@@ -2,6 +2,8 @@
 //! genesis and node configs, free loopback ports, children killed on drop, and waiting
 //! with deadlines instead of sleeping.
 
+pub mod chaos;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
