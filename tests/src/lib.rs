@@ -247,6 +247,14 @@ impl Cluster {
         }
     }
 
+    /// Waits until every cut link has closed its connections, so nothing sent before the
+    /// cut is still on its way through it.
+    pub fn wait_for_cuts(&self, limit: Duration) {
+        wait_until("cut links to close their connections", limit, || {
+            self.links.values().filter(|proxy| proxy.is_cut()).all(|proxy| proxy.open_connections() == 0).then_some(())
+        });
+    }
+
     /// Cuts `id` off from every other node, both ways; the others stay connected.
     pub fn isolate(&self, id: &str) {
         let others: Vec<&str> = self.nodes.keys().map(String::as_str).filter(|other| *other != id).collect();

@@ -65,6 +65,7 @@ pub struct Proxy {
     address: SocketAddr,
     target: SocketAddr,
     faults: watch::Sender<Faults>,
+    connections: Arc<Semaphore>,
 }
 
 impl Proxy {
@@ -75,10 +76,11 @@ impl Proxy {
         listener.set_nonblocking(true)?;
         let address = listener.local_addr()?;
         let (faults, receiver) = watch::channel(Faults::default());
+        let connections = Arc::new(Semaphore::new(CONNECTIONS_MAX));
         let _entered = runtime.enter();
         let listener = TcpListener::from_std(listener)?;
-        runtime.spawn(accept_loop(listener, target, receiver, seed));
-        Ok(Proxy { address, target, faults })
+        runtime.spawn(accept_loop(listener, target, receiver, connections.clone(), seed));
+        Ok(Proxy { address, target, faults, connections })
     }
 
     /// Where the dialling node should connect.
@@ -116,6 +118,12 @@ impl Proxy {
         });
     }
 
+    /// Connections being forwarded now. After [`Proxy::cut`] it falls to 0 once every
+    /// connection's task has closed its sockets: wait for that before relying on the cut.
+    pub fn open_connections(&self) -> usize {
+        CONNECTIONS_MAX - self.connections.available_permits()
+    }
+
     pub fn is_cut(&self) -> bool {
         self.faults.borrow().cut
     }
@@ -133,8 +141,13 @@ async fn cut_or_dropped(faults: &mut watch::Receiver<Faults>) {
     }
 }
 
-async fn accept_loop(listener: TcpListener, target: SocketAddr, mut faults: watch::Receiver<Faults>, seed: u64) {
-    let connections = Arc::new(Semaphore::new(CONNECTIONS_MAX));
+async fn accept_loop(
+    listener: TcpListener,
+    target: SocketAddr,
+    mut faults: watch::Receiver<Faults>,
+    connections: Arc<Semaphore>,
+    seed: u64,
+) {
     let counter = AtomicU64::new(0);
     loop {
         let accepted = tokio::select! {
@@ -283,11 +296,19 @@ mod tests {
         let proxy = proxy_to_echo(2).await;
         let mut before = TcpStream::connect(proxy.address()).await.expect("connect");
         assert_eq!(round_trip(&mut before, b"one").await, b"one");
+        assert_eq!(proxy.open_connections(), 1);
         proxy.cut();
         closed(&mut before).await;
         let mut during = TcpStream::connect(proxy.address()).await.expect("the listener still accepts");
         let _ = during.write_all(b"two").await;
         closed(&mut during).await;
+        for _ in 0..500 {
+            if proxy.open_connections() == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await; // a polling interval
+        }
+        assert_eq!(proxy.open_connections(), 0, "a cut connection's task still runs");
         proxy.heal();
         let mut after = TcpStream::connect(proxy.address()).await.expect("connect");
         assert_eq!(round_trip(&mut after, b"three").await, b"three");
