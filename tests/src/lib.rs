@@ -2,6 +2,8 @@
 //! genesis and node configs, free loopback ports, children killed on drop, and waiting
 //! with deadlines instead of sleeping.
 
+pub mod chaos;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -11,6 +13,8 @@ use fairshare_api::v1::{ledger_client::LedgerClient, StatusRequest, StatusRespon
 use fairshare_protocol::genesis::node_signer;
 use fairshare_protocol::pb;
 use fairshare_protocol::testing::{genesis_file, test_key, INSURERS};
+
+pub use chaos::proxy::Proxy;
 
 /// Polls `probe` until it gives a value or `limit` passes.
 pub fn wait_until<T>(what: &str, limit: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
@@ -64,6 +68,8 @@ pub struct Cluster {
     pub nodes: BTreeMap<String, Node>,
     /// Plain text (`--insecure`): only to measure what TLS costs.
     pub insecure: bool,
+    /// With [`Cluster::with_proxies`]: the proxy of every directed peer link, by (from, to).
+    links: BTreeMap<(String, String), Proxy>,
     runtime: tokio::runtime::Runtime,
 }
 
@@ -80,14 +86,30 @@ impl Cluster {
     /// The same cluster in plain text (`--insecure` on every node), to measure what mutual
     /// TLS costs.
     pub fn new_insecure(binary: &Path) -> Cluster {
-        Cluster::build(binary, genesis_file("1000000.00"), true)
+        Cluster::build(binary, genesis_file("1000000.00"), true, None)
+    }
+
+    /// The same cluster with every peer link (node A dialling node B, for Raft, forwarding,
+    /// probes and backfill) through a loopback [`Proxy`] of its own that the test controls
+    /// ([`Cluster::partition`], [`Cluster::link`]); `seed` fixes the proxies' jitter. Clients
+    /// (the `address` of each node) reach the nodes directly. Mutual TLS passes through the
+    /// proxies untouched: peers are verified by key, not by address.
+    ///
+    /// Openraft dials the address in its membership, and each fresh node initialises the
+    /// membership from its own config, so a node's Raft traffic to B goes through its own
+    /// link to B. That holds until a node takes its membership from another node: a
+    /// snapshot installed from the leader (at least `SNAPSHOT_LOGS_SINCE_LAST` entries in)
+    /// or a membership change. After that, its traffic to B goes through the leader's link
+    /// to B, and a partition cut link by link no longer isolates exactly what it says.
+    pub fn with_proxies(binary: &Path, seed: u64) -> Cluster {
+        Cluster::build(binary, genesis_file("1000000.00"), false, Some(seed))
     }
 
     pub fn with_genesis(binary: &Path, genesis: fairshare_protocol::genesis::GenesisFile) -> Cluster {
-        Cluster::build(binary, genesis, false)
+        Cluster::build(binary, genesis, false, None)
     }
 
-    fn build(binary: &Path, genesis: fairshare_protocol::genesis::GenesisFile, insecure: bool) -> Cluster {
+    fn build(binary: &Path, genesis: fairshare_protocol::genesis::GenesisFile, insecure: bool, proxy_seed: Option<u64>) -> Cluster {
         let scheme = if insecure { "http" } else { "https" };
         let dir = tempfile::Builder::new().prefix("fairshare-cluster-").tempdir().expect("temp dir");
         let root = dir.path();
@@ -95,13 +117,28 @@ impl Cluster {
         std::fs::write(root.join("genesis.toml"), toml::to_string(&genesis).expect("genesis toml")).expect("write genesis");
         let ports: BTreeMap<&str, u16> = INSURERS.iter().map(|id| (*id, free_port())).collect();
         let metrics_ports: BTreeMap<&str, u16> = INSURERS.iter().map(|id| (*id, free_port())).collect();
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+        let mut links = BTreeMap::new();
+        if let Some(seed) = proxy_seed {
+            for (number, (from, to)) in INSURERS.iter().flat_map(|from| INSURERS.iter().map(move |to| (*from, *to))).enumerate() {
+                if from != to {
+                    let target = std::net::SocketAddr::from(([127, 0, 0, 1], ports[to]));
+                    let proxy = Proxy::start(runtime.handle(), Some(free_port()), target, seed.wrapping_add(number as u64))
+                        .expect("start a link proxy");
+                    links.insert((from.to_string(), to.to_string()), proxy);
+                }
+            }
+        }
         let mut nodes = BTreeMap::new();
         for id in INSURERS {
             write_key(&root.join(format!("keys/{id}.node.key")), &node_signer(id));
             let peers: String = INSURERS
                 .iter()
                 .filter(|peer| **peer != id)
-                .map(|peer| format!("[[peers]]\nid = \"{peer}\"\naddress = \"{scheme}://127.0.0.1:{}\"\n", ports[peer]))
+                .map(|peer| {
+                    let port = links.get(&(id.to_string(), peer.to_string())).map_or(ports[peer], |proxy: &Proxy| proxy.address().port());
+                    format!("[[peers]]\nid = \"{peer}\"\naddress = \"{scheme}://127.0.0.1:{port}\"\n")
+                })
                 .collect();
             let config = root.join(format!("{id}.toml"));
             std::fs::write(
@@ -125,8 +162,7 @@ impl Cluster {
                 },
             );
         }
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
-        Cluster { dir, binary: binary.to_path_buf(), nodes, insecure, runtime }
+        Cluster { dir, binary: binary.to_path_buf(), nodes, insecure, links, runtime }
     }
 
     pub fn start(&mut self, id: &str) {
@@ -187,6 +223,49 @@ impl Cluster {
         // SAFETY: kill(2) on the pid of a child we spawned and have not reaped.
         let done = unsafe { libc::kill(child.id() as libc::pid_t, signal) };
         assert_eq!(done, 0, "signal {signal} to {id}");
+    }
+
+    /// The proxy of the link on which `from` dials `to` (only with [`Cluster::with_proxies`]).
+    pub fn link(&self, from: &str, to: &str) -> &Proxy {
+        self.links
+            .get(&(from.to_string(), to.to_string()))
+            .unwrap_or_else(|| panic!("no proxy from {from} to {to}: build the cluster with_proxies"))
+    }
+
+    /// Cuts every link between nodes of different groups, both ways, and heals every link
+    /// inside a group (clearing its loss and delay too). Nodes in no group are cut from all.
+    /// `partition(&[&["cz"], &["menzis", "vgz", "zk"]])` isolates cz; `&[&["cz", "menzis"],
+    /// &["vgz", "zk"]]` splits 2/2.
+    pub fn partition(&self, groups: &[&[&str]]) {
+        assert!(!self.links.is_empty(), "partitions need a cluster built with_proxies");
+        let group_of = |id: &str| groups.iter().position(|group| group.contains(&id));
+        for ((from, to), proxy) in &self.links {
+            match (group_of(from), group_of(to)) {
+                (Some(a), Some(b)) if a == b => proxy.heal(),
+                _ => proxy.cut(),
+            }
+        }
+    }
+
+    /// Waits until every cut link has closed its connections, so nothing sent before the
+    /// cut is still on its way through it.
+    pub fn wait_for_cuts(&self, limit: Duration) {
+        wait_until("cut links to close their connections", limit, || {
+            self.links.values().filter(|proxy| proxy.is_cut()).all(|proxy| proxy.open_connections() == 0).then_some(())
+        });
+    }
+
+    /// Cuts `id` off from every other node, both ways; the others stay connected.
+    pub fn isolate(&self, id: &str) {
+        let others: Vec<&str> = self.nodes.keys().map(String::as_str).filter(|other| *other != id).collect();
+        self.partition(&[&[id], &others]);
+    }
+
+    /// Heals every link: no cut, loss or delay anywhere.
+    pub fn heal_all(&self) {
+        for proxy in self.links.values() {
+            proxy.heal();
+        }
     }
 
     pub fn log(&self, id: &str) -> String {
