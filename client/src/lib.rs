@@ -14,7 +14,8 @@
 //! - [`keyfile`] and [`nonce`]: secret key files and per-identity nonces.
 //! - [`connection`]: the gRPC client that tries the configured nodes in order.
 //! - [`devnet`] (cargo feature `node`): generating keys, genesis and configs for a local cluster.
-//! - [`views`], [`table`], [`csv`]: what queries return and how it is printed.
+//! - [`views`], [`table`], [`csv`]: what queries return and how it is printed; [`monitor`]:
+//!   the IZA monitor's periods, legend, views and CSV.
 //! - [`bench`]: exact latency percentiles and the IZA workload of `fairshare bench --iza`.
 //! - [`sepa`]: SEPA credit-transfer files (pain.001.001.09) of an insurer's open obligations.
 //! - [`observer`]: the regulator's observer: every node's log followed, re-executed and
@@ -31,6 +32,7 @@ pub mod csv;
 #[cfg(feature = "node")]
 pub mod devnet;
 pub mod keyfile;
+pub mod monitor;
 pub mod nonce;
 pub mod observer;
 pub mod plan_file;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use fairshare_protocol::ids::{echo, ID_BYTES_MAX};
 use fairshare_protocol::merkle::Hash;
-use fairshare_protocol::query::{self, ObligationFilter};
+use fairshare_protocol::query::{self, ObligationFilter, Period};
 use fairshare_protocol::{pb, Ledger};
 use openraft::BasicNode;
 use tokio::sync::mpsc;
@@ -87,7 +87,7 @@ fn answer(ledger: &fairshare_protocol::Ledger, reader: Option<&str>, query: Quer
         }
         Query::InsurerBalances(_) => to_json(&query::insurer_balances(state, ledger.genesis()))?,
         Query::PartyBalances(_) => to_json(&query::party_balances(state))?,
-        Query::Monitor(_) => to_json(&query::monitor(state, ledger.genesis()))?,
+        Query::Monitor(request) => to_json(&query::monitor(state, ledger.genesis(), monitor_period(&request)?))?,
         Query::Fund(_) => to_json(&query::fund(state))?,
         Query::Spend(_) => to_json(&query::spend(state))?,
         Query::Parties(_) => to_json(&state.parties)?,
@@ -554,6 +554,24 @@ async fn admit(address: &str, transport: &fairshare_api::Transport) -> Result<()
         .map_err(|error| Status::unavailable(format!("cannot reach {error}")))?;
     client.admit(MemberRequest::default()).await?;
     Ok(())
+}
+
+/// The monitor's period from the API's bounds (empty: open); a bound that is no date, or a
+/// `from` after `to`, is INVALID_ARGUMENT.
+fn monitor_period(request: &MonitorRequest) -> Result<Period, Status> {
+    let bound = |text: &str, what: &str| -> Result<Option<fairshare_protocol::Date>, Status> {
+        if text.is_empty() {
+            return Ok(None);
+        }
+        fairshare_protocol::Date::parse(&echo(text), what).map(Some).map_err(|rejection| Status::invalid_argument(rejection.message))
+    };
+    let period = Period { from: bound(&request.from, "from")?, to: bound(&request.to, "to")? };
+    if let (Some(from), Some(to)) = (period.from, period.to) {
+        if from > to {
+            return Err(Status::invalid_argument(format!("the period starts on {from}, after it ends on {to}")));
+        }
+    }
+    Ok(period)
 }
 
 /// The protocol's filter for the API's (empty strings: no filter).

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::amount::{Amount, Ratio};
+use crate::date::Date;
 use crate::fair_share::split_over_insurers;
 use crate::genesis::Genesis;
 use crate::state::{AssessmentStatus, Funding, LedgerState, Milestone, MilestoneStatus, Obligation, Plan};
@@ -210,6 +211,41 @@ pub fn party_balances(state: &LedgerState) -> Vec<PartyBalance> {
     balances.into_values().collect()
 }
 
+/// The dates a monitor counts: each column by its own date (see [`Monitor`]), kept when it
+/// falls within `from..=to`; a missing bound is open.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Period {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<Date>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<Date>,
+}
+
+impl Period {
+    pub fn contains(self, date: Date) -> bool {
+        self.from.is_none_or(|from| from <= date) && self.to.is_none_or(|to| date <= to)
+    }
+
+    /// A calendar quarter written "2026Q1" or "2026-Q1" (as the monitor labels quarters).
+    pub fn quarter(text: &str) -> Option<Period> {
+        let (year, quarter) = text.split_once('Q')?;
+        let year = year.strip_suffix('-').unwrap_or(year);
+        if year.len() != 4 || !year.bytes().all(|byte| byte.is_ascii_digit()) || quarter.len() != 1 {
+            return None;
+        }
+        let year: u16 = year.parse().ok()?;
+        let first_month = match quarter {
+            "1" => 1,
+            "2" => 4,
+            "3" => 7,
+            "4" => 10,
+            _ => return None,
+        };
+        let last_day = if first_month == 1 || first_month == 10 { 31 } else { 30 };
+        Some(Period { from: Date::new(year, first_month, 1), to: Some(Date::new(year, first_month + 2, last_day)?) })
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MonitorRow {
     pub key: String,
@@ -219,6 +255,14 @@ pub struct MonitorRow {
     /// Sectors only: earmark use, `committed + external`, shown beside the earmark.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub earmark_use: Option<Amount>,
+    /// Sectors only: earmark use as a percentage of the earmark, two decimals rounded
+    /// half-even ("0.16"); absent for an earmark of 0.00.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub earmark_use_percent: Option<String>,
+    /// Sectors only: earmark − earmark use; negative when the sector used more than its
+    /// earmark (an earmark is a floor, not a cap).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub earmark_remaining: Option<Amount>,
     /// Committed, payable and paid count only money that flows through the ledger.
     pub committed: Amount,
     pub payable: Amount,
@@ -228,14 +272,42 @@ pub struct MonitorRow {
     pub external: Amount,
 }
 
+/// One cell of a two-way view (sector × quarter, region × sector), counted as the rows are.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MonitorCell {
+    pub row: String,
+    pub column: String,
+    pub committed: Amount,
+    pub payable: Amount,
+    pub paid: Amount,
+    pub external: Amount,
+}
+
+/// The IZA quarterly monitor. Each column counts by its own date, in every view alike:
+/// `committed` by the milestone's **due date** (what funded plans' milestones still commit:
+/// the amount while planned or attained, the payable once confirmed, nothing once missed or
+/// cancelled), `payable` by the milestone's **attainment date** (obligations), `paid` by the
+/// payment's **value date** (payments not reversed), `external` by the date the ministry
+/// **paid** it. So in one quarter `paid` may exceed `payable`: it pays what an earlier
+/// quarter made payable.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Monitor {
+    /// The period counted (absent bounds: open).
+    #[serde(default)]
+    pub period: Period,
     pub sectors: Vec<MonitorRow>,
     pub regions: Vec<MonitorRow>,
     pub themes: Vec<MonitorRow>,
     /// Committed by due-date quarter, payable by attainment quarter, paid by value-date quarter.
     pub quarters: Vec<MonitorRow>,
-    /// Plans by status (submitted, returned, rejected…): the monitor reports them all.
+    /// Rows: sectors; columns: quarters ("2026-Q1").
+    #[serde(default)]
+    pub sector_quarters: Vec<MonitorCell>,
+    /// Rows: regions; columns: sectors.
+    #[serde(default)]
+    pub region_sectors: Vec<MonitorCell>,
+    /// Plans by status (submitted, returned, rejected…) now, whatever the period: the
+    /// monitor reports them all.
     pub plans_by_status: BTreeMap<String, u64>,
     pub quick_tests: u64,
 }
@@ -252,56 +324,133 @@ impl Rows {
     }
 }
 
-/// The IZA quarterly monitor.
-pub fn monitor(state: &LedgerState, genesis: &Genesis) -> Monitor {
-    let (mut sectors, mut regions, mut themes, mut quarters) = (Rows::default(), Rows::default(), Rows::default(), Rows::default());
+#[derive(Default)]
+struct Cells(BTreeMap<(String, String), MonitorCell>);
+
+impl Cells {
+    fn cell(&mut self, row: &str, column: &str) -> &mut MonitorCell {
+        self.0.entry((row.to_string(), column.to_string())).or_insert_with(|| MonitorCell {
+            row: row.to_string(),
+            column: column.to_string(),
+            ..MonitorCell::default()
+        })
+    }
+    fn into_vec(self) -> Vec<MonitorCell> {
+        self.0.into_values().collect()
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Column {
+    Committed,
+    Payable,
+    Paid,
+    External,
+}
+
+/// Where an amount belongs: the sector of its line, and its plan's region and theme.
+struct Place<'a> {
+    sector: &'a str,
+    region: &'a str,
+    theme: &'a str,
+}
+
+/// Every view of the monitor, filled by one `add` per amount so that they cannot disagree.
+#[derive(Default)]
+struct Tally {
+    sectors: Rows,
+    regions: Rows,
+    themes: Rows,
+    quarters: Rows,
+    sector_quarters: Cells,
+    region_sectors: Cells,
+}
+
+impl Tally {
+    fn add(&mut self, period: Period, place: Place, date: Date, column: Column, amount: Amount) {
+        if !period.contains(date) {
+            return;
+        }
+        let quarter = date.quarter_label();
+        let pick = |committed: &mut Amount, payable: &mut Amount, paid: &mut Amount, external: &mut Amount| match column {
+            Column::Committed => *committed += amount,
+            Column::Payable => *payable += amount,
+            Column::Paid => *paid += amount,
+            Column::External => *external += amount,
+        };
+        for row in
+            [self.sectors.row(place.sector), self.regions.row(place.region), self.themes.row(place.theme), self.quarters.row(&quarter)]
+        {
+            pick(&mut row.committed, &mut row.payable, &mut row.paid, &mut row.external);
+        }
+        for cell in [self.sector_quarters.cell(place.sector, &quarter), self.region_sectors.cell(place.region, place.sector)] {
+            pick(&mut cell.committed, &mut cell.payable, &mut cell.paid, &mut cell.external);
+        }
+    }
+}
+
+/// `part` as a percentage of `whole`, two decimals rounded half-even; `None` for a whole of 0.
+pub fn percent(part: Amount, whole: Amount) -> Option<String> {
+    if whole.cents() == 0 {
+        return None;
+    }
+    let ratio = part.value() * rust_decimal::Decimal::ONE_HUNDRED / whole.value();
+    let mut percent = ratio.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointNearestEven);
+    percent.rescale(2);
+    Some(percent.to_string())
+}
+
+/// The IZA quarterly monitor over `period` (see [`Monitor`] for which date each column counts by).
+pub fn monitor(state: &LedgerState, genesis: &Genesis, period: Period) -> Monitor {
+    let mut tally = Tally::default();
     for sector in &genesis.sectors {
-        sectors.row(&sector.id).earmark = Some(sector.earmark);
+        tally.sectors.row(&sector.id).earmark = Some(sector.earmark);
     }
     for plan in state.plans.values() {
         for unit in plan.units.values().filter(|unit| unit.funding == Funding::Funded) {
             for milestone in plan.unit_milestones(unit) {
                 for line in &milestone.lines {
-                    let committed = milestone.line_committed(line);
-                    sectors.row(&line.sector).committed += committed;
-                    regions.row(&plan.region).committed += committed;
-                    themes.row(&plan.theme).committed += committed;
-                    quarters.row(&milestone.due.quarter_label()).committed += committed;
+                    let place = Place { sector: &line.sector, region: &plan.region, theme: &plan.theme };
+                    tally.add(period, place, milestone.due, Column::Committed, milestone.line_committed(line));
                 }
             }
         }
     }
     for obligation in state.obligations.values() {
-        sectors.row(&obligation.sector).payable += obligation.amount;
-        sectors.row(&obligation.sector).paid += obligation.paid;
-        regions.row(&obligation.region).payable += obligation.amount;
-        regions.row(&obligation.region).paid += obligation.paid;
-        themes.row(&obligation.theme).payable += obligation.amount;
-        themes.row(&obligation.theme).paid += obligation.paid;
-        quarters.row(&obligation.attained_on.quarter_label()).payable += obligation.amount;
+        let place = Place { sector: &obligation.sector, region: &obligation.region, theme: &obligation.theme };
+        tally.add(period, place, obligation.attained_on, Column::Payable, obligation.amount);
     }
     for payment in state.payments.values().filter(|payment| payment.reversed.is_none()) {
-        quarters.row(&payment.value_date.quarter_label()).paid += payment.total();
-    }
-    for external in state.external_funding.values() {
-        let quarter = external.paid_on.quarter_label();
-        for row in [sectors.row(&external.sector), regions.row(&external.region), themes.row(&external.theme), quarters.row(&quarter)] {
-            row.external += external.amount;
+        for (id, amount) in &payment.settlements {
+            // A payment settles only obligations that exist (the rules refuse any other).
+            let Some(obligation) = state.obligations.get(id) else { continue };
+            let place = Place { sector: &obligation.sector, region: &obligation.region, theme: &obligation.theme };
+            tally.add(period, place, payment.value_date, Column::Paid, *amount);
         }
     }
+    for external in state.external_funding.values() {
+        let place = Place { sector: &external.sector, region: &external.region, theme: &external.theme };
+        tally.add(period, place, external.paid_on, Column::External, external.amount);
+    }
     for sector in &genesis.sectors {
-        let row = sectors.row(&sector.id);
-        row.earmark_use = Some(row.committed + row.external);
+        let row = tally.sectors.row(&sector.id);
+        let used = row.committed + row.external;
+        row.earmark_use = Some(used);
+        row.earmark_use_percent = percent(used, sector.earmark);
+        row.earmark_remaining = Some(sector.earmark - used);
     }
     let mut plans_by_status = BTreeMap::new();
     for plan in state.plans.values() {
         *plans_by_status.entry(status_name(plan.main().status).to_string()).or_default() += 1;
     }
     Monitor {
-        sectors: sectors.into_vec(),
-        regions: regions.into_vec(),
-        themes: themes.into_vec(),
-        quarters: quarters.into_vec(),
+        period,
+        sectors: tally.sectors.into_vec(),
+        regions: tally.regions.into_vec(),
+        themes: tally.themes.into_vec(),
+        quarters: tally.quarters.into_vec(),
+        sector_quarters: tally.sector_quarters.into_vec(),
+        region_sectors: tally.region_sectors.into_vec(),
         plans_by_status,
         quick_tests: state.quick_tests.len() as u64,
     }

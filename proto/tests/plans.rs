@@ -214,7 +214,7 @@ fn escalated_assessors_can_also_agree_to_reject() {
     // A rejected plan is final and recorded for the monitor.
     scenario.rejected(COORDINATOR, assessed("p", 1, Assessment::Approve), ReasonCode::WrongPlanStatus);
     scenario.rejected(COORDINATOR, cancelled("p"), ReasonCode::WrongPlanStatus);
-    let monitor = fairshare_protocol::query::monitor(scenario.ledger.state(), scenario.ledger.genesis());
+    let monitor = fairshare_protocol::query::monitor(scenario.ledger.state(), scenario.ledger.genesis(), Default::default());
     assert_eq!(monitor.plans_by_status.get("rejected"), Some(&1));
 }
 

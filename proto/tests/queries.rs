@@ -6,8 +6,9 @@ mod common;
 
 use common::*;
 use fairshare_protocol::amount::Amount;
-use fairshare_protocol::query::{self, ObligationFilter};
+use fairshare_protocol::query::{self, ObligationFilter, Period};
 use fairshare_protocol::testing::Scenario;
+use fairshare_protocol::Date;
 
 /// Plan "p" (theme acute-care, region roaz-utrecht) with three milestones:
 ///
@@ -127,7 +128,7 @@ fn party_balances_show_what_is_receivable_as_payee_and_what_benefits_a_provider(
 fn the_monitor_keeps_external_funding_in_its_own_column_and_earmark_use_is_committed_plus_external() {
     let scenario = monitored();
     let state = scenario.ledger.state();
-    let monitor = query::monitor(state, scenario.ledger.genesis());
+    let monitor = query::monitor(state, scenario.ledger.genesis(), Period::default());
     let report = query::fund(state);
     let external = eur("1000.00");
     // Committed, payable and paid count only money that flows through the ledger: every
@@ -165,6 +166,73 @@ fn the_monitor_keeps_external_funding_in_its_own_column_and_earmark_use_is_commi
     assert_eq!(quarter("2025-Q4").external, external);
     assert_eq!(monitor.plans_by_status.get("approved"), Some(&1));
     assert_eq!(monitor.quick_tests, 1);
+}
+
+#[test]
+fn a_monitor_period_keeps_each_column_by_its_own_date_so_paid_may_exceed_payable_in_a_quarter() {
+    let scenario = monitored();
+    let (state, genesis) = (scenario.ledger.state(), scenario.ledger.genesis());
+    let q2 = Period::quarter("2026Q2").expect("a quarter");
+    assert_eq!(q2, Period { from: Date::new(2026, 4, 1), to: Date::new(2026, 6, 30) });
+    let monitor = query::monitor(state, genesis, q2);
+    assert_eq!(monitor.period, q2);
+    let total = |column: fn(&query::MonitorRow) -> Amount| monitor.sectors.iter().map(column).sum::<Amount>();
+    // Q2: m2 is due (committed 100.00 wijk), nothing was attained, zk paid 340.00 on m1.
+    assert_eq!(total(|row| row.committed), eur("100.00"), "committed by due date");
+    assert_eq!(total(|row| row.payable), eur("0.00"), "payable by attainment date: m1 in Q1, m2 in Q3");
+    assert_eq!(total(|row| row.paid), eur("340.00"), "paid by value date, the reversed vgz-1 left out");
+    assert_eq!(total(|row| row.external), eur("0.00"));
+    let msz = monitor.sectors.iter().find(|row| row.key == "msz").expect("msz");
+    assert_eq!((msz.paid, msz.earmark_use, msz.earmark_use_percent.as_deref()), (eur("240.00"), Some(eur("0.00")), Some("0.00")));
+    assert_eq!(msz.earmark_remaining, msz.earmark, "nothing committed in Q2 for msz");
+    assert_eq!(monitor.quarters.iter().map(|row| row.key.as_str()).collect::<Vec<_>>(), ["2026-Q2"]);
+
+    // Up to the end of Q1: m1 committed and payable, the ministry's 2025 payment, nothing paid.
+    let to_q1 = Period { from: None, to: Date::new(2026, 3, 31) };
+    let monitor = query::monitor(state, genesis, to_q1);
+    let ggz = monitor.sectors.iter().find(|row| row.key == "ggz").expect("ggz");
+    assert_eq!((ggz.committed, ggz.payable, ggz.paid, ggz.external), (eur("400.00"), eur("400.00"), eur("0.00"), eur("1000.00")));
+    assert_eq!(ggz.earmark_use, Some(eur("1400.00")));
+    assert_eq!(ggz.earmark_remaining, Some(ggz.earmark.expect("an earmark") - eur("1400.00")));
+}
+
+#[test]
+fn the_two_way_views_add_up_to_the_rows_and_the_whole_monitor_to_the_fund_report() {
+    let scenario = monitored();
+    let monitor = query::monitor(scenario.ledger.state(), scenario.ledger.genesis(), Period::default());
+    for cells in [&monitor.sector_quarters, &monitor.region_sectors] {
+        for sector in &monitor.sectors {
+            let (row_of, column_of) =
+                (|cell: &&query::MonitorCell| cell.row == sector.key, |cell: &&query::MonitorCell| cell.column == sector.key);
+            let mine: Vec<&query::MonitorCell> = cells.iter().filter(|cell| row_of(cell) || column_of(cell)).collect();
+            assert_eq!(mine.iter().map(|cell| cell.committed).sum::<Amount>(), sector.committed, "{}", sector.key);
+            assert_eq!(mine.iter().map(|cell| cell.payable).sum::<Amount>(), sector.payable, "{}", sector.key);
+            assert_eq!(mine.iter().map(|cell| cell.paid).sum::<Amount>(), sector.paid, "{}", sector.key);
+            assert_eq!(mine.iter().map(|cell| cell.external).sum::<Amount>(), sector.external, "{}", sector.key);
+        }
+    }
+    let cell = |row: &str, column: &str| {
+        monitor.sector_quarters.iter().find(|cell| cell.row == row && cell.column == column).unwrap_or_else(|| panic!("{row} {column}"))
+    };
+    assert_eq!((cell("msz", "2026-Q1").committed, cell("msz", "2026-Q3").committed), (eur("600.00"), eur("300.00")));
+    assert_eq!(
+        (cell("msz", "2026-Q2").paid, cell("msz", "2026-Q4").paid, cell("msz", "2027-Q1").paid),
+        (eur("240.00"), eur("10.00"), eur("5.00"))
+    );
+}
+
+#[test]
+fn quarters_are_read_as_the_monitor_writes_them_and_percentages_round_half_even() {
+    assert_eq!(Period::quarter("2026-Q4"), Some(Period { from: Date::new(2026, 10, 1), to: Date::new(2026, 12, 31) }));
+    assert_eq!(Period::quarter("2026Q1"), Some(Period { from: Date::new(2026, 1, 1), to: Date::new(2026, 3, 31) }));
+    for bad in ["2026Q5", "26Q1", "2026Q", "2026-Q12", "Q1", "2026q1", ""] {
+        assert_eq!(Period::quarter(bad), None, "{bad}");
+    }
+    assert_eq!(query::percent(eur("1.00"), eur("3.00")).as_deref(), Some("33.33"));
+    assert_eq!(query::percent(eur("1.00"), eur("8.00")).as_deref(), Some("12.50"));
+    assert_eq!(query::percent(eur("0.01"), eur("200.00")).as_deref(), Some("0.00"), "0.005 rounds half-even to 0.00");
+    assert_eq!(query::percent(eur("0.03"), eur("200.00")).as_deref(), Some("0.02"), "0.015 rounds half-even to 0.02");
+    assert_eq!(query::percent(eur("5.00"), eur("0.00")), None);
 }
 
 #[test]

@@ -1,11 +1,13 @@
 //! `fairshare report monitor|fund|spend`: the regulator's and the ministry's views.
 
 use anyhow::Result;
-use fairshare_api::v1::{query_request::Query, Empty};
+use fairshare_api::v1::{query_request::Query, Empty, MonitorRequest};
+use fairshare_client::monitor::{self, View};
 use fairshare_client::table::Table;
 use fairshare_client::views::{FundReport, Monitor, MonitorRow, SpendRow};
+use fairshare_protocol::query::Period;
 
-use super::Context;
+use super::{input, Context};
 
 /// Reports: the IZA quarterly monitor, the fund and its queue, spend per insurer per year.
 #[derive(clap::Args)]
@@ -18,10 +20,21 @@ pub struct Args {
 #[derive(clap::Subcommand)]
 enum Command {
     /// The quarterly monitor: committed, payable and paid through the ledger, and external funding
-    /// paid by the ministry in its own column, per sector, region, theme and quarter; per sector
-    /// also the earmark and its use (committed + external).
-    #[command(after_help = "Example:\n  fairshare report monitor\n  fairshare report monitor --json")]
-    Monitor,
+    /// paid by the ministry in its own column, per sector, region, theme and quarter, and sector ×
+    /// quarter and region × sector; per sector also the earmark, its use (committed + external)
+    /// in euros and % of the earmark, and what remains.
+    ///
+    /// Each column counts by its own date: committed by the milestone's due date, payable by its
+    /// attainment date, paid by the payment's value date (reversed payments left out), external by
+    /// the date the ministry paid it. So one quarter may show more paid than payable: it pays what
+    /// an earlier quarter made payable. A period keeps, per column, the amounts whose date falls in it.
+    #[command(after_help = "Examples:\n  \
+        fairshare report monitor\n  \
+        fairshare report monitor --quarter 2026Q1\n  \
+        fairshare report monitor --from 2026-01-01 --to 2026-06-30 --by sector\n  \
+        fairshare report monitor --by sector-quarter --csv > monitor.csv\n  \
+        fairshare report monitor --by region-sector --json")]
+    Monitor(MonitorArgs),
     /// The fund: adjustments, reservations, committed, free, and the waiting queue.
     #[command(after_help = "Example:\n  fairshare report fund")]
     Fund,
@@ -30,18 +43,38 @@ enum Command {
     Spend,
 }
 
+#[derive(clap::Args)]
+struct MonitorArgs {
+    /// Count only one calendar quarter, e.g. 2026Q1 (or 2026-Q1, as the tables label them).
+    #[arg(long, value_name = "YYYYQN", conflicts_with_all = ["from", "to"])]
+    quarter: Option<String>,
+    /// Count only amounts whose date (see above) is on or after this date.
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    from: Option<String>,
+    /// Count only amounts whose date (see above) is on or before this date.
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    to: Option<String>,
+    /// The views to show (default: sector, region, theme, quarter); repeat or separate with commas.
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "VIEW")]
+    by: Vec<View>,
+    /// Print CSV (RFC 4180) of the views: view,row,column,earmark,…,external (one shape for all).
+    #[arg(long)]
+    csv: bool,
+}
+
 fn rows(title: &str, rows: &[MonitorRow], earmarks: bool) -> String {
-    let mut headers = vec![title];
-    if earmarks {
-        headers.extend([">earmark", ">earmark use"]);
-    }
-    headers.extend([">committed", ">payable", ">paid", ">external"]);
-    let mut table = Table::new(&headers);
+    let headers = monitor::table_headers(title, earmarks);
+    let mut table = Table::new(&headers.iter().map(String::as_str).collect::<Vec<_>>());
+    let amount = |value: Option<fairshare_protocol::Amount>| value.map(|amount| amount.to_string()).unwrap_or_default();
     for row in rows {
         let mut cells = vec![row.key.clone()];
         if earmarks {
-            cells.push(row.earmark.map(|earmark| earmark.to_string()).unwrap_or_default());
-            cells.push(row.earmark_use.map(|used| used.to_string()).unwrap_or_default());
+            cells.extend([
+                amount(row.earmark),
+                amount(row.earmark_use),
+                row.earmark_use_percent.clone().unwrap_or_default(),
+                amount(row.earmark_remaining),
+            ]);
         }
         cells.extend([row.committed.to_string(), row.payable.to_string(), row.paid.to_string(), row.external.to_string()]);
         table.row(cells);
@@ -49,28 +82,66 @@ fn rows(title: &str, rows: &[MonitorRow], earmarks: bool) -> String {
     table.render()
 }
 
+fn cells(row_title: &str, column_title: &str, cells: &[fairshare_protocol::query::MonitorCell]) -> String {
+    let mut headers = monitor::table_headers(row_title, false);
+    headers.insert(1, column_title.to_string());
+    let mut table = Table::new(&headers.iter().map(String::as_str).collect::<Vec<_>>());
+    for cell in cells {
+        table.row(vec![
+            cell.row.clone(),
+            cell.column.clone(),
+            cell.committed.to_string(),
+            cell.payable.to_string(),
+            cell.paid.to_string(),
+            cell.external.to_string(),
+        ]);
+    }
+    if table.is_empty() {
+        return format!("{row_title} × {column_title}: nothing in this period\n");
+    }
+    table.render()
+}
+
+impl MonitorArgs {
+    async fn run(self, context: &Context) -> Result<()> {
+        if self.csv && context.json {
+            anyhow::bail!("--csv and --json both choose the output; give one");
+        }
+        let period: Period = input(monitor::period(self.quarter.as_deref(), self.from.as_deref(), self.to.as_deref()))?;
+        let bound = |date: Option<fairshare_protocol::Date>| date.map(|date| date.to_string()).unwrap_or_default();
+        let request = MonitorRequest { from: bound(period.from), to: bound(period.to) };
+        let monitor: Monitor = context.query(Query::Monitor(request)).await?;
+        if context.json {
+            return context.print_json(&monitor);
+        }
+        let views = if self.by.is_empty() { View::ONE_WAY.to_vec() } else { self.by };
+        if self.csv {
+            print!("{}", monitor::csv(&monitor, &views));
+            return Ok(());
+        }
+        print!("{}", monitor::legend(monitor.period));
+        for view in &views {
+            if let Some(one_way) = view.rows(&monitor) {
+                print!("\n{}", rows(view.name(), one_way, *view == View::Sector));
+            }
+            if let Some((row_title, column_title, two_way)) = view.cells(&monitor) {
+                print!("\n{}", cells(row_title, column_title, two_way));
+            }
+        }
+        let statuses: Vec<String> = monitor.plans_by_status.iter().map(|(status, count)| format!("{count} {status}")).collect();
+        println!(
+            "\nplans now (any date): {}; quick tests: {}",
+            if statuses.is_empty() { "none".to_string() } else { statuses.join(", ") },
+            monitor.quick_tests
+        );
+        Ok(())
+    }
+}
+
 impl Args {
     pub async fn run(self, context: &Context) -> Result<()> {
         match self.command {
-            Command::Monitor => {
-                let monitor: Monitor = context.query(Query::Monitor(Empty {})).await?;
-                if context.json {
-                    return context.print_json(&monitor);
-                }
-                println!(
-                    "{}\n{}\n{}\n{}",
-                    rows("sector", &monitor.sectors, true),
-                    rows("region", &monitor.regions, false),
-                    rows("theme", &monitor.themes, false),
-                    rows("quarter", &monitor.quarters, false)
-                );
-                let statuses: Vec<String> = monitor.plans_by_status.iter().map(|(status, count)| format!("{count} {status}")).collect();
-                println!(
-                    "plans: {}; quick tests: {}",
-                    if statuses.is_empty() { "none".to_string() } else { statuses.join(", ") },
-                    monitor.quick_tests
-                );
-            }
+            Command::Monitor(monitor) => monitor.run(context).await?,
             Command::Fund => {
                 let fund: FundReport = context.query(Query::Fund(Empty {})).await?;
                 if context.json {
