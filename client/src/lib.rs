@@ -18,6 +18,7 @@
 //!   the IZA monitor's periods, legend, views and CSV.
 //! - [`bench`]: exact latency percentiles and the IZA workload of `fairshare bench --iza`.
 //! - [`sepa`]: SEPA credit-transfer files (pain.001.001.09) of an insurer's open obligations.
+//! - [`export`]: the CSV files of `fairshare export`.
 //! - [`observer`]: the regulator's observer: every node's log followed, re-executed and
 //!   compared, evidence raised against the node at fault (`fairshare observe`).
 //!
@@ -31,6 +32,7 @@ pub mod connection;
 pub mod csv;
 #[cfg(feature = "node")]
 pub mod devnet;
+pub mod export;
 pub mod keyfile;
 pub mod monitor;
 pub mod nonce;

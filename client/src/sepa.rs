@@ -151,6 +151,23 @@ impl Header {
     }
 }
 
+/// The payees of the party register, by party id.
+pub fn payees(parties: BTreeMap<String, fairshare_protocol::state::Party>) -> BTreeMap<String, Payee> {
+    parties.into_iter().map(|(id, party)| (id, Payee { name: party.name, iban: party.iban })).collect()
+}
+
+/// Now as CreDtTm (the one clock read of a payment file); `None` before 1970.
+pub fn now() -> Option<String> {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?;
+    Some(iso_datetime(since.as_secs()))
+}
+
+/// The default message id: `FS-INSURER-YYYYMMDDHHMMSS`, cut at 35 characters.
+pub fn default_message_id(insurer: &str, created: &str) -> String {
+    let stamp: String = created.chars().filter(char::is_ascii_digit).collect();
+    format!("FS-{insurer}-{stamp}").chars().take(MAX_ID).collect()
+}
+
 /// The pain.001.001.09 document for `transfers` (at least one).
 pub fn document(header: &Header, transfers: &[Transfer]) -> String {
     let total: Amount = transfers.iter().map(|transfer| transfer.amount).sum();

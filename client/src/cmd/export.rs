@@ -7,9 +7,9 @@ use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use fairshare_api::v1::{query_request::Query, Empty, ObligationFilter};
-use fairshare_client::sepa::{self, Header, Payee};
+use fairshare_client::sepa::{self, Header};
 use fairshare_client::views::ObligationRow;
-use fairshare_client::{csv, InputError};
+use fairshare_client::{export, InputError};
 use fairshare_protocol::state::{Obligation, Party, Payment};
 
 use super::Context;
@@ -110,50 +110,7 @@ impl Args {
                     let rows: Vec<ObligationRow> = obligations.iter().map(ObligationRow::from).collect();
                     return write_out(&output, &format!("{}\n", serde_json::to_string_pretty(&rows)?));
                 }
-                let mut text = csv::record(&[
-                    "obligation",
-                    "plan",
-                    "milestone",
-                    "line",
-                    "insurer",
-                    "provider",
-                    "payee",
-                    "payee_name",
-                    "payee_iban",
-                    "sector",
-                    "region",
-                    "theme",
-                    "amount",
-                    "paid",
-                    "outstanding",
-                    "attained_on",
-                    "key_group",
-                    "key_version",
-                ]);
-                for obligation in obligations.iter().map(ObligationRow::from) {
-                    let payee = parties.get(&obligation.payee);
-                    text.push_str(&csv::record(&[
-                        obligation.id.clone(),
-                        obligation.plan.clone(),
-                        obligation.milestone.clone(),
-                        obligation.line.to_string(),
-                        obligation.insurer.clone(),
-                        obligation.provider.clone(),
-                        obligation.payee.clone(),
-                        payee.map(|party| party.name.clone()).unwrap_or_default(),
-                        payee.and_then(|party| party.iban.clone()).unwrap_or_default(),
-                        obligation.sector.clone(),
-                        obligation.region.clone(),
-                        obligation.theme.clone(),
-                        obligation.amount.to_string(),
-                        obligation.paid.to_string(),
-                        obligation.outstanding.to_string(),
-                        obligation.attained_on.clone(),
-                        obligation.key_group.clone(),
-                        obligation.key_version.to_string(),
-                    ]));
-                }
-                write_out(&output, &text)
+                write_out(&output, &export::obligations_csv(&obligations, &parties))
             }
             What::Payments { output } => {
                 let payments: BTreeMap<String, Payment> = context.query(Query::Payments(Empty {})).await?;
@@ -162,50 +119,18 @@ impl Args {
                 if context.json {
                     return write_out(&output, &format!("{}\n", serde_json::to_string_pretty(&payments)?));
                 }
-                let mut text = csv::record(&[
-                    "payment",
-                    "insurer",
-                    "obligation",
-                    "amount",
-                    "value_date",
-                    "bank_reference",
-                    "recorded_at",
-                    "reversed",
-                    "reversal_reason",
-                ]);
-                for payment in payments {
-                    for (obligation, amount) in &payment.settlements {
-                        text.push_str(&csv::record(&[
-                            payment.id.clone(),
-                            payment.insurer.clone(),
-                            obligation.clone(),
-                            amount.to_string(),
-                            payment.value_date.to_string(),
-                            payment.bank_reference.clone(),
-                            payment.recorded_at.to_string(),
-                            payment.reversed.as_ref().map(|reversal| format!("leaf {}", reversal.at)).unwrap_or_default(),
-                            payment.reversed.as_ref().map(|reversal| reversal.reason.clone()).unwrap_or_default(),
-                        ]));
-                    }
-                }
-                write_out(&output, &text)
+                write_out(&output, &export::payments_csv(&payments))
             }
             What::Sepa { insurer, debtor_iban, debtor_name, execution_date, msg_id, out } => {
                 let input = |error: InputError| anyhow!("{error}");
-                let created =
-                    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).context("the system clock is before 1970")?;
-                let created = sepa::iso_datetime(created.as_secs());
-                let msg_id = msg_id.unwrap_or_else(|| {
-                    let stamp: String = created.chars().filter(char::is_ascii_digit).collect();
-                    format!("FS-{insurer}-{stamp}").chars().take(35).collect()
-                });
+                let created = sepa::now().context("the system clock is before 1970")?;
+                let msg_id = msg_id.unwrap_or_else(|| sepa::default_message_id(&insurer, &created));
                 let header = Header::new(&msg_id, created, &execution_date, &debtor_name, &debtor_iban).map_err(input)?;
                 let filter = ObligationFilter { insurer: insurer.clone(), open_only: true, ..ObligationFilter::default() };
                 let obligations: Vec<Obligation> = context.query(Query::Obligations(filter)).await?;
                 let rows: Vec<ObligationRow> = obligations.iter().map(ObligationRow::from).collect();
                 let parties: BTreeMap<String, Party> = context.query(Query::Parties(Empty {})).await?;
-                let payees: BTreeMap<String, Payee> =
-                    parties.into_iter().map(|(id, party)| (id, Payee { name: party.name, iban: party.iban })).collect();
+                let payees = sepa::payees(parties);
                 let (transfers, skipped) = sepa::transfers(&rows, &payees);
                 for payee in &skipped {
                     eprintln!(
