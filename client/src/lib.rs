@@ -18,6 +18,7 @@
 //!   the IZA monitor's periods, legend, views and CSV.
 //! - [`bench`]: exact latency percentiles and the IZA workload of `fairshare bench --iza`.
 //! - [`sepa`]: SEPA credit-transfer files (pain.001.001.09) of an insurer's open obligations.
+//! - [`dashboard`]: the pages and charts of `fairshare dashboard` (the server is the binary's).
 //! - [`export`]: the CSV files of `fairshare export`.
 //! - [`observer`]: the regulator's observer: every node's log followed, re-executed and
 //!   compared, evidence raised against the node at fault (`fairshare observe`).
@@ -30,6 +31,7 @@ pub mod bench;
 pub mod config;
 pub mod connection;
 pub mod csv;
+pub mod dashboard;
 #[cfg(feature = "node")]
 pub mod devnet;
 pub mod export;

@@ -13,6 +13,19 @@ pub use fairshare_protocol::query::{
     AdjustmentRow, FundReport, InsurerBalance, Monitor, MonitorRow, PartyBalance, PlanSummary, QueueRow, ReservationRow, SpendRow,
 };
 
+/// The fund report's summary lines, in the order `report fund` and the dashboard show them.
+pub fn fund_summary(fund: &FundReport) -> [(&'static str, Amount); 7] {
+    [
+        ("initial (genesis)", fund.initial),
+        ("total after adjustments", fund.total),
+        ("reserved", fund.reserved),
+        ("committed", fund.committed),
+        ("free", fund.free),
+        ("payable", fund.payable),
+        ("paid", fund.paid),
+    ]
+}
+
 /// One obligation as `fairshare obligations --json` prints it (a contract for scripts):
 /// `provider` is the beneficiary, `payee` who is paid, amounts are strings with two decimals.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

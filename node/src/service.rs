@@ -94,6 +94,7 @@ fn answer(ledger: &fairshare_protocol::Ledger, reader: Option<&str>, query: Quer
         Query::Keys(_) => to_json(&state.keys)?,
         Query::QuickTests(_) => to_json(&state.quick_tests)?,
         Query::Payments(_) => to_json(&state.payments)?,
+        Query::Attestations(_) => to_json(&state.attestations)?,
         Query::Transaction(id) => to_json(recorded(ledger, bounded("transaction id", &id)?)?)?,
     };
     Ok(QueryResponse { json, size: ledger.size() })

@@ -48,6 +48,18 @@ impl Date {
         (self.month - 1) / 3 + 1
     }
 
+    /// Days since 1970-01-01 (negative before): the difference of two is the days between
+    /// them. Howard Hinnant's `days_from_civil`.
+    pub fn day_number(self) -> i64 {
+        let year = i64::from(self.year) - i64::from(self.month <= 2);
+        let era = year.div_euclid(400);
+        let year_of_era = year - era * 400;
+        let month = i64::from(self.month);
+        let day_of_year = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(self.day) - 1;
+        let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+        era * 146_097 + day_of_era - 719_468
+    }
+
     /// "2026-Q1".
     pub fn quarter_label(self) -> String {
         format!("{}-Q{}", self.year, self.quarter())
@@ -97,6 +109,16 @@ impl<'de> Deserialize<'de> for Date {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn day_numbers_count_days_since_1970_across_leap_years() {
+        let day = |text: &str| Date::parse(text, "date").unwrap().day_number();
+        assert_eq!(day("1970-01-01"), 0);
+        assert_eq!(day("1969-12-31"), -1);
+        assert_eq!(day("2000-03-01") - day("2000-02-28"), 2, "2000 is a leap year");
+        assert_eq!(day("2100-03-01") - day("2100-02-28"), 1, "2100 is not");
+        assert_eq!(day("2026-12-03"), 20_790);
+    }
 
     #[test]
     fn dates_are_validated_as_data() {

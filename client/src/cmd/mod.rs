@@ -21,6 +21,7 @@ use serde::Serialize;
 mod audit;
 mod balances;
 mod bench;
+mod dashboard;
 #[cfg(feature = "node")]
 mod devnet;
 mod export;
@@ -80,6 +81,7 @@ pub enum Command {
     Report(report::Args),
     Watch(watch::Args),
     Observe(observe::Args),
+    Dashboard(dashboard::Args),
     Export(export::Args),
     Audit(audit::Args),
 }
@@ -117,6 +119,7 @@ impl Command {
             Command::Report(args) => args.run(context).await,
             Command::Watch(args) => args.run(context).await,
             Command::Observe(args) => args.run(context).await,
+            Command::Dashboard(args) => args.run(context).await,
             Command::Export(args) => args.run(context).await,
             Command::Audit(args) => args.run(context).await,
         }

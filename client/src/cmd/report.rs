@@ -4,7 +4,7 @@ use anyhow::Result;
 use fairshare_api::v1::{query_request::Query, Empty, MonitorRequest};
 use fairshare_client::monitor::{self, View};
 use fairshare_client::table::Table;
-use fairshare_client::views::{FundReport, Monitor, MonitorRow, SpendRow};
+use fairshare_client::views::{fund_summary, FundReport, Monitor, MonitorRow, SpendRow};
 use fairshare_protocol::query::Period;
 
 use super::{input, Context};
@@ -148,15 +148,7 @@ impl Args {
                     return context.print_json(&fund);
                 }
                 let mut summary = Table::new(&["fund", ">amount"]);
-                for (what, amount) in [
-                    ("initial (genesis)", fund.initial),
-                    ("total after adjustments", fund.total),
-                    ("reserved", fund.reserved),
-                    ("committed", fund.committed),
-                    ("free", fund.free),
-                    ("payable", fund.payable),
-                    ("paid", fund.paid),
-                ] {
+                for (what, amount) in fund_summary(&fund) {
                     summary.row(vec![what.to_string(), amount.to_string()]);
                 }
                 print!("{}", summary.render());
