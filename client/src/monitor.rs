@@ -38,9 +38,13 @@ pub const EARMARK_LEGEND: &str =
 /// The views of `report monitor --by`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum View {
+    /// Per sector, with its earmark, earmark use (euros and %) and what remains.
     Sector,
+    /// Per region of the plans.
     Region,
+    /// Per theme of the plans.
     Theme,
+    /// Per calendar quarter of each column's own date.
     Quarter,
     /// Sector × quarter.
     SectorQuarter,
