@@ -2,8 +2,8 @@
 //! insurer (zk: treasury, plans) and one as the regulator (nza: the monitor), and Debian's
 //! headless `chromium` loads each page. The figures in the DOM must equal the `--json` of
 //! the same CLI query; the downloads must be the bytes `fairshare export` writes; unknown
-//! paths answer 404, broken query strings 400, and `/size` grows with the log (what the
-//! pages' live update polls).
+//! paths answer 404, broken query strings 400, `/size` grows with the log, and a page
+//! older than `/size` fetches itself again and swaps its `<main>` (the live update).
 //!
 //! Artefacts: a screenshot of each page (1280×1600) is kept in
 //! `target/test-artefacts/dashboard-{treasury,plans,monitor}.png`.
@@ -16,7 +16,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use fairshare_client::views::{FundReport, Monitor, NodeStatus, ObligationRow, PlanSummary};
@@ -123,6 +124,48 @@ fn browser(profile: &Path, args: &[String], url: &str) -> String {
         std::thread::sleep(Duration::from_millis(50)); // a polling interval while the browser works
     }
     reader.join().expect("the reader thread")
+}
+
+/// Serves a copy of a dashboard page whose first load claims log size 0 (and says
+/// "stale"), whose later loads are the page as it is (saying "fresh"), and `/size` as the
+/// page's own size: a browser running the page's live-update script must fetch it again
+/// and swap `<main>`. Runs until `stop` is set or [`HTTP_DEADLINE`] passes.
+fn stale_page_server(page: String, stop: Arc<AtomicBool>) -> (String, std::thread::JoinHandle<()>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener.set_nonblocking(true).expect("a non-blocking listener");
+    let address = listener.local_addr().expect("its address");
+    let size = figure(&page, "size");
+    let main = format!("<main data-size=\"{size}\">");
+    assert!(page.contains(&main), "the page carries its size on <main>");
+    let stale = page.replacen(&main, "<main data-size=\"0\"><p data-id=\"live\">stale</p>", 1);
+    let fresh = page.replacen(&main, &format!("{main}<p data-id=\"live\">fresh</p>"), 1);
+    let handle = std::thread::spawn(move || {
+        let deadline = Instant::now() + HTTP_DEADLINE;
+        let mut pages_served = 0;
+        while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+            let Ok((mut stream, _)) = listener.accept() else {
+                std::thread::sleep(Duration::from_millis(10)); // a polling interval for accept
+                continue;
+            };
+            let _ = stream.set_nonblocking(false);
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut request = [0u8; 4096];
+            let length = stream.read(&mut request).unwrap_or(0);
+            let line = String::from_utf8_lossy(&request[..length]);
+            let body = if line.starts_with("GET /size ") {
+                size.clone()
+            } else {
+                pages_served += 1;
+                if pages_served == 1 {
+                    stale.clone()
+                } else {
+                    fresh.clone()
+                }
+            };
+            let _ = write!(stream, "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+        }
+    });
+    (format!("http://{address}/monitor"), handle)
 }
 
 /// The text of the element with `data-id="ID"` in a DOM dump.
@@ -253,5 +296,14 @@ fn each_page_shows_in_a_browser_the_figures_of_the_cli_queries() {
     let dom = dump(&nza.url("/monitor"));
     let attested: u64 = figure(&dom, "attestation:nza").parse().expect("an attested size");
     assert!(attested > 0 && attested <= before, "nza attested a certified size ≤ {before}: {attested}");
+
+    // The live update: a page older than /size fetches itself again and swaps <main>
+    // (the browser's virtual time lets its 2 s timer fire at once).
+    let stop = Arc::new(AtomicBool::new(false));
+    let (stale, server) = stale_page_server(nza.get("/monitor").1, stop.clone());
+    let dom = browser(profile.path(), &["--virtual-time-budget=10000".to_string(), "--dump-dom".to_string()], &stale);
+    stop.store(true, Ordering::Relaxed);
+    server.join().expect("the stale page server");
+    assert_eq!(figure(&dom, "live"), "fresh", "the page updated itself when the log grew");
     eprintln!("dashboard browser test took {:?}; screenshots in {}", started.elapsed(), artefacts.display());
 }
