@@ -78,6 +78,41 @@ fn an_isolated_node_gets_nothing_until_healed_then_catches_up() {
     cluster.wait_for_agreement(&ALL, told, CONVERGE);
 }
 
+/// Regression (seed 100 of the long mode): a client's first submission came back DUPLICATE.
+/// The follower's forward reached the leader and was committed, its answer was lost, and
+/// the follower's retry then found the transaction in the log. The submitter sent it once
+/// and is owed its verdict: APPLIED, at the original index, once in the log.
+#[test]
+fn a_forward_retried_after_its_commit_answers_applied_not_duplicate() {
+    let mut cluster = Cluster::with_proxies(env!("CARGO_BIN_EXE_fairshare-node").as_ref(), 16);
+    cluster.start_all();
+    let leader = cluster.wait_for_leader(&ALL, ELECTION);
+    let follower = ALL.iter().copied().find(|id| *id != leader).expect("a follower").to_string();
+    let address = cluster.nodes[&follower].address.clone();
+    let mut signer = Signer::new("iza-test", 500);
+    // A first forward opens the follower's channel to the leader (a TLS handshake needs
+    // the leader's answers); the next one goes over it.
+    let opened = wait_until_ok(&cluster, &follower, signer.party("cz", 500));
+    assert_eq!(opened.verdict, VerdictKind::Applied as i32, "{}", opened.message);
+    let before = cluster.wait_for_agreement(&ALL, opened.index + 1, CONVERGE).size;
+    // The leader's answers to the follower's forward are lost; the forward itself arrives.
+    cluster.link(&follower, &leader).lose(fairshare_tests::chaos::proxy::Direction::Backward, true);
+    let envelope = signer.party("cz", 501);
+    let submitted = std::thread::spawn(move || fairshare_tests::submit_to(&address, envelope));
+    fairshare_tests::wait_until("the forwarded transaction to be committed", CONVERGE, || {
+        cluster.status(&leader).ok().filter(|status| status.size > before).map(|_| ())
+    });
+    // The forward now fails at once (its connection closes) and the follower retries.
+    cluster.link(&follower, &leader).cut();
+    cluster.wait_for_cuts(ELECTION);
+    cluster.heal_all();
+    let response = submitted.join().expect("the submitting thread").expect("an answer within the commit deadline");
+    assert_eq!(response.verdict, VerdictKind::Applied as i32, "{response:?}");
+    assert_eq!(response.index, before, "the index the transaction got the first time");
+    let status = cluster.wait_for_agreement(&ALL, before + 1, CONVERGE);
+    assert_eq!(status.size, before + 1, "the transaction is in the log once");
+}
+
 /// Submits `envelope` (the same bytes each time: a retry is de-duplicated) until `node`
 /// answers, within the convergence limit.
 fn wait_until_ok(cluster: &Cluster, node: &str, envelope: fairshare_protocol::pb::Envelope) -> fairshare_api::v1::SubmitResponse {
