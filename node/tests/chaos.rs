@@ -198,6 +198,8 @@ struct World {
     known_size: AtomicU64,
     /// Answers that no correct node gives (a first submission answered DUPLICATE…).
     wrong_answers: Mutex<Vec<String>>,
+    /// Milestones whose confirmation was applied: their obligations are there to be paid.
+    confirmed: Mutex<Vec<(String, &'static str)>>,
 }
 
 /// What one submission came to, for the workload's next step.
@@ -297,6 +299,7 @@ fn run_schedule(seed: u64, duration: Duration) {
         stop: AtomicBool::new(false),
         known_size: AtomicU64::new(0),
         wrong_answers: Mutex::new(Vec::new()),
+        confirmed: Mutex::new(Vec::new()),
     };
     // The plans, before any fault (no fault yet: each is acknowledged as applied).
     let mut setup = Signer::new("iza-test", 50_000_000);
@@ -528,13 +531,15 @@ fn assessors(world: &World, seed: u64, pace: Duration) {
             );
             let [attain, confirm] = <[_; 2]>::try_from(fairshare_tests::attain_and_confirm(&mut signer, &plan, milestone)).expect("two");
             let again = fairshare_tests::attain_and_confirm(&mut signer, &plan, milestone).remove(0);
-            for envelope in [early, attain, confirm, again] {
+            for (step, envelope) in [early, attain, confirm, again].into_iter().enumerate() {
                 if world.stopped() {
                     return;
                 }
                 std::thread::sleep(pace * 2); // pacing the workload, not a synchronisation
                 at += 1;
-                world.submit(client, at, envelope);
+                if world.submit(client, at, envelope) == Told::Applied && step == 2 {
+                    world.confirmed.lock().expect("lock").push((plan.clone(), milestone));
+                }
             }
             world.query(client, at + 1, query_request::Query::Plan(plan.clone()), &[]);
         }
@@ -556,9 +561,13 @@ fn treasuries(world: &World, seed: u64, pace: Duration) {
         std::thread::sleep(pace); // pacing the workload, not a synchronisation
         at += 1;
         let insurer = ALL[number as usize % ALL.len()];
-        let plan = (number as usize / ALL.len()) % PLANS;
-        let milestone = MILESTONES[(number as usize / (ALL.len() * PLANS)) % MILESTONES.len()];
-        let obligation = obligation_id(&format!("p{plan}"), milestone, 1, insurer);
+        // A milestone confirmed so far, in turn; before the first, one that is not (rejected).
+        let (plan, milestone) = {
+            let confirmed = world.confirmed.lock().expect("lock");
+            let turn = number as usize / ALL.len();
+            confirmed.get(turn % confirmed.len().max(1)).cloned().unwrap_or_else(|| ("p0".into(), MILESTONES[0]))
+        };
+        let obligation = obligation_id(&plan, milestone, 1, insurer);
         let payment = format!("pay-{number}");
         let envelope = match number % 6 {
             // More than any obligation holds: rejected.
