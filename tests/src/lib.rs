@@ -340,30 +340,40 @@ impl Cluster {
     }
 
     /// The README's replacement of a node that lost its data dir: start it empty, wait
-    /// until it awaits readmission, then through `leader` remove it, add it as a learner
-    /// and promote it (each step retried while leadership settles, within `limit`).
-    /// `address` is where the others reach it (with proxies: a link's address).
-    pub fn replace(&mut self, id: &str, address: &str, limit: Duration) {
+    /// until it awaits readmission, then through the leader remove it, add it as a learner
+    /// and promote it, each step retried while leadership settles, within `limit`. As an
+    /// operator would, it starts over from `remove` when `add-learner` finds the node still
+    /// a voter (a removal whose second, joint-consensus step a leader change interrupted).
+    /// `address` is where the others reach it (with proxies: a link's address). Returns how
+    /// many times it had to start over.
+    pub fn replace(&mut self, id: &str, address: &str, limit: Duration) -> u32 {
         self.start(id);
         wait_until(&format!("{id} to await readmission"), limit, || self.status(id).ok().filter(|status| status.awaiting_readmission));
         let others: Vec<String> = self.nodes.keys().filter(|other| *other != id).cloned().collect();
-        let others: Vec<&str> = others.iter().map(String::as_str).collect();
-        for arguments in [vec!["remove", id], vec!["add-learner", id, address], vec!["promote", id]] {
-            let deadline = Instant::now() + limit;
-            let mut last = String::new();
-            loop {
-                let leader = self.status(others[0]).ok().map(|status| status.leader).filter(|leader| !leader.is_empty());
-                if let Some(leader) = leader {
-                    let output = self.admin(&leader, id, &arguments);
-                    last = String::from_utf8_lossy(&output.stderr).trim().to_string();
-                    if output.status.success() || arguments[0] == "remove" && last.contains("is not a voter") {
-                        break;
-                    }
+        let deadline = Instant::now() + limit;
+        let mut step = 0;
+        let mut restarts = 0;
+        let mut last = String::new();
+        let steps = [vec!["remove", id], vec!["add-learner", id, address], vec!["promote", id]];
+        while step < steps.len() {
+            assert!(Instant::now() < deadline, "waited {limit:?} to replace {id}, at admin {:?}; the last answer: {last}", steps[step]);
+            let leader =
+                others.iter().find_map(|other| self.status(other).ok().map(|status| status.leader).filter(|leader| !leader.is_empty()));
+            if let Some(leader) = leader {
+                let output = self.admin(&leader, id, &steps[step]);
+                last = String::from_utf8_lossy(&output.stderr).trim().to_string();
+                if output.status.success() || step == 0 && last.contains("is not a voter") {
+                    step += 1;
+                    continue;
                 }
-                assert!(Instant::now() < deadline, "waited {limit:?} for admin {arguments:?}; the last answer: {last}");
-                std::thread::sleep(Duration::from_millis(200)); // a polling interval, not a guess
+                if step == 1 && last.contains("is still a voter") {
+                    restarts += 1;
+                    step = 0;
+                }
             }
+            std::thread::sleep(Duration::from_millis(200)); // a polling interval, not a guess
         }
+        restarts
     }
 
     fn unmount_all(&mut self) {
