@@ -135,6 +135,33 @@ fn a_forward_retried_after_its_commit_answers_applied_not_duplicate() {
     assert_eq!(status.size, before + 1, "the transaction is in the log once");
 }
 
+/// Regression (seed 1002 of the long mode, wipe-and-replace): membership admin commands
+/// answered from the asked node's own view of the voters, which lags on a follower. A
+/// follower cut off while a node is removed still counts it a voter: asked to add it back
+/// as a learner, it said "still a voter; remove it first". Only the leader answers now,
+/// after confirming its leadership with a quorum: the stale follower says it is not the
+/// leader.
+#[test]
+fn membership_admin_on_a_stale_follower_says_not_the_leader_not_still_a_voter() {
+    let _turn = one_cluster_at_a_time();
+    let mut cluster = Cluster::with_proxies(env!("CARGO_BIN_EXE_fairshare-node").as_ref(), 17);
+    cluster.start_all();
+    let leader = cluster.wait_for_leader(&ALL, ELECTION);
+    let followers: Vec<&str> = ALL.iter().copied().filter(|id| *id != leader).collect();
+    let (stale, removed) = (followers[0], followers[1]);
+    cluster.isolate(stale);
+    cluster.wait_for_cuts(ELECTION);
+    let output = cluster.admin(&leader, removed, &["remove", removed]);
+    assert!(output.status.success(), "remove {removed}: {}", String::from_utf8_lossy(&output.stderr));
+
+    let address = cluster.nodes[removed].address.clone();
+    let output = cluster.admin(stale, removed, &["add-learner", removed, &address]);
+    let answer = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "a cut-off follower changed the membership: {answer}");
+    assert!(answer.contains("not the leader"), "the stale follower answers from a view it cannot confirm: {answer}");
+    cluster.heal_all();
+}
+
 /// Submits `envelope` (the same bytes each time: a retry is de-duplicated) until `node`
 /// answers, within the convergence limit.
 fn wait_until_ok(cluster: &Cluster, node: &str, envelope: fairshare_protocol::pb::Envelope) -> fairshare_api::v1::SubmitResponse {
