@@ -495,18 +495,7 @@ fn record_certified(cluster: &Cluster, certified: &mut BTreeMap<u64, (Vec<u8>, V
 fn audit_every_node(cluster: &Cluster) -> Vec<String> {
     let claims: Vec<CertifiedClaim> = ALL
         .iter()
-        .filter_map(|id| cluster.status(id).ok().map(|status| (id, status)))
-        .filter(|(_, status)| status.certified_size > 0)
-        .map(|(id, status)| CertifiedClaim {
-            source: format!("node {id}"),
-            checkpoint: fairshare_protocol::pb::Checkpoint {
-                ledger_id: status.ledger_id,
-                size: status.certified_size,
-                root: status.certified_root,
-                state_digest: status.certified_state_digest,
-            },
-            certificate: status.certificate,
-        })
+        .filter_map(|id| cluster.status(id).ok().and_then(|status| CertifiedClaim::of_status(format!("node {id}"), status)))
         .collect();
     let mut failures = Vec::new();
     for id in ALL {
