@@ -162,6 +162,39 @@ fn membership_admin_on_a_stale_follower_says_not_the_leader_not_still_a_voter() 
     cluster.heal_all();
 }
 
+/// Regression (seed 1008 of the long mode, wipe-and-replace): a node started on a wiped
+/// data dir asks its peers whether the ledger knows it; when none answered in time (busy,
+/// or cut off), it took itself for a node of a new ledger and never waited to be re-added,
+/// a voter with no log and no memory of its votes. Now it takes no part in Raft until a
+/// peer answers, and then waits to be re-added.
+#[test]
+fn a_wiped_node_whose_peers_do_not_answer_at_start_still_waits_to_be_readmitted() {
+    let _turn = one_cluster_at_a_time();
+    let mut cluster = Cluster::with_proxies(env!("CARGO_BIN_EXE_fairshare-node").as_ref(), 18);
+    cluster.start_all();
+    let leader = cluster.wait_for_leader(&ALL, ELECTION);
+    let victim = ALL.iter().copied().find(|id| *id != leader).expect("a follower");
+    let mut signer = Signer::new("iza-test", 700);
+    let response = wait_until_ok(&cluster, &leader, signer.party("cz", 700));
+    cluster.wait_for_agreement(&ALL, response.index + 1, CONVERGE);
+
+    cluster.kill(victim);
+    cluster.wipe(victim);
+    cluster.isolate(victim);
+    cluster.wait_for_cuts(ELECTION);
+    let earlier = cluster.log(victim).len(); // its log from before the wipe
+    cluster.start(victim);
+    let waiting = |cluster: &Cluster| cluster.status(victim).ok().filter(|status| status.awaiting_readmission);
+    wait_until("the wiped node, its peers silent, to take no part in Raft", ELECTION, || waiting(&cluster));
+    cluster.heal_all();
+    wait_until("the wiped node to learn that the ledger knows it", ELECTION, || {
+        cluster.log(victim)[earlier..].contains("the ledger knows it").then_some(())
+    });
+    assert!(waiting(&cluster).is_some(), "once a peer answered, it still waits to be re-added");
+    let log = cluster.log(victim);
+    assert!(!log[earlier..].contains("taking part in Raft"), "{}", &log[earlier..]);
+}
+
 /// Submits `envelope` (the same bytes each time: a retry is de-duplicated) until `node`
 /// answers, within the convergence limit.
 fn wait_until_ok(cluster: &Cluster, node: &str, envelope: fairshare_protocol::pb::Envelope) -> fairshare_api::v1::SubmitResponse {
@@ -283,6 +316,8 @@ impl World {
                 }
                 (Err(_), _) => (SubmitOutcome::Unknown, Told::Unknown), // a timeout or a cut: it may be in the log
             };
+            // A retry refused says nothing about the first attempt, which may be in the log.
+            let outcome = if attempt > 0 && outcome == SubmitOutcome::Refused { SubmitOutcome::Unknown } else { outcome };
             self.recorder.finish(client, start, OperationKind::Submit { transaction: transaction.clone(), outcome });
             if told != Told::Unknown {
                 return told;
