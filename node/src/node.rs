@@ -83,6 +83,7 @@ pub async fn start(loaded: Loaded) -> Result<Handles> {
 
     // Peers must hold the same genesis; a fresh node that peers already know lost its disk.
     let mut known_to_peers = false;
+    let mut answered = false;
     for peer in &config.peers {
         match probe(&peer.address, Duration::from_millis(800), &security.client).await {
             Ok(status) => {
@@ -97,6 +98,7 @@ pub async fn start(loaded: Loaded) -> Result<Handles> {
                         genesis.ledger_id
                     );
                 }
+                answered = true;
                 known_to_peers |= status.participants.contains(&config.id);
             }
             Err(status) => tracing::info!(peer = %peer.id, address = %peer.address, "peer not reachable at start: {}", status.message()),
@@ -110,7 +112,15 @@ pub async fn start(loaded: Loaded) -> Result<Handles> {
             "this node's data dir is empty but the ledger knows it: it takes no part in Raft until re-added (README, 'Replacing a node')"
         );
     }
-    let awaiting = marker.exists();
+    // A fresh node that no peer answered cannot tell a new ledger from a lost disk: started
+    // on an empty data dir while its peers were slow or cut off, it would take part in Raft
+    // with no log and no memory of its votes. It takes no part until a peer answers
+    // (`decide_when_a_peer_answers`). Found by the chaos suite (seed 1008, wipe-and-replace).
+    let undecided = fresh && !answered && !known_to_peers && !config.peers.is_empty();
+    if undecided {
+        tracing::warn!("this node's data dir is empty and no peer answered yet: it takes no part in Raft until one does");
+    }
+    let awaiting = marker.exists() || undecided;
 
     // sled panics on some damaged files: one line naming the data dir instead (health.rs).
     let (db, log_store, state_machine, applied, participants) = crate::health::open_data_dir(&data_dir, || {
@@ -141,15 +151,13 @@ pub async fn start(loaded: Loaded) -> Result<Handles> {
     tokio::spawn(crate::raft::network::watch_term(raft.clone(), term));
 
     let listen_url = format!("{scheme}://{}", config.listen);
+    let mut members = BTreeMap::new();
+    members.insert(me, BasicNode { addr: listen_url.clone() });
+    for peer in &config.peers {
+        members.insert(node_id(&genesis, &peer.id).expect("config checked peers"), BasicNode { addr: peer.address.clone() });
+    }
     if fresh && !awaiting {
-        let mut members = BTreeMap::new();
-        members.insert(me, BasicNode { addr: listen_url.clone() });
-        for peer in &config.peers {
-            members.insert(node_id(&genesis, &peer.id).expect("config checked peers"), BasicNode { addr: peer.address.clone() });
-        }
-        if let Err(error) = raft.initialize(members).await {
-            tracing::info!("not initialising the cluster: {error}");
-        }
+        initialize(&raft, members.clone()).await;
     }
 
     let metrics = Arc::new(Metrics::default());
@@ -175,6 +183,10 @@ pub async fn start(loaded: Loaded) -> Result<Handles> {
         node_key: node_key.clone(),
     });
 
+    if undecided {
+        let peers = config.peers.iter().map(|peer| peer.address.clone()).collect();
+        tokio::spawn(decide_when_a_peer_answers(shared.clone(), members, peers));
+    }
     tokio::spawn(snapshot_certified_copies(raft.clone(), certified_copies));
     tokio::spawn(probe_peers(shared.clone(), metrics.clone()));
     tokio::spawn(sign_checkpoints(shared.clone(), node_key, metrics.clone()));
@@ -264,6 +276,44 @@ pub async fn run_until(handles: Handles, stop_requested: impl std::future::Futur
                 tracing::warn!("stopping after Raft stopped: {error:#}");
             }
             bail!("Raft stopped ({reason}); see the log above for the cause, then restart the node (a damaged data dir: README, 'Replacing a node')")
+        }
+    }
+}
+
+async fn initialize(raft: &Raft, members: BTreeMap<NodeId, BasicNode>) {
+    if let Err(error) = raft.initialize(members).await {
+        tracing::info!("not initialising the cluster: {error}");
+    }
+}
+
+/// For a fresh node that no peer answered at start: asks the peers again until one
+/// answers. If it knows this node, the data dir was lost: the replacement marker is
+/// written and the node waits to be re-added (README, 'Replacing a node'). If not, this is
+/// a new ledger: the node initialises the cluster with the others and takes part in Raft.
+async fn decide_when_a_peer_answers(shared: Arc<Shared>, members: BTreeMap<NodeId, BasicNode>, peers: Vec<String>) {
+    let genesis_hash = shared.ledger.view().genesis().hash();
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await; // between rounds of asking, not a guess
+        for address in &peers {
+            let Ok(status) = probe(address, Duration::from_secs(2), &shared.security.client).await else { continue };
+            if status.genesis_hash != genesis_hash {
+                tracing::error!(address, "peer runs another genesis (ledger '{}'); not deciding on its word", status.ledger_id);
+                continue;
+            }
+            if status.participants.contains(&shared.insurer) {
+                if let Err(error) = std::fs::write(&shared.replacement_marker, "started on an empty data dir inside an existing ledger\n") {
+                    tracing::error!("cannot write the replacement marker: {error}");
+                }
+                tracing::warn!(
+                    address,
+                    "this node's data dir is empty but the ledger knows it: it takes no part in Raft until re-added (README, 'Replacing a node')"
+                );
+            } else {
+                initialize(&shared.raft, members).await;
+                shared.raft_allowed.store(true, Ordering::SeqCst);
+                tracing::info!(address, "a peer answered and does not know this node: a new ledger; taking part in Raft");
+            }
+            return;
         }
     }
 }

@@ -462,10 +462,27 @@ impl AdminService {
         Status::failed_precondition(format!("this node is not the leader; run the admin command against the leader ({leader})"))
     }
 
-    fn voters(&self) -> BTreeSet<u64> {
-        self.shared.raft.metrics().borrow().membership_config.membership().voter_ids().collect()
+    /// The voters as the leader sees them, once it has confirmed with a quorum that it still
+    /// leads and has applied what it committed. A follower (or a deposed leader) would
+    /// answer from its own view, which can lag: `remove` said "is not a voter" while the
+    /// leader's `add-learner` said "still a voter" (found by the chaos suite's
+    /// wipe-and-replace). Only the leader answers these questions now.
+    async fn voters(&self) -> Result<BTreeSet<u64>, Status> {
+        let confirmed = tokio::time::timeout(LEADERSHIP_CHECK_DEADLINE, self.shared.raft.ensure_linearizable()).await;
+        match confirmed {
+            Err(_) => return Err(Status::unavailable("the leader could not confirm its leadership with a quorum in time; try again")),
+            Ok(Err(openraft::error::RaftError::APIError(openraft::error::CheckIsLeaderError::ForwardToLeader(_)))) => {
+                return Err(self.not_leader())
+            }
+            Ok(Err(error)) => return Err(Status::unavailable(format!("cannot confirm leadership: {error}"))),
+            Ok(Ok(_)) => {}
+        }
+        Ok(self.shared.raft.metrics().borrow().membership_config.membership().voter_ids().collect())
     }
 }
+
+/// How long an admin command waits for the leader to confirm its leadership.
+const LEADERSHIP_CHECK_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn admin_error<E: std::fmt::Display>(error: E) -> Status {
     Status::failed_precondition(error.to_string())
@@ -476,7 +493,7 @@ impl Admin for AdminService {
     async fn add_learner(&self, request: Request<MemberRequest>) -> Result<Response<AdminResponse>, Status> {
         let caller = Caller::of(&request)?;
         let MemberRequest { node, address, proposal } = request.into_inner();
-        if self.voters().contains(&self.known_id(&node)?) {
+        if self.voters().await?.contains(&self.known_id(&node)?) {
             return Err(Status::failed_precondition(format!("{node} is still a voter; remove it first (see README, 'Replacing a node')")));
         }
         let scheme = self.shared.security.client.scheme();
@@ -505,7 +522,7 @@ impl Admin for AdminService {
         let caller = Caller::of(&request)?;
         let MemberRequest { node, proposal, .. } = request.into_inner();
         let id = self.target(&caller, &node, "promote", "", &proposal).await?;
-        let mut voters = self.voters();
+        let mut voters = self.voters().await?;
         voters.insert(id);
         self.shared.raft.change_membership(voters, false).await.map_err(|error| match error {
             openraft::error::RaftError::APIError(openraft::error::ClientWriteError::ForwardToLeader(_)) => self.not_leader(),
@@ -517,7 +534,7 @@ impl Admin for AdminService {
     async fn remove(&self, request: Request<MemberRequest>) -> Result<Response<AdminResponse>, Status> {
         let caller = Caller::of(&request)?;
         let MemberRequest { node, proposal, .. } = request.into_inner();
-        let mut voters = self.voters();
+        let mut voters = self.voters().await?;
         let known = self.known_id(&node)?;
         if !voters.contains(&known) {
             return Err(Status::failed_precondition(format!("{node} is not a voter")));

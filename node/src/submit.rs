@@ -261,6 +261,9 @@ impl BlockWriter {
         let raft = &self.raft;
         let deadline = Instant::now() + COMMIT_DEADLINE;
         let mut pause = Duration::from_millis(50);
+        // Whether an earlier attempt may have reached the log before it failed (a forward
+        // whose answer was lost): then a DUPLICATE now is this very submission's own entry.
+        let mut sent_before = false;
         loop {
             let leader = raft.metrics().borrow().current_leader;
             let me = raft.metrics().borrow().id;
@@ -283,6 +286,7 @@ impl BlockWriter {
                         Some(address) => match self.forward(&address, block, deadline).await {
                             Err(status) if status.code() == Code::InvalidArgument => return Err(status),
                             forwarded => forwarded.map_err(|status| {
+                                sent_before = true;
                                 tracing::debug!(leader, %status, "forwarding failed; retrying");
                             }),
                         },
@@ -292,7 +296,7 @@ impl BlockWriter {
                 None => Err(()),
             };
             if let Ok(responses) = attempt {
-                return Ok(responses);
+                return Ok(if sent_before { answers_of_a_retry(responses) } else { responses });
             }
             if Instant::now() + pause >= deadline {
                 return Err(not_committed());
@@ -337,6 +341,23 @@ impl BlockWriter {
     }
 }
 
+/// The answers to a block sent again after an attempt whose answer was lost. The first
+/// attempt may have been committed: the retry then finds each transaction already in the
+/// log and the leader answers DUPLICATE. But the submitter sent it once, and is owed the
+/// verdict its transaction got (APPLIED, or REJECTED with the reason), at the same index.
+/// Only the first answer per transaction id is turned back: a second copy of the same
+/// envelope in one submission stays a duplicate.
+fn answers_of_a_retry(mut responses: Vec<SubmitResponse>) -> Vec<SubmitResponse> {
+    let mut seen = std::collections::HashSet::new();
+    for response in &mut responses {
+        let first = seen.insert(response.transaction_id.clone());
+        if first && response.verdict == VerdictKind::Duplicate as i32 {
+            response.verdict = if response.reason == 0 { VerdictKind::Applied } else { VerdictKind::Rejected } as i32;
+        }
+    }
+    responses
+}
+
 fn not_committed() -> Status {
     Status::unavailable(format!(
         "not committed within {}s: no leader with a quorum of nodes is reachable, so the ledger is not accepting writes rather than risk a fork; \
@@ -357,6 +378,27 @@ pub fn leader_name(raft: &Raft, genesis: &fairshare_protocol::Genesis) -> String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_retried_block_answers_its_own_duplicates_with_the_original_verdict() {
+        let answer = |id: &str, verdict: VerdictKind, reason: i32| SubmitResponse {
+            transaction_id: id.into(),
+            verdict: verdict as i32,
+            index: 7,
+            reason,
+            ..SubmitResponse::default()
+        };
+        let answers = answers_of_a_retry(vec![
+            answer("a", VerdictKind::Duplicate, 0),
+            answer("b", VerdictKind::Duplicate, pb::ReasonCode::UnknownObligation as i32),
+            answer("a", VerdictKind::Duplicate, 0),
+            answer("c", VerdictKind::Applied, 0),
+        ]);
+        let verdicts: Vec<i32> = answers.iter().map(|answer| answer.verdict).collect();
+        let expected = [VerdictKind::Applied, VerdictKind::Rejected, VerdictKind::Duplicate, VerdictKind::Applied];
+        assert_eq!(verdicts, expected.map(|verdict| verdict as i32));
+        assert!(answers.iter().all(|answer| answer.index == 7), "the index is the original's");
+    }
 
     /// A submission of `count` (empty) envelopes said to take `bytes`, and its answer.
     fn pending(count: usize, bytes: usize) -> (Pending, oneshot::Receiver<Result<Vec<SubmitResponse>, Status>>) {

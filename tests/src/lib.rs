@@ -70,8 +70,16 @@ pub struct Cluster {
     pub insecure: bool,
     /// With [`Cluster::with_proxies`]: the proxy of every directed peer link, by (from, to).
     links: BTreeMap<(String, String), Proxy>,
+    /// Data dirs mounted as a tmpfs of their own ([`Cluster::mount_data_dirs`]).
+    mounts: Vec<PathBuf>,
     runtime: tokio::runtime::Runtime,
 }
+
+/// The size of a node's tmpfs data dir while its disk is not full: above the node's free
+/// space floor (256 MiB), and only used as far as written.
+const TMPFS_BYTES: u64 = 1 << 30;
+/// What a full disk leaves free beyond what the data dir already uses.
+const DISK_FULL_MARGIN_BYTES: u64 = 256 * 1024;
 
 fn write_key(path: &Path, name: &str) {
     std::fs::write(path, hex::encode(test_key(name).to_bytes())).expect("write key");
@@ -162,7 +170,7 @@ impl Cluster {
                 },
             );
         }
-        Cluster { dir, binary: binary.to_path_buf(), nodes, insecure, links, runtime }
+        Cluster { dir, binary: binary.to_path_buf(), nodes, insecure, links, mounts: Vec::new(), runtime }
     }
 
     pub fn start(&mut self, id: &str) {
@@ -268,6 +276,113 @@ impl Cluster {
         }
     }
 
+    /// Mounts each node's data dir as a tmpfs of its own (before the nodes start), so a
+    /// test can fill one node's disk ([`Cluster::fill_disk`]). Needs the right to mount
+    /// (root); `Err` says why not, and nothing is mounted then.
+    pub fn mount_data_dirs(&mut self) -> Result<(), String> {
+        let dirs: Vec<PathBuf> = self.nodes.values().map(|node| node.data_dir.clone()).collect();
+        for dir in dirs {
+            std::fs::create_dir_all(&dir).map_err(|error| format!("create {}: {error}", dir.display()))?;
+            let size = format!("size={TMPFS_BYTES}");
+            if let Err(error) = run("mount", &["-t", "tmpfs", "-o", &size, "tmpfs", &dir.to_string_lossy()]) {
+                self.unmount_all();
+                return Err(error);
+            }
+            self.mounts.push(dir);
+        }
+        Ok(())
+    }
+
+    /// Shrinks `id`'s tmpfs to what it uses plus a few pages: its next writes fail with
+    /// ENOSPC. `false` when its data dir is no tmpfs of ours.
+    pub fn fill_disk(&self, id: &str) -> bool {
+        let dir = &self.nodes[id].data_dir;
+        if !self.mounts.contains(dir) {
+            return false;
+        }
+        let used = used_bytes(dir).unwrap_or_else(|error| panic!("free space of {}: {error}", dir.display()));
+        let size = format!("remount,size={}", (used + DISK_FULL_MARGIN_BYTES).div_ceil(4096) * 4096);
+        run("mount", &["-o", &size, &dir.to_string_lossy()]).unwrap_or_else(|error| panic!("fill the disk of {id}: {error}"));
+        true
+    }
+
+    /// Grows `id`'s tmpfs back: the disk is no longer full.
+    pub fn free_disk(&self, id: &str) {
+        let dir = &self.nodes[id].data_dir;
+        if self.mounts.contains(dir) {
+            let size = format!("remount,size={TMPFS_BYTES}");
+            run("mount", &["-o", &size, &dir.to_string_lossy()]).unwrap_or_else(|error| panic!("free the disk of {id}: {error}"));
+        }
+    }
+
+    /// Deletes everything in `id`'s data dir (the dir itself stays: it may be a mount point).
+    pub fn wipe(&self, id: &str) {
+        let dir = &self.nodes[id].data_dir;
+        for entry in std::fs::read_dir(dir).unwrap_or_else(|error| panic!("read {}: {error}", dir.display())) {
+            let path = entry.expect("a dir entry").path();
+            let removed = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+            removed.unwrap_or_else(|error| panic!("wipe {}: {error}", path.display()));
+        }
+    }
+
+    /// Starts `id` again if its process has exited (say, on a full disk); returns how it
+    /// exited.
+    pub fn restart_if_exited(&mut self, id: &str) -> Option<std::process::ExitStatus> {
+        let exited = self.exited(id)?;
+        self.nodes.get_mut(id).expect("known node").child = None;
+        self.start(id);
+        Some(exited)
+    }
+
+    /// Whether `id`'s process runs (started and not exited).
+    pub fn is_running(&mut self, id: &str) -> bool {
+        self.nodes[id].child.is_some() && self.exited(id).is_none()
+    }
+
+    /// The README's replacement of a node that lost its data dir: start it empty, wait
+    /// until it awaits readmission, then through the leader remove it, add it as a learner
+    /// and promote it, each step retried while leadership settles, within `limit`. As an
+    /// operator would, it starts over from `remove` when `add-learner` finds the node still
+    /// a voter (a removal whose second, joint-consensus step a leader change interrupted).
+    /// `address` is where the others reach it (with proxies: a link's address). Returns how
+    /// many times it had to start over.
+    pub fn replace(&mut self, id: &str, address: &str, limit: Duration) -> u32 {
+        self.start(id);
+        wait_until(&format!("{id} to await readmission"), limit, || self.status(id).ok().filter(|status| status.awaiting_readmission));
+        let others: Vec<String> = self.nodes.keys().filter(|other| *other != id).cloned().collect();
+        let deadline = Instant::now() + limit;
+        let mut step = 0;
+        let mut restarts = 0;
+        let mut last = String::new();
+        let steps = [vec!["remove", id], vec!["add-learner", id, address], vec!["promote", id]];
+        while step < steps.len() {
+            assert!(Instant::now() < deadline, "waited {limit:?} to replace {id}, at admin {:?}; the last answer: {last}", steps[step]);
+            let leader =
+                others.iter().find_map(|other| self.status(other).ok().map(|status| status.leader).filter(|leader| !leader.is_empty()));
+            if let Some(leader) = leader {
+                let output = self.admin(&leader, id, &steps[step]);
+                last = String::from_utf8_lossy(&output.stderr).trim().to_string();
+                if output.status.success() || step == 0 && last.contains("is not a voter") {
+                    step += 1;
+                    continue;
+                }
+                if step == 1 && last.contains("is still a voter") {
+                    restarts += 1;
+                    step = 0;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(200)); // a polling interval, not a guess
+        }
+        restarts
+    }
+
+    fn unmount_all(&mut self) {
+        for dir in self.mounts.drain(..) {
+            // Lazy: a node that is still being reaped cannot keep the mount busy.
+            let _ = run("umount", &["-l", &dir.to_string_lossy()]);
+        }
+    }
+
     pub fn log(&self, id: &str) -> String {
         std::fs::read_to_string(&self.nodes[id].log).unwrap_or_default()
     }
@@ -337,7 +452,30 @@ impl Drop for Cluster {
                 let _ = child.wait();
             }
         }
+        // Before the temp dir goes: it cannot delete a mount point.
+        self.unmount_all();
     }
+}
+
+/// Runs a command; `Err` with its stderr when it fails.
+fn run(program: &str, arguments: &[&str]) -> Result<(), String> {
+    let output = Command::new(program).args(arguments).output().map_err(|error| format!("{program}: {error}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!("{program} {}: {}", arguments.join(" "), String::from_utf8_lossy(&output.stderr).trim()))
+    }
+}
+
+/// Bytes used on the file system holding `dir`.
+fn used_bytes(dir: &Path) -> std::io::Result<u64> {
+    let path = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).map_err(std::io::Error::other)?;
+    // SAFETY: statvfs(3) on a NUL-terminated path into a zeroed struct it fills.
+    let mut stats: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(path.as_ptr(), &mut stats) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok((stats.f_blocks - stats.f_bfree) as u64 * stats.f_frsize as u64)
 }
 
 /// Signs transactions with the test keys, with fresh nonces.
@@ -528,4 +666,25 @@ pub fn attain_and_confirm(signer: &mut Signer, plan: &str, milestone: &str) -> V
             }),
         ),
     ]
+}
+
+/// A payment record by `insurer` settling `micros` on one of its obligations.
+pub fn payment(signer: &mut Signer, insurer: &str, payment: &str, obligation: &str, micros: i64) -> pb::Envelope {
+    signer.sign(
+        insurer,
+        pb::transaction::Kind::PaymentRecorded(pb::PaymentRecorded {
+            payment: payment.into(),
+            settlements: vec![pb::Settlement { obligation: obligation.into(), amount_micros: micros }],
+            value_date: "2025-04-01".into(),
+            bank_reference: String::new(),
+        }),
+    )
+}
+
+/// The reversal of a payment record by its author.
+pub fn reversal(signer: &mut Signer, insurer: &str, payment: &str) -> pb::Envelope {
+    signer.sign(
+        insurer,
+        pb::transaction::Kind::PaymentReversed(pb::PaymentReversed { payment: payment.into(), reason: "the transfer bounced".into() }),
+    )
 }

@@ -80,6 +80,23 @@ pub struct CertifiedClaim {
     pub certificate: Vec<pb::Envelope>,
 }
 
+impl CertifiedClaim {
+    /// The newest certified checkpoint a node's status names, with its certificate; `None`
+    /// when it has none yet.
+    pub fn of_status(source: String, status: fairshare_api::v1::StatusResponse) -> Option<CertifiedClaim> {
+        (status.certified_size > 0).then_some(CertifiedClaim {
+            source,
+            checkpoint: pb::Checkpoint {
+                ledger_id: status.ledger_id,
+                size: status.certified_size,
+                root: status.certified_root,
+                state_digest: status.certified_state_digest,
+            },
+            certificate: status.certificate,
+        })
+    }
+}
+
 type Opened = Vec<Result<VerifiedTransaction, Rejection>>;
 
 /// A checkpoint signature that opened (authentic, by a node key, for this ledger).

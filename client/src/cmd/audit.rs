@@ -239,19 +239,13 @@ async fn certified_elsewhere(context: &Context, against: &[String]) -> Result<Ve
             Err(error) => Err(error),
         };
         match status {
-            Ok(status) if status.certified_size == 0 => {
-                eprintln!("fairshare: node {} ({url}) has no certified checkpoint yet", status.node)
+            Ok(status) => {
+                let node = status.node.clone();
+                match verify::CertifiedClaim::of_status(format!("node {node} ({url})"), status) {
+                    Some(claim) => claims.push(claim),
+                    None => eprintln!("fairshare: node {node} ({url}) has no certified checkpoint yet"),
+                }
             }
-            Ok(status) => claims.push(verify::CertifiedClaim {
-                source: format!("node {} ({url})", status.node),
-                checkpoint: fairshare_protocol::pb::Checkpoint {
-                    ledger_id: status.ledger_id,
-                    size: status.certified_size,
-                    root: status.certified_root,
-                    state_digest: status.certified_state_digest,
-                },
-                certificate: status.certificate,
-            }),
             Err(error) => eprintln!("fairshare: skipping {url}: {error}"),
         }
     }

@@ -2,5 +2,6 @@
 //! loopback proxies through which it cuts, delays and drops peer traffic (`proxy`).
 
 pub mod history;
+pub mod money;
 pub mod proxy;
 pub mod schedule;

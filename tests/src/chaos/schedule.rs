@@ -30,6 +30,15 @@ pub enum Fault {
     Lose { from: String, to: String, direction: Direction },
     /// Every link delayed, with jitter.
     Delay { delay: Duration, jitter: Duration },
+    /// Whichever node leads when the fault starts, cut off from the others both ways.
+    IsolateLeader,
+    /// The node's data dir (a tmpfs of its own) shrunk to what it already uses, so its next
+    /// writes find the disk full; undone by growing it back (and restarting the node if
+    /// it stopped).
+    DiskFull(String),
+    /// kill -9 and the data dir wiped; undone by the README's replacement procedure
+    /// (start empty, `admin remove`, `add-learner`, `promote`).
+    WipeAndReplace(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,7 +68,7 @@ pub fn schedule(seed: u64, nodes: &[&str], duration: Duration) -> Vec<Step> {
 
 fn fault(random: &mut StdRng, nodes: &[&str]) -> Fault {
     let pick = |random: &mut StdRng| nodes.choose(random).expect("nodes").to_string();
-    match random.gen_range(0..6) {
+    match random.gen_range(0..10) {
         0 => Fault::Kill(pick(random)),
         1 => Fault::Pause(pick(random)),
         2 => {
@@ -83,10 +92,13 @@ fn fault(random: &mut StdRng, nodes: &[&str]) -> Fault {
             let direction = if random.gen_bool(0.5) { Direction::Forward } else { Direction::Backward };
             Fault::Lose { from: pair[0].to_string(), to: pair[1].to_string(), direction }
         }
-        _ => Fault::Delay {
+        5 => Fault::Delay {
             delay: Duration::from_millis(random.gen_range(5..=200)),
             jitter: Duration::from_millis(random.gen_range(0..=100)),
         },
+        6 | 7 => Fault::IsolateLeader, // twice as likely: the fault that tests elections most
+        8 => Fault::DiskFull(pick(random)),
+        _ => Fault::WipeAndReplace(pick(random)),
     }
 }
 
@@ -113,7 +125,7 @@ mod tests {
             assert!(steps.len() <= STEPS_MAX);
             for step in &steps {
                 let named: Vec<&String> = match &step.fault {
-                    Fault::Kill(node) | Fault::Pause(node) => vec![node],
+                    Fault::Kill(node) | Fault::Pause(node) | Fault::DiskFull(node) | Fault::WipeAndReplace(node) => vec![node],
                     Fault::Partition(left, right) => {
                         assert!(!left.is_empty() && !right.is_empty(), "seed {seed}: {step:?}");
                         assert_eq!(left.len() + right.len(), NODES.len(), "seed {seed}: {step:?}");
@@ -123,7 +135,7 @@ mod tests {
                         assert_ne!(from, to);
                         vec![from, to]
                     }
-                    Fault::Delay { .. } => vec![],
+                    Fault::Delay { .. } | Fault::IsolateLeader => vec![],
                 };
                 assert!(named.iter().all(|node| NODES.contains(&node.as_str())), "seed {seed}: {step:?}");
             }
@@ -139,5 +151,8 @@ mod tests {
         assert!(steps.iter().any(|step| matches!(&step.fault, Fault::Partition(left, right) if left.len() == 2 && right.len() == 2)));
         assert!(steps.iter().any(|step| matches!(step.fault, Fault::Lose { .. })));
         assert!(steps.iter().any(|step| matches!(step.fault, Fault::Delay { .. })));
+        assert!(steps.iter().any(|step| matches!(step.fault, Fault::IsolateLeader)));
+        assert!(steps.iter().any(|step| matches!(step.fault, Fault::DiskFull(_))));
+        assert!(steps.iter().any(|step| matches!(step.fault, Fault::WipeAndReplace(_))));
     }
 }
