@@ -412,6 +412,12 @@ pub struct LedgerState {
     /// Every transaction that became a leaf, by id: de-duplication and verdicts. In the
     /// digest through `leaves_digest`.
     pub transactions: OrdMap<TransactionKey, Recorded>,
+    /// Leaf index → transaction id: the inverse of `transactions`, so a listing or a proof
+    /// can name the transaction behind an entry (an obligation's confirmation, a payment
+    /// record, a plan's history) without a walk. Says nothing `transactions` does not, so it
+    /// is neither digested nor kept in a snapshot: [`LedgerState::index_leaves`] rebuilds it.
+    #[serde(skip)]
+    pub leaf_ids: OrdMap<LeafIndex, TransactionKey>,
     /// A running SHA-256 over every leaf's index, id, signer, nonce and verdict, in log
     /// order (see [`LedgerState::record_leaf`]). `nonces` and `transactions` gain exactly
     /// one entry per leaf and are never changed otherwise, so this commits to both of them
@@ -460,6 +466,7 @@ impl LedgerState {
             genesis_hash: hex::encode(genesis.hash()),
             nonces: OrdMap::new(),
             transactions: OrdMap::new(),
+            leaf_ids: OrdMap::new(),
             leaves_digest: TransactionKey([0; 32]),
             parties: DigestedMap::default(),
             keys: keys.into_iter().collect(),
@@ -505,7 +512,18 @@ impl LedgerState {
                 self.nonces.insert(signer.to_string(), OrdSet::unit(nonce));
             }
         }
+        self.leaf_ids.insert(recorded.index, TransactionKey(*id));
         self.transactions.insert(TransactionKey(*id), recorded);
+    }
+
+    /// Rebuilds `leaf_ids` from `transactions` (a state read from a snapshot).
+    pub fn index_leaves(&mut self) {
+        self.leaf_ids = self.transactions.iter().map(|(id, recorded)| (recorded.index, *id)).collect();
+    }
+
+    /// The id of the transaction at leaf `index`, as hex.
+    pub fn transaction_at(&self, index: LeafIndex) -> Option<String> {
+        self.leaf_ids.get(&index).map(|id| hex::encode(id.0))
     }
 
     /// The state digest that checkpoints sign, kept up to date from what changed since
@@ -563,6 +581,7 @@ impl LedgerState {
             genesis_hash,
             nonces: _,
             transactions: _,
+            leaf_ids: _,
             leaves_digest,
             parties: _,
             keys: _,

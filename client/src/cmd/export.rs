@@ -10,7 +10,7 @@ use fairshare_api::v1::{query_request::Query, Empty, ObligationFilter};
 use fairshare_client::sepa::{self, Header, Payee};
 use fairshare_client::views::ObligationRow;
 use fairshare_client::{csv, InputError};
-use fairshare_protocol::state::{Obligation, Party, Payment};
+use fairshare_protocol::state::{Party, Payment};
 
 use super::Context;
 
@@ -104,10 +104,10 @@ impl Args {
                     open_only: open,
                     ..ObligationFilter::default()
                 };
-                let obligations: Vec<Obligation> = context.query(Query::Obligations(filter)).await?;
+                let obligations: Vec<ObligationRow> = context.query(Query::Obligations(filter)).await?;
                 let parties: BTreeMap<String, Party> = context.query(Query::Parties(Empty {})).await?;
                 if context.json {
-                    let rows: Vec<ObligationRow> = obligations.iter().map(ObligationRow::from).collect();
+                    let rows = &obligations;
                     return write_out(&output, &format!("{}\n", serde_json::to_string_pretty(&rows)?));
                 }
                 let mut text = csv::record(&[
@@ -130,7 +130,7 @@ impl Args {
                     "key_group",
                     "key_version",
                 ]);
-                for obligation in obligations.iter().map(ObligationRow::from) {
+                for obligation in &obligations {
                     let payee = parties.get(&obligation.payee);
                     text.push_str(&csv::record(&[
                         obligation.id.clone(),
@@ -201,8 +201,7 @@ impl Args {
                 });
                 let header = Header::new(&msg_id, created, &execution_date, &debtor_name, &debtor_iban).map_err(input)?;
                 let filter = ObligationFilter { insurer: insurer.clone(), open_only: true, ..ObligationFilter::default() };
-                let obligations: Vec<Obligation> = context.query(Query::Obligations(filter)).await?;
-                let rows: Vec<ObligationRow> = obligations.iter().map(ObligationRow::from).collect();
+                let rows: Vec<ObligationRow> = context.query(Query::Obligations(filter)).await?;
                 let parties: BTreeMap<String, Party> = context.query(Query::Parties(Empty {})).await?;
                 let payees: BTreeMap<String, Payee> =
                     parties.into_iter().map(|(id, party)| (id, Payee { name: party.name, iban: party.iban })).collect();

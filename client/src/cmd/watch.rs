@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
 use fairshare_client::views::ObligationRow;
-use fairshare_protocol::state::Obligation;
 
 use super::Context;
 
@@ -156,12 +155,11 @@ impl Args {
                     Ok(Some(event)) => event,
                     Ok(None) | Err(_) => break, // the node went away: resume on another
                 };
-                let obligation: Obligation =
+                let row: ObligationRow =
                     serde_json::from_str(&event.json).context("the node sent an obligation this client does not understand")?;
-                if !position.admit(event.index, &obligation.id) {
+                if !position.admit(event.index, &row.id) {
                     continue;
                 }
-                let row = ObligationRow::from(&obligation);
                 if context.json {
                     println!("{}", serde_json::to_string(&WatchLine { index: event.index, obligation: &row })?);
                 } else {
