@@ -29,17 +29,55 @@ pub struct PlanSummary {
     pub paid: Amount,
     pub milestones: usize,
     pub addenda: usize,
+    /// Two-sided requests (cancel, reschedule) that one assessor signed and the other has
+    /// not yet: until then nothing changed, and the plan's status says so.
+    #[serde(default)]
+    pub pending: Vec<PendingRequest>,
+}
+
+/// A request both assessors must sign, signed by one so far.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingRequest {
+    /// "cancel the plan", or "reschedule q3-evaluation to 2026-12-15".
+    pub what: String,
+    pub asked_by: Vec<String>,
+    /// The assessors whose signature it awaits.
+    pub awaits: Vec<String>,
+}
+
+/// The plan's two-sided requests that await an assessor, cancellation first.
+pub fn pending_requests(plan: &Plan) -> Vec<PendingRequest> {
+    let assessors = [&plan.coordinating_insurer, &plan.second_assessor];
+    let request = |what: String, signed: &std::collections::BTreeSet<String>| PendingRequest {
+        what,
+        asked_by: signed.iter().cloned().collect(),
+        awaits: assessors.iter().filter(|assessor| !signed.contains(assessor.as_str())).map(|assessor| assessor.to_string()).collect(),
+    };
+    let cancellation = (!plan.pending_cancellation.is_empty()).then(|| request("cancel the plan".to_string(), &plan.pending_cancellation));
+    let reschedules = plan.pending_reschedules.iter().map(|(key, signed)| {
+        // Keyed "MILESTONE@NEW_DUE" by the reschedule rule.
+        let (milestone, due) = key.split_once('@').unwrap_or((key.as_str(), "?"));
+        request(format!("reschedule {milestone} to {due}"), signed)
+    });
+    cancellation.into_iter().chain(reschedules).filter(|request| !request.awaits.is_empty()).collect()
+}
+
+impl PlanSummary {
+    /// "awaits vgz" (or "awaits vgz, zk"), or "" when no request is pending.
+    pub fn awaits(&self) -> String {
+        let mut awaited: Vec<&str> = self.pending.iter().flat_map(|request| request.awaits.iter().map(String::as_str)).collect();
+        awaited.sort_unstable();
+        awaited.dedup();
+        if awaited.is_empty() {
+            String::new()
+        } else {
+            format!("awaits {}", awaited.join(", "))
+        }
+    }
 }
 
 pub fn status_name(status: AssessmentStatus) -> &'static str {
-    match status {
-        AssessmentStatus::Submitted => "submitted",
-        AssessmentStatus::Escalated => "escalated",
-        AssessmentStatus::Returned => "returned",
-        AssessmentStatus::Rejected => "rejected",
-        AssessmentStatus::Approved => "approved",
-        AssessmentStatus::Cancelled => "cancelled",
-    }
+    status.word()
 }
 
 pub fn funding_name(funding: Funding) -> &'static str {
@@ -51,13 +89,7 @@ pub fn funding_name(funding: Funding) -> &'static str {
 }
 
 pub fn milestone_status_name(status: &MilestoneStatus) -> &'static str {
-    match status {
-        MilestoneStatus::Planned => "planned",
-        MilestoneStatus::Attained { .. } => "attained",
-        MilestoneStatus::Confirmed { .. } => "confirmed",
-        MilestoneStatus::Missed => "missed",
-        MilestoneStatus::Cancelled => "cancelled",
-    }
+    status.word()
 }
 
 fn plan_obligations<'state>(state: &'state LedgerState, plan: &'state Plan) -> impl Iterator<Item = &'state Obligation> + 'state {
@@ -82,6 +114,7 @@ pub fn plan_summary(state: &LedgerState, plan: &Plan) -> PlanSummary {
         paid: plan_obligations(state, plan).map(|obligation| obligation.paid).sum(),
         milestones: plan.milestones.len(),
         addenda: plan.units.len() - 1,
+        pending: pending_requests(plan),
     }
 }
 

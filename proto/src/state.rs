@@ -53,6 +53,17 @@ pub enum QuickTestStatus {
     Failed,
 }
 
+impl QuickTestStatus {
+    /// The status in the words of rejections and history.
+    pub fn word(&self) -> &'static str {
+        match self {
+            QuickTestStatus::Submitted => "submitted",
+            QuickTestStatus::Passed => "passed",
+            QuickTestStatus::Failed => "failed",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QuickTest {
     pub plan: String,
@@ -86,6 +97,31 @@ pub enum Verdict {
     Approve,
     Reject,
     Return,
+}
+
+impl AssessmentStatus {
+    /// The status in the words of rejections, history and listings.
+    pub fn word(self) -> &'static str {
+        match self {
+            AssessmentStatus::Submitted => "submitted",
+            AssessmentStatus::Escalated => "escalated",
+            AssessmentStatus::Returned => "returned",
+            AssessmentStatus::Rejected => "rejected",
+            AssessmentStatus::Approved => "approved",
+            AssessmentStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl Verdict {
+    /// What an assessor did, as a plan's history says it.
+    pub fn word(self) -> &'static str {
+        match self {
+            Verdict::Approve => "approved",
+            Verdict::Reject => "rejected",
+            Verdict::Return => "returned with questions",
+        }
+    }
 }
 
 /// How an approved unit (a plan, or one addendum) stands against the fund.
@@ -150,6 +186,38 @@ pub enum MilestoneStatus {
     Missed,
     /// The plan was cancelled before this milestone became payable.
     Cancelled,
+}
+
+impl MilestoneStatus {
+    /// The status in one word: "planned", "attained", "confirmed", "missed", "cancelled".
+    pub fn word(&self) -> &'static str {
+        match self {
+            MilestoneStatus::Planned => "planned",
+            MilestoneStatus::Attained { .. } => "attained",
+            MilestoneStatus::Confirmed { .. } => "confirmed",
+            MilestoneStatus::Missed => "missed",
+            MilestoneStatus::Cancelled => "cancelled",
+        }
+    }
+
+    /// The status with its dates and amount, in the words of a rejection message:
+    /// "confirmed on 2026-03-20 (attained 2026-03-15), payable 10000.00". Never Rust debug
+    /// text: these messages are read by people (and hashed into the state digest).
+    pub fn describe(&self) -> String {
+        match self {
+            MilestoneStatus::Attained { on, attainment, payable, .. } => {
+                let how = match attainment {
+                    Attainment::Fraction(fraction) => format!("fraction {fraction}"),
+                    Attainment::ActualCosts => "at actual costs".to_string(),
+                };
+                format!("attained on {on} ({how}), payable {payable} once confirmed")
+            }
+            MilestoneStatus::Confirmed { on, confirmed_on, payable } => {
+                format!("confirmed on {confirmed_on} (attained {on}), payable {payable}")
+            }
+            MilestoneStatus::Planned | MilestoneStatus::Missed | MilestoneStatus::Cancelled => self.word().to_string(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -74,7 +74,7 @@ impl Args {
                 for test in tests.values() {
                     table.row(vec![
                         test.plan.clone(),
-                        format!("{:?}", test.status).to_lowercase(),
+                        test.status.word().to_string(),
                         test.coordinating_insurer.clone(),
                         test.second_assessor.clone(),
                         test.region.clone(),

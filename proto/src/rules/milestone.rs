@@ -24,12 +24,13 @@ fn open_milestone<'state>(state: &'state LedgerState, plan: &str, milestone: &st
     if target.is_decided() {
         return reject(
             ReasonCode::MilestoneAlreadyDecided,
-            format!("milestone '{milestone}' of '{plan}' is already {}; it can no longer change", status_word(&target.status)),
+            format!("milestone '{milestone}' of '{plan}' is already {}; it can no longer change", target.status.describe()),
         );
     }
     let unit = &found.units[&target.addendum];
     if unit.status != AssessmentStatus::Approved || unit.funding != Funding::Funded {
-        let why = if unit.funding == Funding::Queued { "waits in the funding queue".to_string() } else { format!("is {:?}", unit.status) };
+        let why =
+            if unit.funding == Funding::Queued { "waits in the funding queue".to_string() } else { format!("is {}", unit.status.word()) };
         return reject(ReasonCode::WrongPlanStatus, format!("'{plan}' {why}; its milestones cannot be attained, confirmed or missed yet"));
     }
     Ok((found, target))
@@ -99,16 +100,6 @@ pub fn payable_for_attainment(amount: Amount, fraction: Ratio) -> Result<Amount,
         );
     }
     Ok(payable)
-}
-
-fn status_word(status: &MilestoneStatus) -> &'static str {
-    match status {
-        MilestoneStatus::Planned => "planned",
-        MilestoneStatus::Attained { .. } => "attained",
-        MilestoneStatus::Confirmed { .. } => "confirmed",
-        MilestoneStatus::Missed => "missed",
-        MilestoneStatus::Cancelled => "cancelled",
-    }
 }
 
 fn event(context: &Context, what: String) -> Event {
