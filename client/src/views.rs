@@ -8,8 +8,8 @@
 use serde::{Deserialize, Serialize};
 
 pub use fairshare_protocol::query::{
-    AdjustmentRow, EntryRef, FundReport, InsurerBalance, Monitor, MonitorRow, ObligationRow, PartyBalance, PlanSummary, QueueRow,
-    ReservationRow, SpendRow,
+    AdjustmentRow, EntryRef, FundReport, InsurerBalance, Monitor, MonitorRow, ObligationRow, PartyBalance, PendingRequest, PlanSummary,
+    QueueRow, ReservationRow, SpendRow,
 };
 
 /// `fairshare balances --json`: per insurer and per party.
