@@ -37,7 +37,9 @@ enum Command {
         after_help = "Example:\n  fairshare --as menzis pay reverse menzis-2026-07-001 --reason \"transfer returned: account closed\""
     )]
     Reverse {
+        /// The id of the payment record to reverse (as given to 'pay --id').
         payment: String,
+        /// Why (recorded on the ledger), e.g. the bank's return reason.
         #[arg(long)]
         reason: String,
     },
