@@ -21,6 +21,7 @@ use serde::Serialize;
 mod audit;
 mod balances;
 mod bench;
+mod completions;
 #[cfg(feature = "node")]
 mod devnet;
 mod export;
@@ -29,6 +30,7 @@ mod funding;
 mod intake;
 mod key;
 mod keygen;
+mod man;
 mod membership;
 mod milestone;
 #[cfg(feature = "node")]
@@ -82,12 +84,14 @@ pub enum Command {
     Observe(observe::Args),
     Export(export::Args),
     Audit(audit::Args),
+    Completions(completions::Args),
+    Man(man::Args),
 }
 
 impl Command {
     pub async fn run(self, context: &Context) -> Result<()> {
-        // keygen needs no config; devnet and node read their own, not a client config.
-        if !matches!(self, Command::Keygen(_) | Command::Devnet(_) | Command::Node(_)) {
+        // keygen, completions and man need no config; devnet and node read their own, not a client config.
+        if !matches!(self, Command::Keygen(_) | Command::Devnet(_) | Command::Node(_) | Command::Completions(_) | Command::Man(_)) {
             context.check_identity()?;
         }
         match self {
@@ -119,6 +123,8 @@ impl Command {
             Command::Observe(args) => args.run(context).await,
             Command::Export(args) => args.run(context).await,
             Command::Audit(args) => args.run(context).await,
+            Command::Completions(args) => args.run(context),
+            Command::Man(args) => args.run(context),
         }
     }
 }
