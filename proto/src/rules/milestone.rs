@@ -153,7 +153,8 @@ pub fn attain(state: &mut LedgerState, context: &Context, body: &pb::MilestoneAt
         (Attainment::Fraction(fraction), payable_for_attainment(milestone.amount, fraction)?)
     };
     let evidence = (!body.evidence_sha256.is_empty()).then(|| hex::encode(&body.evidence_sha256));
-    let history = event(context, format!("milestone '{}' attained on {on}, payable {payable} ({})", body.milestone, body.note));
+    let history =
+        event(context, format!("milestone '{}' attained on {on}, payable {payable}{}", body.milestone, super::note_suffix(&body.note)));
     let plan = state.plans.get_mut(&body.plan).expect("checked above");
     let milestone = plan.milestones.get_mut(&body.milestone).expect("checked above");
     milestone.status = MilestoneStatus::Attained { on, attainment, payable, keys };
@@ -276,7 +277,7 @@ pub fn miss(state: &mut LedgerState, context: &Context, body: &pb::MilestoneMiss
     }
     refuse_while_awaiting_confirmation(plan, &body.milestone, &milestone.status, "after a decline either assessor may record a miss")?;
     check_text(&body.note, "note")?;
-    let history = event(context, format!("milestone '{}' missed: {}", body.milestone, body.note));
+    let history = event(context, format!("milestone '{}' missed{}", body.milestone, super::note_suffix(&body.note)));
     let plan = state.plans.get_mut(&body.plan).expect("checked above");
     plan.milestones.get_mut(&body.milestone).expect("checked above").status = MilestoneStatus::Missed;
     plan.history.push(history);

@@ -219,10 +219,7 @@ pub fn decide_quick_test(state: &mut LedgerState, context: &Context, body: &pb::
         Ok(pb::QuickTestOutcome::Failed) => QuickTestStatus::Failed,
         _ => return reject(ReasonCode::MalformedTransaction, "a quick test outcome is passed or failed"),
     };
-    test.history.push(event(
-        context,
-        if body.note.is_empty() { format!("quick test {}", status.word()) } else { format!("quick test {}: {}", status.word(), body.note) },
-    ));
+    test.history.push(event(context, format!("quick test {}{}", status.word(), super::note_suffix(&body.note))));
     test.status = status;
     Ok(())
 }
@@ -373,7 +370,7 @@ pub fn assess(state: &mut LedgerState, context: &Context, body: &pb::PlanAssesse
     };
     let status = unit.status;
     let subject = if body.addendum.is_empty() { format!("version {}", body.version) } else { format!("addendum '{}'", body.addendum) };
-    let note = if body.note.is_empty() { String::new() } else { format!(" ({})", body.note) };
+    let note = super::note_suffix(&body.note);
     plan.history.push(event(context, format!("{subject} assessed: {}{note}; now {}", verdict.word(), status.word())));
     if status == AssessmentStatus::Approved {
         fund::request_funding(state, UnitRef { plan: body.plan.clone(), addendum: body.addendum.clone() }, context.index);
