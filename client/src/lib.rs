@@ -30,6 +30,7 @@ pub mod connection;
 pub mod csv;
 #[cfg(feature = "node")]
 pub mod devnet;
+pub mod exports;
 pub mod keyfile;
 pub mod nonce;
 pub mod observer;
