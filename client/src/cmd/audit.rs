@@ -81,7 +81,7 @@ enum Command {
         /// What to prove: a transaction id (64 hex digits) or a unique prefix of one (8 or
         /// more, e.g. the 12 printed on submit); a leaf index (fewer than 8 digits, or
         /// leaf:N); an obligation id (PLAN/MILESTONE/LINE/INSURER: the confirmation that
-        /// created it); or a payment record's id.
+        /// created it); or a payment record's id (obligation:ID and payment:ID force the kind).
         #[arg(required_unless_present = "check", value_name = "TX_OR_ID")]
         transaction: Option<String>,
         /// Write the proof file here instead of to standard output.
