@@ -9,11 +9,16 @@
 //! [[identities]]
 //! id = "zk"
 //! key_file = "keys/zk.key"                 # relative to this file
+//!
+//! [treasury]                               # optional: the account 'export sepa' pays from
+//! debtor_iban = "NL91ABNA0417164300"
+//! debtor_name = "Zilveren Kruis"
 //! ```
 //!
 //! Found through `--config`, else `$FAIRSHARE_CONFIG`, else `./client.toml`, else
 //! `./devnet/client.toml`. The client keeps its own state beside it: `nonces/` (see
-//! [`crate::nonce`]) and `watch/` (where `fairshare watch` resumes).
+//! [`crate::nonce`]), `watch/` (where `fairshare watch` resumes) and `exports/` (payment
+//! files exported and not yet recorded: [`crate::exports`]).
 
 use std::path::{Path, PathBuf};
 
@@ -36,6 +41,18 @@ pub struct ClientConfigFile {
     pub default_identity: Option<String>,
     #[serde(default)]
     pub identities: Vec<Identity>,
+    /// The account `export sepa` pays from, so it need not be typed every time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub treasury: Option<Treasury>,
+}
+
+/// `[treasury]`: the debtor account of this client's payment files (`--debtor-iban` and
+/// `--debtor-name` override it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Treasury {
+    pub debtor_iban: String,
+    pub debtor_name: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

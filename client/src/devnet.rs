@@ -326,6 +326,7 @@ pub fn create(dir: &Path, count: usize, base_port: u16, insecure: bool) -> Resul
         insecure,
         default_identity: Some(insurers[0].id.to_string()),
         identities,
+        treasury: None,
     };
     write(
         &dir.join("client.toml"),

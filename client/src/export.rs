@@ -4,13 +4,13 @@
 
 use std::collections::BTreeMap;
 
-use fairshare_protocol::state::{Obligation, Party, Payment};
+use fairshare_protocol::state::{Party, Payment};
 
 use crate::csv;
 use crate::views::ObligationRow;
 
 /// One row per obligation, with the payee's name and IBAN: a payment file's source.
-pub fn obligations_csv(obligations: &[Obligation], parties: &BTreeMap<String, Party>) -> String {
+pub fn obligations_csv(obligations: &[ObligationRow], parties: &BTreeMap<String, Party>) -> String {
     let mut text = csv::record(&[
         "obligation",
         "plan",
@@ -31,7 +31,7 @@ pub fn obligations_csv(obligations: &[Obligation], parties: &BTreeMap<String, Pa
         "key_group",
         "key_version",
     ]);
-    for obligation in obligations.iter().map(ObligationRow::from) {
+    for obligation in obligations {
         let payee = parties.get(&obligation.payee);
         text.push_str(&csv::record(&[
             obligation.id.clone(),

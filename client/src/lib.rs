@@ -35,6 +35,7 @@ pub mod dashboard;
 #[cfg(feature = "node")]
 pub mod devnet;
 pub mod export;
+pub mod exports;
 pub mod keyfile;
 pub mod monitor;
 pub mod nonce;

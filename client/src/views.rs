@@ -2,19 +2,18 @@
 //! `fairshare_protocol::query` and of the state's own types; the client reads them into
 //! those same types (re-exported here) and prints tables, or JSON with every amount as a
 //! string with exactly two decimals (`Amount`'s own serde form). Only what the CLI shapes
-//! itself is defined here: an obligation row for scripts, both balances in one document,
-//! and a node's status.
+//! itself is defined here: both balances in one document, and a node's status. An
+//! obligation is the node's own `ObligationRow`, printed as it came.
 
-use fairshare_protocol::state::Obligation;
-use fairshare_protocol::Amount;
 use serde::{Deserialize, Serialize};
 
 pub use fairshare_protocol::query::{
-    AdjustmentRow, FundReport, InsurerBalance, Monitor, MonitorRow, PartyBalance, PlanSummary, QueueRow, ReservationRow, SpendRow,
+    AdjustmentRow, EntryRef, FundReport, InsurerBalance, Monitor, MonitorRow, ObligationRow, PartyBalance, PendingRequest, PlanSummary,
+    QueueRow, ReservationRow, SpendRow,
 };
 
 /// The fund report's summary lines, in the order `report fund` and the dashboard show them.
-pub fn fund_summary(fund: &FundReport) -> [(&'static str, Amount); 7] {
+pub fn fund_summary(fund: &FundReport) -> [(&'static str, fairshare_protocol::amount::Amount); 7] {
     [
         ("initial (genesis)", fund.initial),
         ("total after adjustments", fund.total),
@@ -24,56 +23,6 @@ pub fn fund_summary(fund: &FundReport) -> [(&'static str, Amount); 7] {
         ("payable", fund.payable),
         ("paid", fund.paid),
     ]
-}
-
-/// One obligation as `fairshare obligations --json` prints it (a contract for scripts):
-/// `provider` is the beneficiary, `payee` who is paid, amounts are strings with two decimals.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ObligationRow {
-    pub id: String,
-    pub plan: String,
-    pub milestone: String,
-    pub line: u32,
-    pub insurer: String,
-    pub provider: String,
-    pub payee: String,
-    pub sector: String,
-    pub region: String,
-    pub theme: String,
-    pub amount: Amount,
-    pub paid: Amount,
-    pub outstanding: Amount,
-    pub attained_on: String,
-    pub key_group: String,
-    pub key_version: u32,
-    /// Leaf index of the confirmation that created it.
-    pub created_at: u64,
-    pub payments: Vec<String>,
-}
-
-impl From<&Obligation> for ObligationRow {
-    fn from(obligation: &Obligation) -> ObligationRow {
-        ObligationRow {
-            id: obligation.id.clone(),
-            plan: obligation.plan.clone(),
-            milestone: obligation.milestone.clone(),
-            line: obligation.line,
-            insurer: obligation.insurer.clone(),
-            provider: obligation.beneficiary.clone(),
-            payee: obligation.payee.clone(),
-            sector: obligation.sector.clone(),
-            region: obligation.region.clone(),
-            theme: obligation.theme.clone(),
-            amount: obligation.amount,
-            paid: obligation.paid,
-            outstanding: obligation.outstanding(),
-            attained_on: obligation.attained_on.to_string(),
-            key_group: obligation.key_group.clone(),
-            key_version: obligation.key_version,
-            created_at: obligation.created_at,
-            payments: obligation.payments.clone(),
-        }
-    }
 }
 
 /// `fairshare balances --json`: per insurer and per party.

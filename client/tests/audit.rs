@@ -349,6 +349,41 @@ fn leaves(export: &Export) -> Vec<Hash> {
     (0..ledger.size()).map(|index| ledger.merkle().leaf(index).expect("leaf")).collect()
 }
 
+/// Issue 16: `audit prove` takes what a person has at hand: the 12 hex digits printed on
+/// submit, a leaf index, an obligation id (its confirmation) or a payment record's id, as
+/// `obligations --json` lists them; an unknown or too short prefix is a clear error.
+fn check_proof_targets(cluster: &Cluster, dir: &Path) {
+    let node = &cluster.nodes["vgz"].address;
+    let prove = |target: &str| -> Result<(String, u64), String> {
+        let path = dir.join("target-proof.json");
+        let run = fairshare(dir, &["--node", node, "audit", "prove", target, "--out", path.to_str().expect("utf-8")]);
+        if run.code != 0 {
+            return Err(run.stderr);
+        }
+        match ProofFile::parse("proof", &std::fs::read_to_string(&path).expect("read")).expect("parse") {
+            ProofFile::Inclusion(proof) => Ok((proof.transaction_id, proof.leaf_index)),
+            ProofFile::Consistency(_) => panic!("an inclusion proof"),
+        }
+    };
+    let run = fairshare(dir, &["--node", node, "obligations", "--json"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let rows: Vec<fairshare_client::views::ObligationRow> = serde_json::from_str(&run.stdout).expect("obligations JSON");
+    let row = rows.iter().find(|row| !row.payment_records.is_empty()).expect("the demo pays an obligation");
+    assert_eq!(row.transaction_id.len(), 64, "obligations --json names the confirmation: {row:?}");
+    let confirmation = (row.transaction_id.clone(), row.created_at);
+    assert_eq!(prove(&row.id), Ok(confirmation.clone()), "by obligation id");
+    assert_eq!(prove(&row.transaction_id[..12]), Ok(confirmation.clone()), "by the prefix printed on submit");
+    assert_eq!(prove(&row.created_at.to_string()), Ok(confirmation.clone()), "by leaf index");
+    assert_eq!(prove(&format!("leaf:{}", row.created_at)), Ok(confirmation.clone()), "by leaf:N");
+    let payment = &row.payment_records[0];
+    assert_eq!(prove(&payment.id), Ok((payment.transaction_id.clone(), payment.leaf)), "by payment id");
+
+    let unknown = (0..16).map(|digit| format!("{digit:x}").repeat(10)).find(|prefix| prove(prefix).is_err()).expect("a free prefix");
+    assert!(prove(&unknown).unwrap_err().contains("no transaction id starts with"), "unknown prefix");
+    assert!(prove("abcdef").unwrap_err().contains("8 hex digits or more"), "a short prefix is refused, not guessed");
+    assert!(prove("no-such-payment").unwrap_err().contains("no payment record 'no-such-payment'"));
+}
+
 fn check_proofs(cluster: &Cluster, dir: &Path, export: &Export, transaction: &str, old_size: u64) {
     let genesis = cluster.dir.path().join("genesis.toml");
     let genesis = genesis.to_str().expect("utf-8");
@@ -498,6 +533,7 @@ fn a_real_ledger_proves_itself_and_every_tampering_is_located() {
     check_truncation(dir, &export);
     check_tail_cut(&cluster, dir, &export, early.certified_size);
     check_proofs(&cluster, dir, &export, &parties[0], early.certified_size);
+    check_proof_targets(&cluster, dir);
 
     // A regulator attests what it verified; not when the log does not verify.
     let key = dir.join("nza.key");

@@ -145,9 +145,62 @@ fn devnet_demo_obligations_follow_the_rules_and_every_node_agrees() {
     assert_eq!(curl_grpc(dir, url, "fairshare.api.v1.Ledger/Status", true), "0", "with nza's certificate");
     assert_eq!(curl_grpc(dir, url, "fairshare.api.v1.Ledger/Status", false), "16", "UNAUTHENTICATED without one");
     assert_eq!(curl_grpc(dir, url, "grpc.health.v1.Health/Check", false), "0", "health answers anyone");
+    // Reflection in both protocol versions (stock Python clients speak v1alpha), to genesis
+    // identities only: a ServerReflectionRequest { list_services: "" } (field 7).
+    let list_services = [0, 0, 0, 0, 2, 0x3a, 0];
+    for version in ["v1", "v1alpha"] {
+        let method = format!("grpc.reflection.{version}.ServerReflection/ServerReflectionInfo");
+        assert_eq!(curl_grpc_with(dir, url, &method, true, &list_services), "0", "reflection {version}");
+        assert_eq!(curl_grpc_with(dir, url, &method, false, &list_services), "16", "reflection {version} without a certificate");
+    }
+
+    // A one-sided cancellation changes nothing yet: it says it awaits the other assessor,
+    // and so do the plan list and the plan page.
+    let plan = plans.iter().find(|plan| plan.status == "approved").expect("an approved demo plan");
+    let cancel = fairshare(&config, &["--as", &plan.coordinating_insurer, "plan", "cancel", &plan.id, "--reason", "try-out"]);
+    assert!(
+        cancel.contains("applied at leaf") && cancel.contains(&format!("awaits {}", plan.second_assessor)),
+        "the one-sided cancel says what it awaits:\n{cancel}"
+    );
+    let after: Vec<PlanSummary> = query(&config, &["plans"]);
+    let after = after.iter().find(|summary| summary.id == plan.id).expect("the plan");
+    assert_eq!(after.status, "approved", "nothing changed before both signed");
+    assert_eq!(after.awaits(), format!("awaits {}", plan.second_assessor));
+    let listed = fairshare(&config, &["plans"]);
+    assert!(listed.contains(&format!("awaits {}", plan.second_assessor)), "{listed}");
+    let shown = fairshare(&config, &["plan", "show", &plan.id]);
+    assert!(
+        shown.contains(&format!("awaits {}: cancel the plan (asked by {})", plan.second_assessor, plan.coordinating_insurer)),
+        "{shown}"
+    );
+    // History lines in domain words, each with its transaction (what 'audit prove' takes).
+    assert!(!shown.contains("()") && !shown.contains("Approve") && shown.contains("assessed: approved"), "{shown}");
+
+    // A healthy start logs no ERROR: peers that do not listen yet are expected (WARN at most).
+    for entry in std::fs::read_dir(dir.join("logs")).expect("the devnet's logs") {
+        let path = entry.expect("a log file").path();
+        let text = std::fs::read_to_string(&path).expect("read a log");
+        let errors: Vec<&str> = text.lines().filter(|line| line.contains(" ERROR ")).collect();
+        assert!(errors.is_empty(), "{} logs ERROR on a healthy devnet:\n{}", path.display(), errors.join("\n"));
+    }
 
     let status = devnet.stop().expect("the devnet stops within its deadline on SIGTERM");
     assert!(status.success(), "devnet exit: {status}; {}", devnet.stderr_text());
+}
+
+/// Runs the CLI with the devnet's client config; stdout and stderr together, and panics
+/// naming them on a non-zero exit.
+fn fairshare(config: &Path, args: &[&str]) -> String {
+    let output = std::process::Command::new(common::binary())
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run fairshare");
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "fairshare {args:?} failed:\n{text}");
+    text
 }
 
 /// Calls `method` with an empty message through curl, pinning the devnet's node
@@ -157,9 +210,14 @@ fn devnet_demo_obligations_follow_the_rules_and_every_node_agrees() {
 /// stream with NO_ERROR (RFC 9113 §8.1 allows it); curl sometimes reports that as a framing
 /// error (exit 92) instead of the response, so that one exit is retried a few times.
 fn curl_grpc(dir: &Path, url: &str, method: &str, as_regulator: bool) -> String {
+    curl_grpc_with(dir, url, method, as_regulator, &[0u8; 5])
+}
+
+/// [`curl_grpc`] with a given request body (gRPC length-prefixed messages).
+fn curl_grpc_with(dir: &Path, url: &str, method: &str, as_regulator: bool, message: &[u8]) -> String {
     let tls = dir.join("tls");
-    let body = dir.join("empty.grpc");
-    std::fs::write(&body, [0u8; 5]).unwrap();
+    let body = dir.join("request.grpc");
+    std::fs::write(&body, message).unwrap();
     let mut last = String::new();
     for _ in 0..5 {
         let mut command = std::process::Command::new("curl");

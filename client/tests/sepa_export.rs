@@ -144,6 +144,8 @@ fn sepa_export_validates_against_the_xsd_and_pays_each_payee_what_is_outstanding
         }
     }
 
+    check_the_treasury_loop(&config, &dir);
+
     // A bad debtor IBAN is refused before anything is written.
     let file = dir.join("bad.xml");
     let output = Command::new(binary())
@@ -160,4 +162,55 @@ fn sepa_export_validates_against_the_xsd_and_pays_each_payee_what_is_outstanding
 
     let status = devnet.stop().expect("the devnet stops within its deadline on SIGTERM");
     assert!(status.success(), "devnet exit: {status}; {}", devnet.stderr_text());
+}
+
+/// Runs the CLI with the devnet's client config: (success, stdout, stderr).
+fn fairshare(config: &Path, args: &[&str]) -> (bool, String, String) {
+    let output = Command::new(binary()).arg("--config").arg(config).args(args).output().expect("run fairshare");
+    (output.status.success(), String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+/// Issue 16, the treasury loop: the files exported above are remembered until recorded, so
+/// a second export pays nothing twice; `pay --from-sepa` records a file as one payment
+/// record under its MsgId; the debtor account may come from `[treasury]`; a past execution
+/// date is warned about.
+fn check_the_treasury_loop(config: &Path, dir: &Path) {
+    let zk = dir.join("zk.xml");
+    let message_id = texts(&std::fs::read_to_string(&zk).expect("zk's file"), "MsgId")[0].clone();
+    let export = |extra: &[&str]| {
+        let mut args = vec!["export", "sepa", "--insurer", "zk", "--execution-date", "2099-01-02", "--msg-id", "FS-zk-second"];
+        args.extend_from_slice(extra);
+        fairshare(config, &args)
+    };
+    let with_debtor = ["--debtor-iban", "NL91ABNA0417164300", "--debtor-name", "ZK"];
+    let (ok, _, stderr) = export(&with_debtor);
+    assert!(!ok && stderr.contains("nothing to pay"), "everything open was exported already: {stderr}");
+    assert!(stderr.contains(&format!("already in {message_id}")), "says what it left out: {stderr}");
+
+    // No debtor given and none configured: the error says where to put it.
+    let (ok, _, stderr) = export(&[]);
+    assert!(!ok && stderr.contains("[treasury]"), "{stderr}");
+    // [treasury] in the client config is used (the export then fails later, for nothing to pay).
+    let treasury = config.with_file_name("treasury.toml"); // beside it: key and genesis paths are relative
+    let text = std::fs::read_to_string(config).expect("the client config");
+    std::fs::write(&treasury, format!("{text}\n[treasury]\ndebtor_iban = \"NL91ABNA0417164300\"\ndebtor_name = \"ZK\"\n")).unwrap();
+    let (ok, _, stderr) = fairshare(&treasury, &["export", "sepa", "--insurer", "zk", "--execution-date", "2020-01-02"]);
+    assert!(!ok && !stderr.contains("--debtor-iban") && stderr.contains("nothing to pay"), "{stderr}");
+    assert!(stderr.contains("execution date 2020-01-02 is in the past"), "a past date is warned about: {stderr}");
+
+    // The bank executed the file: one payment record, the MsgId as id and reference.
+    let (ok, stdout, stderr) = fairshare(config, &["--as", "zk", "pay", "--from-sepa", zk.to_str().expect("utf-8")]);
+    assert!(ok && stdout.contains(&format!("recorded {message_id}")), "{stdout}{stderr}");
+    let payments: Vec<serde_json::Value> = query(config, &["export", "payments"]);
+    let payment_id = message_id.to_lowercase();
+    let payment = payments.iter().find(|payment| payment["id"] == payment_id.as_str()).expect("the payment record");
+    assert_eq!(payment["bank_reference"], message_id.as_str());
+    let paid: Vec<ObligationRow> = query(config, &["obligations", "--insurer", "zk"]);
+    let settled: Vec<&ObligationRow> = paid.iter().filter(|row| row.payment_records.iter().any(|record| record.id == payment_id)).collect();
+    assert!(!settled.is_empty() && settled.iter().all(|row| row.outstanding.cents() == 0), "the file's obligations are paid");
+    // Recorded once: a second attempt finds no unrecorded export.
+    let (ok, _, stderr) = fairshare(config, &["--as", "zk", "pay", "--from-sepa", zk.to_str().expect("utf-8")]);
+    assert!(!ok && stderr.contains("no unrecorded export"), "{stderr}");
+    let (_, _, stderr) = export(&with_debtor);
+    assert!(!stderr.contains("left out"), "nothing is pending once recorded: {stderr}");
 }

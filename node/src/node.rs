@@ -200,15 +200,20 @@ pub async fn start(loaded: Loaded) -> Result<Handles> {
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<fairshare_api::v1::ledger_server::LedgerServer<LedgerService>>().await;
     tokio::spawn(crate::health::watch_raft(raft.clone(), health, health_reporter.clone()));
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(fairshare_api::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(crate::raft_transport::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .context("cannot build the reflection service")?;
+    // Reflection in both versions of its protocol: grpcurl and current tools speak v1,
+    // stock Python clients (grpcio-reflection) still v1alpha. The same descriptors serve both.
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(fairshare_api::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(crate::raft_transport::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1 = reflection().build_v1().context("cannot build the reflection service (v1)")?;
+    let reflection_v1alpha = reflection().build_v1alpha().context("cannot build the reflection service (v1alpha)")?;
     // Health answers anyone; every other service only genesis identities (crate::transport).
     let identities = security.access(Admit::AnyIdentity);
-    let reflection = InterceptedService::new(reflection, identities.clone());
+    let reflection_v1 = InterceptedService::new(reflection_v1, identities.clone());
+    let reflection_v1alpha = InterceptedService::new(reflection_v1alpha, identities.clone());
     let ledger_service = fairshare_api::v1::ledger_server::LedgerServer::new(LedgerService { shared: shared.clone() })
         .max_decoding_message_size(MESSAGE_BYTES_MAX)
         .max_encoding_message_size(MESSAGE_BYTES_MAX);
@@ -228,7 +233,8 @@ pub async fn start(loaded: Loaded) -> Result<Handles> {
     let server = tokio::spawn(
         crate::limits::server(&config.limits)
             .add_service(health_service)
-            .add_service(reflection)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
             .add_service(ledger_service)
             .add_service(admin_service)
             .add_service(raft_service)
@@ -345,6 +351,14 @@ async fn probe_peers(shared: Arc<Shared>, metrics: Arc<Metrics>) {
             let Ok((id, reachable)) = probe.await else { continue };
             up += u64::from(reachable);
             if let Some(entry) = shared.peers.lock().expect("peers lock").get_mut(&id) {
+                // Said once per change (openraft's own ERROR lines about it are filtered
+                // out: crate::logging): a peer that is down is expected while a cluster
+                // starts or a node restarts, so WARN, not ERROR.
+                match (entry.1, reachable) {
+                    (true, false) => tracing::warn!(peer = %id, address = %entry.0, "peer not reachable; Raft retries it with backoff"),
+                    (false, true) => tracing::info!(peer = %id, address = %entry.0, "peer reachable"),
+                    _ => {}
+                }
                 entry.1 = reachable;
             }
         }

@@ -74,7 +74,7 @@ fn answer(ledger: &fairshare_protocol::Ledger, reader: Option<&str>, query: Quer
         Query::Plans(_) => to_json(&query::plans(state))?,
         Query::Plan(id) => {
             let plan = state.plans.get(bounded("plan id", &id)?).ok_or_else(|| Status::not_found(format!("there is no plan '{id}'")))?;
-            to_json(&serde_json::json!({ "summary": query::plan_summary(state, plan), "plan": plan }))?
+            to_json(&query::plan_view(state, plan))?
         }
         Query::Obligations(filter) => {
             bounded("insurer", &filter.insurer)?;
@@ -83,7 +83,7 @@ fn answer(ledger: &fairshare_protocol::Ledger, reader: Option<&str>, query: Quer
             if !filter.insurer.is_empty() {
                 known_insurer(ledger.genesis(), &filter.insurer)?;
             }
-            to_json(&query::obligations(state, &obligation_filter(filter)))?
+            to_json(&query::obligation_rows(state, &obligation_filter(filter)))?
         }
         Query::InsurerBalances(_) => to_json(&query::insurer_balances(state, ledger.genesis()))?,
         Query::PartyBalances(_) => to_json(&query::party_balances(state))?,
@@ -196,14 +196,15 @@ impl LedgerApi for LedgerService {
                 let batch: Vec<ObligationEvent> = {
                     let ledger = shared.ledger.view();
                     let filter = ObligationFilter { insurer: Some(insurer.clone()), from_index: Some(next), ..ObligationFilter::default() };
-                    let mut found = query::obligations(ledger.state(), &filter);
+                    let state = ledger.state();
+                    let mut found = query::obligations(state, &filter);
                     found.sort_by(|left, right| (left.created_at, &left.id).cmp(&(right.created_at, &right.id)));
                     next = next.max(ledger.size());
                     found
                         .into_iter()
                         .map(|obligation| ObligationEvent {
                             index: obligation.created_at,
-                            json: serde_json::to_string(obligation).unwrap_or_default(),
+                            json: serde_json::to_string(&query::ObligationRow::new(state, obligation)).unwrap_or_default(),
                         })
                         .collect()
                 };
@@ -272,9 +273,10 @@ impl LedgerApi for LedgerService {
     async fn inclusion_proof(&self, request: Request<InclusionProofRequest>) -> Result<Response<InclusionProofResponse>, Status> {
         full_reader(&request, "ask for proofs")?;
         let request = request.into_inner();
-        let id = bounded("transaction id", &request.transaction_id)?.to_lowercase();
+        let target = bounded("transaction id", &request.transaction_id)?;
         let ledger = self.shared.ledger.view();
-        let recorded = recorded(&ledger, &id)?;
+        let (key, index) = query::resolve_transaction(ledger.state(), target).map_err(Status::not_found)?;
+        let id = hex::encode(key.0);
         let size = if request.size == 0 {
             ledger
                 .certification()
@@ -284,23 +286,22 @@ impl LedgerApi for LedgerService {
         } else {
             request.size
         };
-        if recorded.index >= size {
+        if index >= size {
             return Err(Status::failed_precondition(format!(
-                "transaction {id} is leaf {}, not within size {size}; wait for a later checkpoint",
-                recorded.index
+                "transaction {id} is leaf {index}, not within size {size}; wait for a later checkpoint"
             )));
         }
         let merkle = ledger.merkle();
-        let proof =
-            merkle.inclusion_proof(recorded.index, size).ok_or_else(|| Status::out_of_range(format!("size {size} is beyond the log")))?;
+        let proof = merkle.inclusion_proof(index, size).ok_or_else(|| Status::out_of_range(format!("size {size} is beyond the log")))?;
         let root = merkle.root_at(size).expect("size checked by the proof");
-        let leaf = merkle.leaf(recorded.index).expect("recorded leaves exist");
+        let leaf = merkle.leaf(index).expect("recorded leaves exist");
         Ok(Response::new(InclusionProofResponse {
-            index: recorded.index,
+            index,
             size,
             leaf: leaf.to_vec(),
             proof: hash_list(proof),
             root: root.to_vec(),
+            transaction_id: id,
         }))
     }
 
@@ -632,7 +633,7 @@ fn reader_query(state: &fairshare_protocol::LedgerState, party: &str, query: Que
             }
             bounded("plan id", &filter.plan)?;
             let filter = ObligationFilter { insurer: None, party: Some(party.to_string()), ..obligation_filter(filter) };
-            to_json(&query::obligations(state, &filter))
+            to_json(&query::obligation_rows(state, &filter))
         }
         Query::PartyBalances(_) => {
             to_json(&query::party_balances(state).into_iter().filter(|balance| balance.party == party).collect::<Vec<_>>())

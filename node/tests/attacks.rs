@@ -340,7 +340,7 @@ fn a_read_identity_reads_only_what_is_owed_to_its_party_and_nobody_reads_without
     let all = query_as(&cluster, &reader, Query::Obligations(ObligationFilter::default())).expect("its obligations");
     let rows: Vec<serde_json::Value> = serde_json::from_str(&all).unwrap();
     assert!(!rows.is_empty(), "the confirmed milestone owes agb:10000001");
-    assert!(rows.iter().all(|row| row["payee"] == "agb:10000001" || row["beneficiary"] == "agb:10000001"), "{all}");
+    assert!(rows.iter().all(|row| row["payee"] == "agb:10000001" || row["provider"] == "agb:10000001"), "{all}");
     let other = ObligationFilter { party: "agb:20000002".into(), ..ObligationFilter::default() };
     assert_eq!(query_as(&cluster, &reader, Query::Obligations(other)).unwrap_err().code(), Code::PermissionDenied);
     for forbidden in [Query::Parties(Empty {}), Query::Plans(Empty {}), Query::Fund(Empty {}), Query::Payments(Empty {})] {

@@ -338,6 +338,7 @@ impl Ledger {
                 )));
             }
         }
+        data.state.index_leaves();
         Ok(Ledger { genesis, data, checkpoint_interval: crate::CHECKPOINT_INTERVAL })
     }
 

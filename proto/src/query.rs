@@ -11,7 +11,7 @@ use crate::amount::{Amount, Ratio};
 use crate::date::Date;
 use crate::fair_share::split_over_insurers;
 use crate::genesis::Genesis;
-use crate::state::{AssessmentStatus, Funding, LedgerState, Milestone, MilestoneStatus, Obligation, Plan};
+use crate::state::{AssessmentStatus, Funding, LeafIndex, LedgerState, Milestone, MilestoneStatus, Obligation, Plan, TransactionKey};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanSummary {
@@ -30,17 +30,55 @@ pub struct PlanSummary {
     pub paid: Amount,
     pub milestones: usize,
     pub addenda: usize,
+    /// Two-sided requests (cancel, reschedule) that one assessor signed and the other has
+    /// not yet: until then nothing changed, and the plan's status says so.
+    #[serde(default)]
+    pub pending: Vec<PendingRequest>,
+}
+
+/// A request both assessors must sign, signed by one so far.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingRequest {
+    /// "cancel the plan", or "reschedule q3-evaluation to 2026-12-15".
+    pub what: String,
+    pub asked_by: Vec<String>,
+    /// The assessors whose signature it awaits.
+    pub awaits: Vec<String>,
+}
+
+/// The plan's two-sided requests that await an assessor, cancellation first.
+pub fn pending_requests(plan: &Plan) -> Vec<PendingRequest> {
+    let assessors = [&plan.coordinating_insurer, &plan.second_assessor];
+    let request = |what: String, signed: &std::collections::BTreeSet<String>| PendingRequest {
+        what,
+        asked_by: signed.iter().cloned().collect(),
+        awaits: assessors.iter().filter(|assessor| !signed.contains(assessor.as_str())).map(|assessor| assessor.to_string()).collect(),
+    };
+    let cancellation = (!plan.pending_cancellation.is_empty()).then(|| request("cancel the plan".to_string(), &plan.pending_cancellation));
+    let reschedules = plan.pending_reschedules.iter().map(|(key, signed)| {
+        // Keyed "MILESTONE@NEW_DUE" by the reschedule rule.
+        let (milestone, due) = key.split_once('@').unwrap_or((key.as_str(), "?"));
+        request(format!("reschedule {milestone} to {due}"), signed)
+    });
+    cancellation.into_iter().chain(reschedules).filter(|request| !request.awaits.is_empty()).collect()
+}
+
+impl PlanSummary {
+    /// "awaits vgz" (or "awaits vgz, zk"), or "" when no request is pending.
+    pub fn awaits(&self) -> String {
+        let mut awaited: Vec<&str> = self.pending.iter().flat_map(|request| request.awaits.iter().map(String::as_str)).collect();
+        awaited.sort_unstable();
+        awaited.dedup();
+        if awaited.is_empty() {
+            String::new()
+        } else {
+            format!("awaits {}", awaited.join(", "))
+        }
+    }
 }
 
 pub fn status_name(status: AssessmentStatus) -> &'static str {
-    match status {
-        AssessmentStatus::Submitted => "submitted",
-        AssessmentStatus::Escalated => "escalated",
-        AssessmentStatus::Returned => "returned",
-        AssessmentStatus::Rejected => "rejected",
-        AssessmentStatus::Approved => "approved",
-        AssessmentStatus::Cancelled => "cancelled",
-    }
+    status.word()
 }
 
 pub fn funding_name(funding: Funding) -> &'static str {
@@ -52,13 +90,7 @@ pub fn funding_name(funding: Funding) -> &'static str {
 }
 
 pub fn milestone_status_name(status: &MilestoneStatus) -> &'static str {
-    match status {
-        MilestoneStatus::Planned => "planned",
-        MilestoneStatus::Attained { .. } => "attained",
-        MilestoneStatus::Confirmed { .. } => "confirmed",
-        MilestoneStatus::Missed => "missed",
-        MilestoneStatus::Cancelled => "cancelled",
-    }
+    status.word()
 }
 
 fn plan_obligations<'state>(state: &'state LedgerState, plan: &'state Plan) -> impl Iterator<Item = &'state Obligation> + 'state {
@@ -83,6 +115,7 @@ pub fn plan_summary(state: &LedgerState, plan: &Plan) -> PlanSummary {
         paid: plan_obligations(state, plan).map(|obligation| obligation.paid).sum(),
         milestones: plan.milestones.len(),
         addenda: plan.units.len() - 1,
+        pending: pending_requests(plan),
     }
 }
 
@@ -113,6 +146,106 @@ pub fn obligations<'state>(state: &'state LedgerState, filter: &ObligationFilter
         .filter(|obligation| filter.open.is_none_or(|open| open == (obligation.outstanding().cents() > 0)))
         .filter(|obligation| filter.from_index.is_none_or(|from| obligation.created_at >= from))
         .collect()
+}
+
+/// One obligation as the node's `Obligations` query and `WatchObligations` stream answer,
+/// and as `fairshare obligations --json` prints it: one serialisation, a contract for
+/// scripts. `provider` is the beneficiary, `payee` who is paid, amounts are strings with
+/// two decimals; `created_at` and `transaction_id` name the confirmation that created it,
+/// `payment_records` each payment record that settles it (what `audit prove` takes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObligationRow {
+    pub id: String,
+    pub plan: String,
+    pub milestone: String,
+    pub line: u32,
+    pub insurer: String,
+    pub provider: String,
+    pub payee: String,
+    pub sector: String,
+    pub region: String,
+    pub theme: String,
+    pub amount: Amount,
+    pub paid: Amount,
+    pub outstanding: Amount,
+    pub attained_on: String,
+    pub key_group: String,
+    pub key_version: u32,
+    /// Leaf index of the confirmation that created it.
+    pub created_at: u64,
+    /// Transaction id (64 hex digits) of that confirmation.
+    #[serde(default)]
+    pub transaction_id: String,
+    /// The ids of the payment records that settle it (reversed ones included).
+    pub payments: Vec<String>,
+    /// The same payment records with the leaf index and transaction id of each.
+    #[serde(default)]
+    pub payment_records: Vec<EntryRef>,
+}
+
+/// An entry of the state and the transaction behind it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryRef {
+    pub id: String,
+    pub leaf: LeafIndex,
+    pub transaction_id: String,
+}
+
+impl ObligationRow {
+    pub fn new(state: &LedgerState, obligation: &Obligation) -> ObligationRow {
+        let payment_records = obligation
+            .payments
+            .iter()
+            .filter_map(|id| state.payments.get(id))
+            .map(|payment| EntryRef {
+                id: payment.id.clone(),
+                leaf: payment.recorded_at,
+                transaction_id: state.transaction_at(payment.recorded_at).unwrap_or_default(),
+            })
+            .collect();
+        ObligationRow {
+            id: obligation.id.clone(),
+            plan: obligation.plan.clone(),
+            milestone: obligation.milestone.clone(),
+            line: obligation.line,
+            insurer: obligation.insurer.clone(),
+            provider: obligation.beneficiary.clone(),
+            payee: obligation.payee.clone(),
+            sector: obligation.sector.clone(),
+            region: obligation.region.clone(),
+            theme: obligation.theme.clone(),
+            amount: obligation.amount,
+            paid: obligation.paid,
+            outstanding: obligation.outstanding(),
+            attained_on: obligation.attained_on.to_string(),
+            key_group: obligation.key_group.clone(),
+            key_version: obligation.key_version,
+            created_at: obligation.created_at,
+            transaction_id: state.transaction_at(obligation.created_at).unwrap_or_default(),
+            payments: obligation.payments.clone(),
+            payment_records,
+        }
+    }
+}
+
+/// A plan as the node's `Plan` query answers: its summary, the plan, and the transaction
+/// behind each leaf index its history names (what `audit prove` takes).
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanView<'state> {
+    pub summary: PlanSummary,
+    pub plan: &'state Plan,
+    /// Leaf index → transaction id, for every event of the plan's history.
+    pub transactions: BTreeMap<LeafIndex, String>,
+}
+
+pub fn plan_view<'state>(state: &'state LedgerState, plan: &'state Plan) -> PlanView<'state> {
+    let transactions = plan.history.iter().filter_map(|event| state.transaction_at(event.index).map(|id| (event.index, id))).collect();
+    PlanView { summary: plan_summary(state, plan), plan, transactions }
+}
+
+/// The obligations a filter selects, as rows.
+pub fn obligation_rows(state: &LedgerState, filter: &ObligationFilter) -> Vec<ObligationRow> {
+    obligations(state, filter).into_iter().map(|obligation| ObligationRow::new(state, obligation)).collect()
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -564,4 +697,59 @@ pub fn spend(state: &LedgerState) -> Vec<SpendRow> {
         *rows.entry((payment.insurer.clone(), payment.value_date.year())).or_default() += payment.total();
     }
     rows.into_iter().map(|((insurer, year), paid)| SpendRow { insurer, year, paid }).collect()
+}
+
+/// The fewest hex digits of a transaction id that `audit prove` takes as a prefix: 8 digits
+/// make an accidental match among a million transactions unlikely (about 1 in 4000).
+pub const TRANSACTION_PREFIX_DIGITS_MIN: usize = 8;
+
+/// What a proof may be asked for, as the node's `InclusionProof` request names it: a
+/// transaction id or a unique prefix of it (hex), `leaf:N`, `obligation:ID` (the
+/// confirmation that created it) or `payment:ID` (the payment record).
+pub fn resolve_transaction(state: &LedgerState, target: &str) -> Result<(TransactionKey, LeafIndex), String> {
+    let at_leaf = |index: LeafIndex, what: String| {
+        state
+            .leaf_ids
+            .get(&index)
+            .map(|key| (*key, index))
+            .ok_or_else(|| format!("{what} is not in the log (it has {} leaves)", state.leaf_ids.len()))
+    };
+    if let Some(index) = target.strip_prefix("leaf:") {
+        let index: LeafIndex = index.parse().map_err(|_| format!("'leaf:{}' is not a leaf index", crate::ids::echo(index)))?;
+        return at_leaf(index, format!("leaf {index}"));
+    }
+    if let Some(id) = target.strip_prefix("obligation:") {
+        let obligation = state.obligations.get(id).ok_or_else(|| format!("there is no obligation '{}'", crate::ids::echo(id)))?;
+        return at_leaf(obligation.created_at, format!("leaf {} (obligation {id})", obligation.created_at));
+    }
+    if let Some(id) = target.strip_prefix("payment:") {
+        let payment = state.payments.get(id).ok_or_else(|| format!("there is no payment record '{}'", crate::ids::echo(id)))?;
+        return at_leaf(payment.recorded_at, format!("leaf {} (payment {id})", payment.recorded_at));
+    }
+    let prefix = target.to_ascii_lowercase();
+    if prefix.len() < TRANSACTION_PREFIX_DIGITS_MIN || prefix.len() > 64 || !prefix.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+        return Err(format!(
+            "'{}' is neither a transaction id (64 hex digits), a prefix of one ({TRANSACTION_PREFIX_DIGITS_MIN} hex digits or more), \
+             leaf:N, obligation:ID nor payment:ID",
+            crate::ids::echo(target)
+        ));
+    }
+    // Ids sort as their hex does: the matches are the keys from the prefix padded with
+    // zeros on, while they still start with it.
+    let mut lowest = [0u8; 32];
+    hex::decode_to_slice(format!("{prefix:0<64}"), &mut lowest).expect("64 hex digits");
+    let mut matches = state
+        .transactions
+        .range(TransactionKey(lowest)..)
+        .take_while(|(key, _)| hex::encode(key.0).starts_with(&prefix))
+        .map(|(key, recorded)| (*key, recorded.index));
+    match (matches.next(), matches.next()) {
+        (Some(found), None) => Ok(found),
+        (None, _) => Err(format!("no transaction id starts with {prefix}")),
+        (Some((first, _)), Some((second, _))) => Err(format!(
+            "{prefix} is ambiguous: transactions {} and {} (and maybe more) start with it; give more digits",
+            hex::encode(first.0),
+            hex::encode(second.0)
+        )),
+    }
 }

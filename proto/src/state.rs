@@ -53,6 +53,17 @@ pub enum QuickTestStatus {
     Failed,
 }
 
+impl QuickTestStatus {
+    /// The status in the words of rejections and history.
+    pub fn word(&self) -> &'static str {
+        match self {
+            QuickTestStatus::Submitted => "submitted",
+            QuickTestStatus::Passed => "passed",
+            QuickTestStatus::Failed => "failed",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QuickTest {
     pub plan: String,
@@ -86,6 +97,31 @@ pub enum Verdict {
     Approve,
     Reject,
     Return,
+}
+
+impl AssessmentStatus {
+    /// The status in the words of rejections, history and listings.
+    pub fn word(self) -> &'static str {
+        match self {
+            AssessmentStatus::Submitted => "submitted",
+            AssessmentStatus::Escalated => "escalated",
+            AssessmentStatus::Returned => "returned",
+            AssessmentStatus::Rejected => "rejected",
+            AssessmentStatus::Approved => "approved",
+            AssessmentStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl Verdict {
+    /// What an assessor did, as a plan's history says it.
+    pub fn word(self) -> &'static str {
+        match self {
+            Verdict::Approve => "approved",
+            Verdict::Reject => "rejected",
+            Verdict::Return => "returned with questions",
+        }
+    }
 }
 
 /// How an approved unit (a plan, or one addendum) stands against the fund.
@@ -150,6 +186,38 @@ pub enum MilestoneStatus {
     Missed,
     /// The plan was cancelled before this milestone became payable.
     Cancelled,
+}
+
+impl MilestoneStatus {
+    /// The status in one word: "planned", "attained", "confirmed", "missed", "cancelled".
+    pub fn word(&self) -> &'static str {
+        match self {
+            MilestoneStatus::Planned => "planned",
+            MilestoneStatus::Attained { .. } => "attained",
+            MilestoneStatus::Confirmed { .. } => "confirmed",
+            MilestoneStatus::Missed => "missed",
+            MilestoneStatus::Cancelled => "cancelled",
+        }
+    }
+
+    /// The status with its dates and amount, in the words of a rejection message:
+    /// "confirmed on 2026-03-20 (attained 2026-03-15), payable 10000.00". Never Rust debug
+    /// text: these messages are read by people (and hashed into the state digest).
+    pub fn describe(&self) -> String {
+        match self {
+            MilestoneStatus::Attained { on, attainment, payable, .. } => {
+                let how = match attainment {
+                    Attainment::Fraction(fraction) => format!("fraction {fraction}"),
+                    Attainment::ActualCosts => "at actual costs".to_string(),
+                };
+                format!("attained on {on} ({how}), payable {payable} once confirmed")
+            }
+            MilestoneStatus::Confirmed { on, confirmed_on, payable } => {
+                format!("confirmed on {confirmed_on} (attained {on}), payable {payable}")
+            }
+            MilestoneStatus::Planned | MilestoneStatus::Missed | MilestoneStatus::Cancelled => self.word().to_string(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -412,6 +480,12 @@ pub struct LedgerState {
     /// Every transaction that became a leaf, by id: de-duplication and verdicts. In the
     /// digest through `leaves_digest`.
     pub transactions: OrdMap<TransactionKey, Recorded>,
+    /// Leaf index → transaction id: the inverse of `transactions`, so a listing or a proof
+    /// can name the transaction behind an entry (an obligation's confirmation, a payment
+    /// record, a plan's history) without a walk. Says nothing `transactions` does not, so it
+    /// is neither digested nor kept in a snapshot: [`LedgerState::index_leaves`] rebuilds it.
+    #[serde(skip)]
+    pub leaf_ids: OrdMap<LeafIndex, TransactionKey>,
     /// A running SHA-256 over every leaf's index, id, signer, nonce and verdict, in log
     /// order (see [`LedgerState::record_leaf`]). `nonces` and `transactions` gain exactly
     /// one entry per leaf and are never changed otherwise, so this commits to both of them
@@ -460,6 +534,7 @@ impl LedgerState {
             genesis_hash: hex::encode(genesis.hash()),
             nonces: OrdMap::new(),
             transactions: OrdMap::new(),
+            leaf_ids: OrdMap::new(),
             leaves_digest: TransactionKey([0; 32]),
             parties: DigestedMap::default(),
             keys: keys.into_iter().collect(),
@@ -505,7 +580,18 @@ impl LedgerState {
                 self.nonces.insert(signer.to_string(), OrdSet::unit(nonce));
             }
         }
+        self.leaf_ids.insert(recorded.index, TransactionKey(*id));
         self.transactions.insert(TransactionKey(*id), recorded);
+    }
+
+    /// Rebuilds `leaf_ids` from `transactions` (a state read from a snapshot).
+    pub fn index_leaves(&mut self) {
+        self.leaf_ids = self.transactions.iter().map(|(id, recorded)| (recorded.index, *id)).collect();
+    }
+
+    /// The id of the transaction at leaf `index`, as hex.
+    pub fn transaction_at(&self, index: LeafIndex) -> Option<String> {
+        self.leaf_ids.get(&index).map(|id| hex::encode(id.0))
     }
 
     /// The state digest that checkpoints sign, kept up to date from what changed since
@@ -563,6 +649,7 @@ impl LedgerState {
             genesis_hash,
             nonces: _,
             transactions: _,
+            leaf_ids: _,
             leaves_digest,
             parties: _,
             keys: _,

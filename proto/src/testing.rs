@@ -140,6 +140,7 @@ impl Scenario {
                 let mut after = self.ledger.state().clone();
                 // Recording the verdict is the only change a rejection makes.
                 after.transactions = before.transactions.clone();
+                after.leaf_ids = before.leaf_ids.clone();
                 after.nonces = before.nonces.clone();
                 after.leaves_digest = before.leaves_digest;
                 after.rejections = before.rejections.clone();

@@ -579,3 +579,27 @@ proptest! {
         assert_conserved(state);
     }
 }
+
+/// Issue 16: rejections and history are read by people; they say "confirmed on
+/// 2026-04-10 (attained 2026-03-31), payable 10000.00", never `Confirmed { on: Date { … } }`,
+/// and an assessment reads "approved", not `Approve ()`.
+#[test]
+fn rejections_and_history_speak_in_domain_words_not_rust_debug_text() {
+    let mut scenario = one_milestone("10000.00");
+    scenario.ok(COORDINATOR, attained("p", "m1", "2026-03-31"));
+    scenario.ok(SECOND, confirmed_on("p", "m1", "2026-04-10"));
+    let mut messages = vec![
+        scenario.rejected(COORDINATOR, rescheduled("p", "m1", "2026-06-30"), ReasonCode::MilestoneAlreadyDecided),
+        scenario.rejected(COORDINATOR, attained("p", "m1", "2026-03-31"), ReasonCode::MilestoneAlreadyDecided),
+        scenario.rejected(SECOND, assessed("p", 1, pb::Assessment::Approve), ReasonCode::WrongPlanStatus),
+    ];
+    assert!(messages[0].contains("is confirmed on 2026-04-10 (attained 2026-03-31), payable 10000.00"), "{}", messages[0]);
+    messages.extend(scenario.ledger.state().plans["p"].history.iter().map(|event| event.what.clone()));
+    messages.extend(scenario.ledger.state().quick_tests["p"].history.iter().map(|event| event.what.clone()));
+    assert!(messages.iter().any(|message| message.contains("assessed: approved")), "{messages:#?}");
+    for message in &messages {
+        for debug in ["{", "}", "()", "Date", "Amount(", "Confirmed", "Approve", "Submitted", "Passed"] {
+            assert!(!message.contains(debug), "'{debug}' in: {message}");
+        }
+    }
+}

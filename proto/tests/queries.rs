@@ -277,3 +277,44 @@ fn the_fund_report_accounts_for_every_euro() {
         (eur("1500.00"), eur("1400.00"), eur("1100.00"), eur("355.00"))
     );
 }
+
+/// Issue 16: a proof may be asked for by a unique id prefix, a leaf index, an obligation
+/// or a payment record; each resolves to the transaction and leaf behind it, and the rows
+/// a treasury lists name the same transactions.
+#[test]
+fn a_proof_target_resolves_to_the_transaction_behind_it() {
+    let scenario = monitored();
+    let state = scenario.ledger.state();
+    let row = query::ObligationRow::new(state, &state.obligations[&obligation("p", "m1", 1, "zk")]);
+    assert_eq!(row.transaction_id.len(), 64, "{row:?}");
+    assert_eq!(row.payment_records.len(), 1, "{row:?}");
+    let payment = &row.payment_records[0];
+    assert_eq!((payment.id.as_str(), payment.leaf), ("zk-1", state.payments["zk-1"].recorded_at));
+
+    let resolved = |target: &str| query::resolve_transaction(state, target).map(|(key, leaf)| (hex::encode(key.0), leaf));
+    let confirmation = (row.transaction_id.clone(), row.created_at);
+    assert_eq!(resolved(&format!("obligation:{}", row.id)), Ok(confirmation.clone()));
+    assert_eq!(resolved(&format!("leaf:{}", row.created_at)), Ok(confirmation.clone()));
+    assert_eq!(resolved(&row.transaction_id), Ok(confirmation.clone()));
+    assert_eq!(resolved(&row.transaction_id[..8].to_uppercase()), Ok(confirmation.clone()));
+    assert_eq!(resolved("payment:zk-1"), Ok((payment.transaction_id.clone(), payment.leaf)));
+
+    // Errors name what is wrong.
+    assert!(resolved(&row.transaction_id[..7]).unwrap_err().contains("8 hex digits or more"));
+    assert!(resolved("payment:nope").unwrap_err().contains("no payment record 'nope'"));
+    assert!(resolved("obligation:p/m9/1/zk").unwrap_err().contains("no obligation"));
+    assert!(resolved("leaf:99999").unwrap_err().contains("not in the log"));
+    assert!(resolved("leaf:x").unwrap_err().contains("not a leaf index"));
+    let absent = (0..16).map(|digit| format!("{digit:x}").repeat(8)).find(|prefix| resolved(prefix).is_err()).expect("a free prefix");
+    assert!(resolved(&absent).unwrap_err().contains("no transaction id starts with"));
+
+    // Two ids that share a prefix: ambiguous, and both are named.
+    let mut shared = state.clone();
+    let mut twin = state.leaf_ids[&row.created_at].0;
+    twin[31] ^= 1;
+    let index = shared.transactions.len() as u64;
+    shared.record_leaf(&twin, "zk", 999_999, fairshare_protocol::state::Recorded { index, rejection: None });
+    let message = query::resolve_transaction(&shared, &row.transaction_id[..40]).unwrap_err();
+    assert!(message.contains("ambiguous") && message.contains(&hex::encode(twin)), "{message}");
+    assert_eq!(query::resolve_transaction(&shared, &row.transaction_id).map(|(_, leaf)| leaf), Ok(row.created_at));
+}

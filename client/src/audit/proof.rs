@@ -287,12 +287,17 @@ fn genesis_fields(canonical: &pb::Genesis) -> Result<(Genesis, String, String), 
 
 /// Asks the first node that answers for an inclusion proof of a transaction against its
 /// latest certified checkpoint, and finds the transaction and the certificate in its log.
-pub async fn prove_inclusion(connection: &Connection, transaction: &str) -> Result<InclusionProof, ProofError> {
-    let transaction = transaction.to_lowercase();
+///
+/// `target` is what the node's `InclusionProof` takes: a transaction id, a unique prefix of
+/// one, `leaf:N`, `obligation:ID` or `payment:ID` ([`target`] makes it from what a person
+/// typed); the proof names the full transaction id the node resolved it to.
+pub async fn prove_inclusion(connection: &Connection, target: &str) -> Result<InclusionProof, ProofError> {
     let mut node = Node::first(connection).await?;
     let canonical = node.genesis().await?;
     let (genesis, genesis_hex, genesis_hash) = genesis_fields(&canonical)?;
-    let response = node.inclusion_proof(&transaction, 0).await?;
+    let response = node.inclusion_proof(target, 0).await?;
+    // A node from before prefixes were resolved answers without the id: it was given one.
+    let transaction = if response.transaction_id.is_empty() { target.to_lowercase() } else { response.transaction_id.to_lowercase() };
     let mut statements = Statements::new();
     let mut envelope = None;
     node.scan_log(0, |AuditBlock { block, .. }| {
@@ -322,6 +327,29 @@ pub async fn prove_inclusion(connection: &Connection, transaction: &str) -> Resu
         proof: response.proof.iter().map(hex::encode).collect(),
         checkpoint,
     })
+}
+
+/// What `audit prove` was given, as the node's `InclusionProof` request names it: hex (a
+/// transaction id or a prefix of one) as it is; a number of fewer than 8 digits is a leaf
+/// index (8 digits or more read as a hex prefix: write `leaf:N`); an id with '/' is an
+/// obligation (PLAN/MILESTONE/LINE/INSURER); anything else a payment record's id. The
+/// explicit forms `leaf:N`, `obligation:ID`, `payment:ID` pass through.
+pub fn target(typed: &str) -> String {
+    let typed = typed.trim();
+    if ["leaf:", "obligation:", "payment:"].iter().any(|form| typed.starts_with(form)) {
+        return typed.to_string();
+    }
+    let digits = typed.bytes().all(|byte| byte.is_ascii_digit());
+    if !typed.is_empty() && digits && typed.len() < fairshare_protocol::query::TRANSACTION_PREFIX_DIGITS_MIN {
+        return format!("leaf:{typed}");
+    }
+    if !typed.is_empty() && typed.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+        return typed.to_lowercase();
+    }
+    if typed.contains('/') {
+        return format!("obligation:{typed}");
+    }
+    format!("payment:{typed}")
 }
 
 /// A consistency proof between two certified sizes (`new_size` 0: the latest certified).

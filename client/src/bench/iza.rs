@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 
 use fairshare_protocol::pb::transaction::Kind;
-use fairshare_protocol::state::Obligation;
+use fairshare_protocol::query::ObligationRow;
 use fairshare_protocol::{Amount, Date, MILESTONE_LINES_MAX, PLAN_MILESTONES_MAX};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -404,8 +404,8 @@ impl Workload {
     /// plan, milestone and insurer, in id order, seven in ten groups are paid in one batch,
     /// one in ten obligation by obligation, one in ten half of each (partial), one in ten
     /// not yet; one batch in [`REVERSED_EVERY`] is reversed and then paid again.
-    pub fn payments(&self, obligations: &[Obligation]) -> Result<Payments, InputError> {
-        let mut groups: BTreeMap<(&str, &str, &str), Vec<&Obligation>> = BTreeMap::new();
+    pub fn payments(&self, obligations: &[ObligationRow]) -> Result<Payments, InputError> {
+        let mut groups: BTreeMap<(&str, &str, &str), Vec<&ObligationRow>> = BTreeMap::new();
         for obligation in obligations.iter().filter(|obligation| obligation.plan.starts_with(&self.prefix)) {
             groups.entry((&obligation.plan, &obligation.milestone, &obligation.insurer)).or_default().push(obligation);
         }
@@ -419,8 +419,8 @@ impl Workload {
         };
         for (group_number, ((_, _, insurer), mut owed)) in groups.into_iter().enumerate() {
             owed.sort_by_key(|obligation| obligation.line);
-            let open: Vec<(&Obligation, i64)> =
-                owed.iter().map(|obligation| (*obligation, obligation.outstanding().cents())).filter(|(_, cents)| *cents > 0).collect();
+            let open: Vec<(&ObligationRow, i64)> =
+                owed.iter().map(|obligation| (*obligation, obligation.outstanding.cents())).filter(|(_, cents)| *cents > 0).collect();
             if open.is_empty() {
                 continue;
             }
@@ -428,7 +428,7 @@ impl Workload {
             let pay = |id: String, reference: String, settle: Vec<String>| -> Result<Transaction, InputError> {
                 kind(&Action::Pay { id, value_date: value_date.clone(), reference, settle }, insurer)
             };
-            let settle = |parts: &[(&Obligation, i64)]| {
+            let settle = |parts: &[(&ObligationRow, i64)]| {
                 parts.iter().map(|(obligation, cents)| format!("{}={}", obligation.id, amount(*cents))).collect::<Vec<_>>()
             };
             match group_number % 10 {
@@ -457,7 +457,7 @@ impl Workload {
                     }
                 }
                 8 => {
-                    let halves: Vec<(&Obligation, i64)> =
+                    let halves: Vec<(&ObligationRow, i64)> =
                         open.iter().map(|(obligation, cents)| (*obligation, cents / 2)).filter(|(_, cents)| *cents > 0).collect();
                     if halves.is_empty() {
                         result.left_open += open.len();

@@ -25,7 +25,7 @@ use super::Context;
     fairshare audit verify ledger.fsa --against https://127.0.0.1:7101 --against https://127.0.0.1:7102\n  \
     fairshare audit verify ledger.fsa --against config   # every node of the client config\n  \
     fairshare audit verify --node https://127.0.0.1:7101 --json\n  \
-    fairshare audit prove 3f2a…(64 hex digits) --out proof.json && fairshare audit prove --check proof.json\n  \
+    fairshare audit prove 3f2a9c1e07d4 --out proof.json && fairshare audit prove --check proof.json\n  \
     fairshare audit consistency 12 40 --out consistency.json\n  \
     fairshare --as nza audit attest --note \"Q3 review\"\n\n\
     Exit codes of verify, attest and --check: 0 verified; 1 does not verify (the first bad entry is named,\n  \
@@ -39,6 +39,9 @@ pub struct Args {
 #[derive(clap::Subcommand)]
 enum Command {
     /// Write a node's full log (blocks, envelopes, checkpoint signatures) with its genesis to a file.
+    #[command(after_help = "Examples:\n  \
+        fairshare audit export --out ledger.fsa\n  \
+        fairshare audit export --node https://127.0.0.1:7102 --out ledger-vgz.fsa   # one given node's log")]
     Export {
         /// The export file to write (format: see 'fairshare_client::audit' docs and audit.proto).
         #[arg(long, value_name = "FILE")]
@@ -49,6 +52,12 @@ enum Command {
     },
     /// Verify an export file, or a node's log (--node, or the config's nodes): signatures,
     /// rules re-executed from genesis, Merkle roots, certificates.
+    #[command(after_help = "Examples:\n  \
+        fairshare audit verify ledger.fsa --genesis genesis.toml\n  \
+        fairshare audit verify ledger.fsa --against config   # and compare with every node's newest certificate\n  \
+        fairshare audit verify --node https://127.0.0.1:7101 --json\n\n\
+        Exit codes: 0 verified; 1 does not verify (the first bad entry is named); 2 could not verify;\n\
+        3 verified, with evidence against a node.")]
     Verify {
         /// The export file; without it the log is fetched from a node.
         file: Option<PathBuf>,
@@ -62,9 +71,18 @@ enum Command {
         against: Vec<String>,
     },
     /// Prove that a transaction is in the certified log (or check a proof file with --check).
+    #[command(after_help = "Examples:\n  \
+        fairshare audit prove 3f2a9c1e07d4 --out proof.json     # a unique prefix, as printed on submit\n  \
+        fairshare audit prove 17                                # leaf 17 (also: leaf:17)\n  \
+        fairshare audit prove rav-nw-acute/triage-desk/1/zk     # the confirmation behind an obligation\n  \
+        fairshare audit prove zk-2026-07-001                    # a payment record\n  \
+        fairshare audit prove --check proof.json --genesis genesis.toml")]
     Prove {
-        /// The transaction id (64 hex digits, as printed when it was submitted).
-        #[arg(required_unless_present = "check", value_name = "TX_ID")]
+        /// What to prove: a transaction id (64 hex digits) or a unique prefix of one (8 or
+        /// more, e.g. the 12 printed on submit); a leaf index (fewer than 8 digits, or
+        /// leaf:N); an obligation id (PLAN/MILESTONE/LINE/INSURER: the confirmation that
+        /// created it); or a payment record's id (obligation:ID and payment:ID force the kind).
+        #[arg(required_unless_present = "check", value_name = "TX_OR_ID")]
         transaction: Option<String>,
         /// Write the proof file here instead of to standard output.
         #[arg(long, value_name = "FILE")]
@@ -77,26 +95,39 @@ enum Command {
         genesis: Option<PathBuf>,
     },
     /// Prove that the log certified at NEW_SIZE extends the one certified at OLD_SIZE (or --check a proof file).
+    #[command(after_help = "Examples:\n  \
+        fairshare audit consistency 12 40 --out consistency.json   # the log certified at 40 extends the one at 12\n  \
+        fairshare audit consistency 12                            # up to the latest certified size\n  \
+        fairshare audit consistency --check consistency.json --genesis genesis.toml")]
     Consistency {
+        /// The older certified log size (a size some node certified, as 'fairshare status' shows).
         #[arg(required_unless_present = "check", value_name = "OLD_SIZE")]
         old_size: Option<u64>,
-        /// Default: the latest certified size.
+        /// The newer certified log size. Default: the latest certified size.
         #[arg(value_name = "NEW_SIZE")]
         new_size: Option<u64>,
+        /// Write the proof file here instead of to standard output.
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+        /// Check a consistency proof file offline instead.
         #[arg(long, value_name = "FILE", conflicts_with = "old_size")]
         check: Option<PathBuf>,
+        /// With --check: the genesis you trust (TOML); default: the one in the proof file.
         #[arg(long, value_name = "FILE")]
         genesis: Option<PathBuf>,
     },
     /// Verify a node's log (or FILE) and, if it verifies, sign and submit an attestation of
     /// its newest certified checkpoint as a regulator (--as nza).
+    #[command(after_help = "Examples:\n  \
+        fairshare --as nza audit attest --note \"Q3 review\"\n  \
+        fairshare --as nza audit attest ledger.fsa --genesis genesis.toml --note \"year-end 2026\"")]
     Attest {
         /// Verify this export instead of fetching the log.
         file: Option<PathBuf>,
+        /// A note recorded with the attestation (e.g. which review it concludes).
         #[arg(long, default_value = "")]
         note: String,
+        /// The genesis you trust (TOML): the log's must be this one.
         #[arg(long, value_name = "FILE")]
         genesis: Option<PathBuf>,
     },
@@ -114,7 +145,7 @@ impl Args {
             }
             Command::Prove { transaction, out, .. } => {
                 let transaction = transaction.ok_or_else(|| anyhow!("give a transaction id, or --check FILE"))?;
-                let proof = proof::prove_inclusion(&context.connection()?, &transaction).await?;
+                let proof = proof::prove_inclusion(&context.connection()?, &proof::target(&transaction)).await?;
                 let summary = format!(
                     "transaction {} is leaf {} of the log certified at size {} by {} nodes (proof made from {})",
                     proof.transaction_id,

@@ -23,7 +23,7 @@ use fairshare_client::dashboard::{query_string, Route};
 use fairshare_client::export;
 use fairshare_client::sepa::{self, Header};
 use fairshare_client::views::{FundReport, Monitor, ObligationRow, PlanSummary};
-use fairshare_protocol::state::{Obligation, Party, Payment, Plan};
+use fairshare_protocol::state::{Party, Payment, Plan};
 use fairshare_protocol::Date;
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
@@ -150,7 +150,7 @@ impl Dashboard {
         }
     }
 
-    async fn open_obligations(&self, insurer: Option<&str>) -> Result<Vec<Obligation>, Problem> {
+    async fn open_obligations(&self, insurer: Option<&str>) -> Result<Vec<ObligationRow>, Problem> {
         let filter = ObligationFilter { insurer: insurer.unwrap_or_default().to_string(), open_only: true, ..ObligationFilter::default() };
         self.query(Query::Obligations(filter)).await
     }
@@ -227,8 +227,7 @@ impl Dashboard {
         let message_id = sepa::default_message_id(&insurer, &created);
         let header = Header::new(&message_id, created, field("execution_date"), field("debtor_name"), field("debtor_iban"))
             .map_err(|error| Problem::bad_request(error.to_string()))?;
-        let open = self.open_obligations(Some(&insurer)).await?;
-        let rows: Vec<ObligationRow> = open.iter().map(ObligationRow::from).collect();
+        let rows = self.open_obligations(Some(&insurer)).await?;
         let parties: BTreeMap<String, Party> = self.query(Query::Parties(Empty {})).await?;
         let (transfers, _skipped) = sepa::transfers(&rows, &sepa::payees(parties));
         if transfers.is_empty() {

@@ -7,10 +7,11 @@ use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use fairshare_api::v1::{query_request::Query, Empty, ObligationFilter};
+use fairshare_client::exports::{Exported, Exports};
 use fairshare_client::sepa::{self, Header};
 use fairshare_client::views::ObligationRow;
 use fairshare_client::{export, InputError};
-use fairshare_protocol::state::{Obligation, Party, Payment};
+use fairshare_protocol::state::{Party, Payment};
 
 use super::Context;
 
@@ -61,17 +62,21 @@ enum What {
         fairshare export sepa --insurer zk --debtor-iban NL91ABNA0417164300 --debtor-name \"Zilveren Kruis\" \\\n    \
         --execution-date 2026-07-15 --out zk-2026-07-15.xml\n\n\
         One transfer per payee with a registered IBAN, for everything outstanding to it; the obligation ids\n\
-        go in the remittance information. Payees without an IBAN are listed on stderr and left out.")]
+        go in the remittance information. Payees without an IBAN are listed on stderr and left out.\n\
+        The export is remembered (exports/INSURER/MSGID.json beside the client config) until\n\
+        'fairshare pay --from-sepa FILE' records it: a second export leaves out what it already pays.\n\
+        The debtor account may come from the client config: [treasury] debtor_iban = \"...\", debtor_name = \"...\".")]
     Sepa {
         /// The paying insurer.
         #[arg(long)]
         insurer: String,
-        /// The account the transfers are paid from.
+        /// The account the transfers are paid from (default: debtor_iban of the client
+        /// config's [treasury]).
         #[arg(long, value_name = "IBAN")]
-        debtor_iban: String,
-        /// The account holder's name.
+        debtor_iban: Option<String>,
+        /// The account holder's name (default: debtor_name of [treasury]).
         #[arg(long, value_name = "NAME")]
-        debtor_name: String,
+        debtor_name: Option<String>,
         /// When the bank is to execute the transfers.
         #[arg(long, value_name = "DATE")]
         execution_date: String,
@@ -104,10 +109,10 @@ impl Args {
                     open_only: open,
                     ..ObligationFilter::default()
                 };
-                let obligations: Vec<Obligation> = context.query(Query::Obligations(filter)).await?;
+                let obligations: Vec<ObligationRow> = context.query(Query::Obligations(filter)).await?;
                 let parties: BTreeMap<String, Party> = context.query(Query::Parties(Empty {})).await?;
                 if context.json {
-                    let rows: Vec<ObligationRow> = obligations.iter().map(ObligationRow::from).collect();
+                    let rows = &obligations;
                     return write_out(&output, &format!("{}\n", serde_json::to_string_pretty(&rows)?));
                 }
                 write_out(&output, &export::obligations_csv(&obligations, &parties))
@@ -125,10 +130,42 @@ impl Args {
                 let input = |error: InputError| anyhow!("{error}");
                 let created = sepa::now().context("the system clock is before 1970")?;
                 let msg_id = msg_id.unwrap_or_else(|| sepa::default_message_id(&insurer, &created));
-                let header = Header::new(&msg_id, created, &execution_date, &debtor_name, &debtor_iban).map_err(input)?;
+                let treasury = context.config().ok().and_then(|config| config.file.treasury.clone());
+                let debtor_iban = debtor_iban
+                    .or_else(|| treasury.as_ref().map(|treasury| treasury.debtor_iban.clone()))
+                    .ok_or_else(|| anyhow!("give --debtor-iban, or set debtor_iban under [treasury] in the client config"))?;
+                let debtor_name = debtor_name
+                    .or_else(|| treasury.as_ref().map(|treasury| treasury.debtor_name.clone()))
+                    .ok_or_else(|| anyhow!("give --debtor-name, or set debtor_name under [treasury] in the client config"))?;
+                let header = Header::new(&msg_id, created.clone(), &execution_date, &debtor_name, &debtor_iban).map_err(input)?;
+                // ISO dates compare as text: a date before today's (UTC) is in the past.
+                if header.execution_date.to_string().as_str() < &created[..10] {
+                    eprintln!(
+                        "warning: execution date {} is in the past (today is {}); the bank may refuse the file or execute it at once",
+                        header.execution_date,
+                        &created[..10]
+                    );
+                }
                 let filter = ObligationFilter { insurer: insurer.clone(), open_only: true, ..ObligationFilter::default() };
-                let obligations: Vec<Obligation> = context.query(Query::Obligations(filter)).await?;
-                let rows: Vec<ObligationRow> = obligations.iter().map(ObligationRow::from).collect();
+                let rows: Vec<ObligationRow> = context.query(Query::Obligations(filter)).await?;
+                // Exported before and not recorded yet: left out, once and for all.
+                let exports = Exports::new(&context.state_dir().join("exports"));
+                let recorded: BTreeMap<String, Payment> = context.query(Query::Payments(Empty {})).await?;
+                let mut pending = Vec::new();
+                for export in exports.pending(&insurer).map_err(input)? {
+                    if recorded.contains_key(&fairshare_client::exports::payment_id(&export.message_id)) {
+                        exports.recorded(&insurer, &export.message_id).map_err(input)?;
+                    } else {
+                        eprintln!(
+                            "left out: {} EUR on {} obligation(s) already in {} (exported, not recorded; record it with 'fairshare pay --from-sepa FILE')",
+                            export.total(),
+                            export.settlements.len(),
+                            export.message_id
+                        );
+                        pending.push(export);
+                    }
+                }
+                let rows = fairshare_client::exports::without_pending(&rows, &pending);
                 let parties: BTreeMap<String, Party> = context.query(Query::Parties(Empty {})).await?;
                 let payees = sepa::payees(parties);
                 let (transfers, skipped) = sepa::transfers(&rows, &payees);
@@ -145,7 +182,22 @@ impl Args {
                 if transfers.is_empty() {
                     bail!("nothing to pay: {insurer} has no open obligations to a payee with an IBAN; no file written");
                 }
+                let settlements = rows
+                    .iter()
+                    .filter(|row| row.outstanding.cents() > 0 && transfers.iter().any(|transfer| transfer.obligations.contains(&row.id)))
+                    .map(|row| (row.id.clone(), row.outstanding))
+                    .collect();
+                let exported = Exported {
+                    message_id: header.message_id.clone(),
+                    insurer: insurer.clone(),
+                    execution_date: execution_date.clone(),
+                    settlements,
+                };
+                if exports.find(&insurer, &exported.message_id).map_err(input)?.is_some() {
+                    bail!("message id {} is already used by an unrecorded export; choose another --msg-id", exported.message_id);
+                }
                 write_to(out.as_ref(), &sepa::document(&header, &transfers))?;
+                exports.save(&exported).map_err(input)?;
                 if let Some(path) = &out {
                     let total: fairshare_protocol::Amount = transfers.iter().map(|transfer| transfer.amount).sum();
                     eprintln!(

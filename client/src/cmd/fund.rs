@@ -25,8 +25,10 @@ enum Command {
         /// Signed amount: negative lowers the fund.
         #[arg(long, allow_hyphen_values = true, value_name = "AMOUNT")]
         delta: String,
+        /// Why the fund changes (recorded on the ledger).
         #[arg(long)]
         reason: String,
+        /// The date the adjustment takes effect (YYYY-MM-DD).
         #[arg(long, value_name = "DATE")]
         effective: String,
     },
@@ -35,8 +37,11 @@ enum Command {
         after_help = "Example:\n  fairshare --as vws fund reserve mental-health-networks 50000000.00 --reason \"IZA agreement on GGZ networks\""
     )]
     Reserve {
+        /// The theme reserved for (e.g. acute-care-coordination).
         theme: String,
+        /// The reservation's new total, e.g. 2000000.00.
         amount: String,
+        /// Why (recorded on the ledger).
         #[arg(long)]
         reason: String,
     },
@@ -45,7 +50,9 @@ enum Command {
         after_help = "Examples:\n  fairshare --as vws fund release mental-health-networks --reason \"theme fully funded\"\n  fairshare --as vws fund release mental-health-networks --amount 2000000.00 --reason \"two network plans withdrawn\""
     )]
     Release {
+        /// The theme whose reservation is released.
         theme: String,
+        /// Why (recorded on the ledger).
         #[arg(long)]
         reason: String,
         /// Release only this amount of what is left (at most what is left); the reservation

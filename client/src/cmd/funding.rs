@@ -24,16 +24,22 @@ enum Command {
     Record {
         /// An id for this record (unique in the ledger).
         id: String,
+        /// The sector whose earmark the funding counts against (a sector of genesis).
         #[arg(long)]
         sector: String,
+        /// The region it went to (e.g. "ROAZ Noordwest").
         #[arg(long)]
         region: String,
+        /// The theme it serves.
         #[arg(long)]
         theme: String,
+        /// When the ministry paid it (YYYY-MM-DD).
         #[arg(long, value_name = "DATE")]
         paid_on: String,
+        /// The amount paid, e.g. 12500000.00.
         #[arg(long)]
         amount: String,
+        /// What it paid for.
         #[arg(long, default_value = "")]
         description: String,
     },

@@ -20,8 +20,10 @@ enum Command {
         after_help = "Example:\n  fairshare --as vws intake close --on 2026-02-01 --reason \"IZA parties stop assessing new plans\""
     )]
     Close {
+        /// The date intake closes (YYYY-MM-DD).
         #[arg(long, value_name = "DATE")]
         on: String,
+        /// Why (recorded on the ledger).
         #[arg(long)]
         reason: String,
     },

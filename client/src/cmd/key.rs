@@ -27,8 +27,10 @@ enum Command {
         fairshare --as vgz key propose --group somatic --version 2 --valid-from 2026-01-01 \\\n    \
         --share zk=0.2850 --share vgz=0.2650 --share cz=0.2400 --share menzis=0.2100")]
     Propose {
+        /// The key group (of genesis) whose key this is.
         #[arg(long)]
         group: String,
+        /// The new version: the group's latest plus one.
         #[arg(long)]
         version: u32,
         /// Applies to milestones attained on or after this date.
@@ -41,8 +43,10 @@ enum Command {
     /// Approve a proposed key version (each insurer for itself).
     #[command(after_help = "Example:\n  fairshare --as cz key approve --group somatic --version 2")]
     Approve {
+        /// The key group of the proposed version.
         #[arg(long)]
         group: String,
+        /// The proposed version approved ('fairshare key list' shows it).
         #[arg(long)]
         version: u32,
     },

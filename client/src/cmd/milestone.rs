@@ -25,7 +25,9 @@ enum Command {
         fairshare --as zk milestone attain rav-nw-acute regional-dashboard --on 2026-06-20 --fraction 0.75 --note \"90% of beds visible\"\n  \
         fairshare --as zk milestone attain rav-nw-acute ggz-crisis-line --on 2026-06-25 --amount 280000.00   # on actual costs")]
     Attain {
+        /// The plan id (a slug, e.g. rav-nw-acute).
         plan: String,
+        /// The milestone id within the plan (e.g. triage-desk).
         milestone: String,
         /// The attainment date: picks the distribution key in force.
         #[arg(long, value_name = "DATE")]
@@ -39,6 +41,7 @@ enum Command {
         /// SHA-256 of the evidence document (64 hex digits); the document stays with its owner.
         #[arg(long, value_name = "HEX")]
         evidence: Option<String>,
+        /// A note for the second assessor (recorded on the ledger).
         #[arg(long)]
         note: Option<String>,
     },
@@ -46,11 +49,14 @@ enum Command {
     /// by the key versions fixed at attainment.
     #[command(after_help = "Example:\n  fairshare --as vgz milestone confirm rav-nw-acute triage-desk --on 2026-06-30")]
     Confirm {
+        /// The plan id (a slug, e.g. rav-nw-acute).
         plan: String,
+        /// The milestone id within the plan (e.g. triage-desk).
         milestone: String,
         /// The confirmation date: on or after the attainment date.
         #[arg(long, value_name = "DATE")]
         on: String,
+        /// A note for the coordinating insurer (recorded on the ledger).
         #[arg(long)]
         note: Option<String>,
     },
@@ -60,7 +66,9 @@ enum Command {
         after_help = "Example:\n  fairshare --as vgz milestone decline rav-nw-acute regional-dashboard --reason \"evidence covers 60%, not 75%\""
     )]
     Decline {
+        /// The plan id (a slug, e.g. rav-nw-acute).
         plan: String,
+        /// The milestone id within the plan (e.g. triage-desk).
         milestone: String,
         /// Why the attainment is not accepted (required): the coordinating insurer reads it.
         #[arg(long)]
@@ -72,8 +80,11 @@ enum Command {
         after_help = "Example:\n  fairshare --as vgz milestone miss rav-nw-acute wijk-night-care --note \"no regional night roster\""
     )]
     Miss {
+        /// The plan id (a slug, e.g. rav-nw-acute).
         plan: String,
+        /// The milestone id within the plan (e.g. triage-desk).
         milestone: String,
+        /// Why it was missed (recorded on the ledger).
         #[arg(long)]
         note: Option<String>,
     },

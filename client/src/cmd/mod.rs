@@ -21,6 +21,7 @@ use serde::Serialize;
 mod audit;
 mod balances;
 mod bench;
+mod completions;
 mod dashboard;
 #[cfg(feature = "node")]
 mod devnet;
@@ -30,6 +31,7 @@ mod funding;
 mod intake;
 mod key;
 mod keygen;
+mod man;
 mod membership;
 mod milestone;
 #[cfg(feature = "node")]
@@ -84,12 +86,14 @@ pub enum Command {
     Dashboard(dashboard::Args),
     Export(export::Args),
     Audit(audit::Args),
+    Completions(completions::Args),
+    Man(man::Args),
 }
 
 impl Command {
     pub async fn run(self, context: &Context) -> Result<()> {
-        // keygen needs no config; devnet and node read their own, not a client config.
-        if !matches!(self, Command::Keygen(_) | Command::Devnet(_) | Command::Node(_)) {
+        // keygen, completions and man need no config; devnet and node read their own, not a client config.
+        if !matches!(self, Command::Keygen(_) | Command::Devnet(_) | Command::Node(_) | Command::Completions(_) | Command::Man(_)) {
             context.check_identity()?;
         }
         match self {
@@ -122,6 +126,8 @@ impl Command {
             Command::Dashboard(args) => args.run(context).await,
             Command::Export(args) => args.run(context).await,
             Command::Audit(args) => args.run(context).await,
+            Command::Completions(args) => args.run(context),
+            Command::Man(args) => args.run(context),
         }
     }
 }

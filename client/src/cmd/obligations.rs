@@ -4,7 +4,6 @@ use anyhow::Result;
 use fairshare_api::v1::{query_request::Query, ObligationFilter};
 use fairshare_client::table::Table;
 use fairshare_client::views::ObligationRow;
-use fairshare_protocol::state::Obligation;
 
 use super::Context;
 
@@ -16,7 +15,9 @@ use super::Context;
     fairshare obligations --plan rav-nw-acute --json\n\n\
     JSON: an array of objects with id, plan, milestone, line, insurer, provider (the beneficiary), payee,\n\
     sector, region, theme, amount, paid, outstanding (strings with two decimals), attained_on, key_group,\n\
-    key_version, created_at (leaf index) and payments.")]
+    key_version, created_at and transaction_id (the leaf and transaction of the confirmation that created it),\n\
+    payments (payment record ids) and payment_records (each with id, leaf and transaction_id). The node's\n\
+    Query answers with exactly these objects. 'fairshare audit prove ID' proves any of these transactions.")]
 pub struct Args {
     /// Only this insurer's obligations.
     #[arg(long)]
@@ -24,6 +25,7 @@ pub struct Args {
     /// Only those where this party is payee or beneficiary.
     #[arg(long)]
     party: Option<String>,
+    /// Only this plan's obligations.
     #[arg(long)]
     plan: Option<String>,
     /// Only those with something outstanding.
@@ -46,8 +48,7 @@ impl Args {
     }
 
     pub async fn run(self, context: &Context) -> Result<()> {
-        let obligations: Vec<Obligation> = context.query(Query::Obligations(self.filter())).await?;
-        let rows: Vec<ObligationRow> = obligations.iter().map(ObligationRow::from).collect();
+        let rows: Vec<ObligationRow> = context.query(Query::Obligations(self.filter())).await?;
         if context.json {
             return context.print_json(&rows);
         }

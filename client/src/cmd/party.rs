@@ -31,6 +31,7 @@ enum Command {
         /// agb:01234567 (AGB code) or kvk:12345678 (KvK number, for parties without an AGB code).
         #[arg(value_name = "AGB_OR_KVK")]
         party: String,
+        /// The party's name, as on its bank account.
         #[arg(long)]
         name: String,
         /// provider | cashier | municipality | social_partner
@@ -47,6 +48,7 @@ enum Command {
         fairshare --as zk party reader agb:06011234 --public-key 3f4c6a7f…\n\n\
         The party then connects with a client config whose identity uses that key file.")]
     Reader {
+        /// The registered party: agb:01234567 or kvk:12345678.
         #[arg(value_name = "AGB_OR_KVK")]
         party: String,
         /// The party's ed25519 public key, 64 hex digits (printed by 'fairshare keygen').

@@ -7,7 +7,8 @@ use fairshare_client::views::PlanSummary;
 
 use super::Context;
 
-/// List every plan: status, funding (funded, queued), total, committed, payable and paid.
+/// List every plan: status, funding (funded, queued), what awaits whom (a one-sided cancel or
+/// reschedule), total, committed, payable and paid.
 #[derive(clap::Args)]
 #[command(
     after_help = "Examples:\n  fairshare plans\n  fairshare plans --json\n  fairshare plan show rav-nw-acute     # one plan in detail"
@@ -20,14 +21,27 @@ impl Args {
         if context.json {
             return context.print_json(&plans);
         }
-        let mut table =
-            Table::new(&["plan", ">v", "status", "funding", "assessors", "region", "theme", ">total", ">committed", ">payable", ">paid"]);
+        let mut table = Table::new(&[
+            "plan",
+            ">v",
+            "status",
+            "funding",
+            "pending",
+            "assessors",
+            "region",
+            "theme",
+            ">total",
+            ">committed",
+            ">payable",
+            ">paid",
+        ]);
         for plan in &plans {
             table.row(vec![
                 plan.id.clone(),
                 plan.version.to_string(),
                 plan.status.clone(),
                 plan.funding.clone(),
+                if plan.pending.is_empty() { "-".to_string() } else { plan.awaits() },
                 format!("{}+{}", plan.coordinating_insurer, plan.second_assessor),
                 plan.region.clone(),
                 plan.theme.clone(),

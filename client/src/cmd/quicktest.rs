@@ -29,25 +29,34 @@ enum Command {
     Submit {
         /// The plan id the full plan will have.
         plan: String,
+        /// The plan's title.
         #[arg(long)]
         title: String,
+        /// The region the plan serves (e.g. "ROAZ Noordwest").
         #[arg(long)]
         region: String,
+        /// The plan's theme (e.g. acute-care-coordination).
         #[arg(long)]
         theme: String,
+        /// The other insurer who assesses the plan (a genesis id, e.g. vgz).
         #[arg(long, value_name = "INSURER")]
         second_assessor: String,
+        /// The plan's estimated total, e.g. 4800000.00.
         #[arg(long, value_name = "AMOUNT")]
         estimated_total: Option<String>,
     },
     /// Record the quick test's outcome (either assessor).
     #[command(after_help = "Example:\n  fairshare --as vgz quicktest decide rav-nw-acute --passed --note \"fits the regional agenda\"")]
     Decide {
+        /// The plan id of the quick test.
         plan: String,
+        /// The quick test passed: a plan may follow.
         #[arg(long, conflicts_with = "failed", required_unless_present = "failed")]
         passed: bool,
+        /// The quick test failed.
         #[arg(long)]
         failed: bool,
+        /// Why (recorded in the quick test's history).
         #[arg(long)]
         note: Option<String>,
     },
@@ -74,7 +83,7 @@ impl Args {
                 for test in tests.values() {
                     table.row(vec![
                         test.plan.clone(),
-                        format!("{:?}", test.status).to_lowercase(),
+                        test.status.word().to_string(),
                         test.coordinating_insurer.clone(),
                         test.second_assessor.clone(),
                         test.region.clone(),

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
 use fairshare_client::views::ObligationRow;
-use fairshare_protocol::state::Obligation;
 
 use super::Context;
 
@@ -27,9 +26,11 @@ const RECONNECT_PAUSE: Duration = Duration::from_secs(1);
     fairshare watch --insurer zk --json          # one JSON object per line\n\n\
     Ctrl-C stops it; the position is kept in watch/<insurer> beside the client config.")]
 pub struct Args {
-    #[arg(long)]
+    /// The insurer whose new obligations are printed (a genesis id, e.g. zk).
+    #[arg(long, value_name = "ID")]
     insurer: String,
-    /// Start at this leaf index instead of the remembered position.
+    /// Start at this leaf index instead of the remembered position (the remembered
+    /// position never moves back: a later plain watch continues after the furthest leaf printed).
     #[arg(long, value_name = "INDEX")]
     from: Option<u64>,
 }
@@ -88,6 +89,21 @@ impl Position {
         self.printed.insert(id.to_string());
         true
     }
+
+    /// Moves this saved bookmark forward to what a watch has printed (`shown`); never back,
+    /// so `watch --from 0` over old leaves leaves the bookmark of the plain `watch` where it
+    /// was. Returns whether the bookmark changed.
+    fn advance_to(&mut self, shown: &Position) -> bool {
+        if shown.index > self.index {
+            *self = Position { index: shown.index, printed: shown.printed.clone() };
+            return true;
+        }
+        if shown.index == self.index && !shown.printed.is_subset(&self.printed) {
+            self.printed.extend(shown.printed.iter().cloned());
+            return true;
+        }
+        false
+    }
 }
 
 impl Args {
@@ -96,9 +112,12 @@ impl Args {
         let dir: PathBuf = context.state_dir().join("watch");
         std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let path = dir.join(&self.insurer);
+        // The saved bookmark only moves forward; --from starts the stream elsewhere but
+        // never drags the bookmark of the next plain `watch` back.
+        let mut bookmark = Position::load(&path)?;
         let mut position = match self.from {
             Some(index) => Position { index, printed: BTreeSet::new() },
-            None => Position::load(&path)?,
+            None => Position { index: bookmark.index, printed: bookmark.printed.clone() },
         };
         if !context.json {
             eprintln!("watching new obligations of {} from leaf {} (Ctrl-C stops)", self.insurer, position.index);
@@ -136,12 +155,11 @@ impl Args {
                     Ok(Some(event)) => event,
                     Ok(None) | Err(_) => break, // the node went away: resume on another
                 };
-                let obligation: Obligation =
+                let row: ObligationRow =
                     serde_json::from_str(&event.json).context("the node sent an obligation this client does not understand")?;
-                if !position.admit(event.index, &obligation.id) {
+                if !position.admit(event.index, &row.id) {
                     continue;
                 }
-                let row = ObligationRow::from(&obligation);
                 if context.json {
                     println!("{}", serde_json::to_string(&WatchLine { index: event.index, obligation: &row })?);
                 } else {
@@ -156,7 +174,9 @@ impl Args {
                         row.attained_on
                     );
                 }
-                position.save(&path)?;
+                if bookmark.advance_to(&position) {
+                    bookmark.save(&path)?;
+                }
             }
             if !context.json {
                 eprintln!("stream interrupted at leaf {}; reconnecting", position.index);
@@ -183,5 +203,29 @@ mod tests {
         assert!(resumed.admit(9, "q/m/1/zk"));
         assert!(!resumed.admit(7, "p/m/3/zk"), "an older leaf is behind us");
         assert_eq!(resumed.printed.len(), 1);
+    }
+
+    #[test]
+    fn watching_from_an_earlier_leaf_never_moves_the_bookmark_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("zk");
+        let mut bookmark = Position::load(&path).unwrap();
+        let mut plain = Position::default();
+        assert!(plain.admit(9, "q/m/1/zk"));
+        assert!(bookmark.advance_to(&plain));
+        bookmark.save(&path).unwrap();
+
+        // `watch --from 0`: leaves 3 and 9 again, then a new one at 12.
+        let mut bookmark = Position::load(&path).unwrap();
+        let mut rewound = Position { index: 0, printed: BTreeSet::new() };
+        assert!(rewound.admit(3, "p/m/1/zk"));
+        assert!(!bookmark.advance_to(&rewound), "leaf 3 is behind the bookmark at 9");
+        assert!(rewound.admit(9, "q/m/1/zk"));
+        assert!(!bookmark.advance_to(&rewound), "leaf 9's obligation was printed before");
+        assert_eq!(Position::load(&path).unwrap(), Position { index: 9, printed: ["q/m/1/zk".to_string()].into() });
+        assert!(rewound.admit(12, "r/m/1/zk"));
+        assert!(bookmark.advance_to(&rewound));
+        bookmark.save(&path).unwrap();
+        assert_eq!(Position::load(&path).unwrap().index, 12);
     }
 }

@@ -7,8 +7,9 @@
 
 use std::collections::BTreeMap;
 
+use fairshare_protocol::query::ObligationRow;
 use fairshare_protocol::query::{FundReport, Monitor, MonitorRow, PlanSummary};
-use fairshare_protocol::state::{AssessmentStatus, MilestoneStatus, Obligation, Party, Payment, Plan};
+use fairshare_protocol::state::{AssessmentStatus, MilestoneStatus, Party, Payment, Plan};
 use fairshare_protocol::{Amount, Date};
 
 use super::html::{escape, row, section, table, Cell};
@@ -29,7 +30,7 @@ pub struct Treasury<'a> {
     pub insurers: &'a [String],
     pub today: Date,
     /// Open obligations (something outstanding).
-    pub open: &'a [Obligation],
+    pub open: &'a [ObligationRow],
     pub parties: &'a BTreeMap<String, Party>,
     pub payments: &'a [Payment],
     /// Each milestone's due date, by (plan, milestone).
@@ -53,12 +54,12 @@ pub fn treasury(data: &Treasury) -> String {
         out.push_str(&format!("<a href=\"/treasury?insurer={0}\">{0}</a> ", escape(insurer)));
     }
     out.push_str("</p>");
-    let total: Amount = data.open.iter().map(Obligation::outstanding).sum();
+    let total: Amount = data.open.iter().map(|obligation| obligation.outstanding).sum();
     let mut by_payee: BTreeMap<&str, (usize, Amount)> = BTreeMap::new();
     for obligation in data.open {
         let entry = by_payee.entry(&obligation.payee).or_default();
         entry.0 += 1;
-        entry.1 += obligation.outstanding();
+        entry.1 += obligation.outstanding;
     }
     out.push_str(&format!(
         "<p>Open, owed by {}: <strong data-id=\"open-total\">{total}</strong> EUR on {} obligation(s) to {} payee(s), as of {}.</p>",
@@ -88,7 +89,7 @@ pub fn treasury(data: &Treasury) -> String {
         "Open, by due date",
         "Due date: the milestone's; age: days since the milestone was attained (when it became payable). Red: past its due date.",
     ));
-    let mut open: Vec<(&Obligation, Option<Date>)> = data
+    let mut open: Vec<(&ObligationRow, Option<Date>)> = data
         .open
         .iter()
         .map(|obligation| (obligation, data.due.get(&(obligation.plan.clone(), obligation.milestone.clone())).copied()))
@@ -98,18 +99,20 @@ pub fn treasury(data: &Treasury) -> String {
     let rows: Vec<Vec<Cell>> = open
         .iter()
         .map(|(obligation, due)| {
-            let age = days_between(obligation.attained_on, data.today);
+            // The node's rows carry dates as text (YYYY-MM-DD); an unreadable one counts as today.
+            let attained = Date::parse(&obligation.attained_on, "attained on").unwrap_or(data.today);
+            let age = days_between(attained, data.today);
             let bucket = AGE_BUCKETS.iter().position(|(upto, _)| age <= *upto).unwrap_or(AGE_BUCKETS.len() - 1);
             buckets[bucket].0 += 1;
-            buckets[bucket].1 += obligation.outstanding();
+            buckets[bucket].1 += obligation.outstanding;
             vec![
                 Cell::new(&obligation.id),
                 Cell::new(&obligation.insurer),
                 Cell::new(&obligation.payee),
                 Cell::new(due.map(|due| due.to_string()).unwrap_or_default()).late(due.is_some_and(|due| due < data.today)),
-                Cell::new(obligation.attained_on),
+                Cell::new(&obligation.attained_on),
                 Cell::new(age),
-                Cell::with_id(obligation.outstanding(), format!("obligation:{}", obligation.id)),
+                Cell::with_id(obligation.outstanding, format!("obligation:{}", obligation.id)),
             ]
         })
         .collect();

@@ -24,12 +24,13 @@ fn open_milestone<'state>(state: &'state LedgerState, plan: &str, milestone: &st
     if target.is_decided() {
         return reject(
             ReasonCode::MilestoneAlreadyDecided,
-            format!("milestone '{milestone}' of '{plan}' is already {}; it can no longer change", status_word(&target.status)),
+            format!("milestone '{milestone}' of '{plan}' is already {}; it can no longer change", target.status.describe()),
         );
     }
     let unit = &found.units[&target.addendum];
     if unit.status != AssessmentStatus::Approved || unit.funding != Funding::Funded {
-        let why = if unit.funding == Funding::Queued { "waits in the funding queue".to_string() } else { format!("is {:?}", unit.status) };
+        let why =
+            if unit.funding == Funding::Queued { "waits in the funding queue".to_string() } else { format!("is {}", unit.status.word()) };
         return reject(ReasonCode::WrongPlanStatus, format!("'{plan}' {why}; its milestones cannot be attained, confirmed or missed yet"));
     }
     Ok((found, target))
@@ -101,16 +102,6 @@ pub fn payable_for_attainment(amount: Amount, fraction: Ratio) -> Result<Amount,
     Ok(payable)
 }
 
-fn status_word(status: &MilestoneStatus) -> &'static str {
-    match status {
-        MilestoneStatus::Planned => "planned",
-        MilestoneStatus::Attained { .. } => "attained",
-        MilestoneStatus::Confirmed { .. } => "confirmed",
-        MilestoneStatus::Missed => "missed",
-        MilestoneStatus::Cancelled => "cancelled",
-    }
-}
-
 fn event(context: &Context, what: String) -> Event {
     Event { index: context.index, by: context.signer.to_string(), what }
 }
@@ -162,7 +153,8 @@ pub fn attain(state: &mut LedgerState, context: &Context, body: &pb::MilestoneAt
         (Attainment::Fraction(fraction), payable_for_attainment(milestone.amount, fraction)?)
     };
     let evidence = (!body.evidence_sha256.is_empty()).then(|| hex::encode(&body.evidence_sha256));
-    let history = event(context, format!("milestone '{}' attained on {on}, payable {payable} ({})", body.milestone, body.note));
+    let history =
+        event(context, format!("milestone '{}' attained on {on}, payable {payable}{}", body.milestone, super::note_suffix(&body.note)));
     let plan = state.plans.get_mut(&body.plan).expect("checked above");
     let milestone = plan.milestones.get_mut(&body.milestone).expect("checked above");
     milestone.status = MilestoneStatus::Attained { on, attainment, payable, keys };
@@ -285,7 +277,7 @@ pub fn miss(state: &mut LedgerState, context: &Context, body: &pb::MilestoneMiss
     }
     refuse_while_awaiting_confirmation(plan, &body.milestone, &milestone.status, "after a decline either assessor may record a miss")?;
     check_text(&body.note, "note")?;
-    let history = event(context, format!("milestone '{}' missed: {}", body.milestone, body.note));
+    let history = event(context, format!("milestone '{}' missed{}", body.milestone, super::note_suffix(&body.note)));
     let plan = state.plans.get_mut(&body.plan).expect("checked above");
     plan.milestones.get_mut(&body.milestone).expect("checked above").status = MilestoneStatus::Missed;
     plan.history.push(history);

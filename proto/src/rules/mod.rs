@@ -40,6 +40,15 @@ pub struct Context<'a> {
     pub is_certified: &'a dyn Fn(&pb::Checkpoint) -> bool,
 }
 
+/// A history line's optional note: " (NOTE)", or nothing when none was given (never "()").
+pub(crate) fn note_suffix(note: &str) -> String {
+    if note.is_empty() {
+        String::new()
+    } else {
+        format!(" ({note})")
+    }
+}
+
 impl Context<'_> {
     pub fn certified(&self, checkpoint: &pb::Checkpoint) -> bool {
         (self.is_certified)(checkpoint)

@@ -209,14 +209,17 @@ pub fn decide_quick_test(state: &mut LedgerState, context: &Context, body: &pb::
     }
     check_text(&body.note, "note")?;
     if test.status != QuickTestStatus::Submitted {
-        return reject(ReasonCode::WrongPlanStatus, format!("the quick test of '{}' was already decided ({:?})", body.plan, test.status));
+        return reject(
+            ReasonCode::WrongPlanStatus,
+            format!("the quick test of '{}' was already decided ({})", body.plan, test.status.word()),
+        );
     }
     let status = match pb::QuickTestOutcome::try_from(body.outcome) {
         Ok(pb::QuickTestOutcome::Passed) => QuickTestStatus::Passed,
         Ok(pb::QuickTestOutcome::Failed) => QuickTestStatus::Failed,
         _ => return reject(ReasonCode::MalformedTransaction, "a quick test outcome is passed or failed"),
     };
-    test.history.push(event(context, format!("quick test {status:?}: {}", body.note)));
+    test.history.push(event(context, format!("quick test {}{}", status.word(), super::note_suffix(&body.note))));
     test.status = status;
     Ok(())
 }
@@ -248,7 +251,7 @@ pub fn submit(state: &mut LedgerState, context: &Context, body: &pb::PlanSubmitt
             if test.status != QuickTestStatus::Passed {
                 return reject(
                     ReasonCode::QuickTestRequired,
-                    format!("the quick test of '{}' is {:?}, not passed", body.plan, test.status),
+                    format!("the quick test of '{}' is {}, not passed", body.plan, test.status.word()),
                 );
             }
             if test.coordinating_insurer != body.coordinating_insurer || test.second_assessor != body.second_assessor {
@@ -265,7 +268,7 @@ pub fn submit(state: &mut LedgerState, context: &Context, body: &pb::PlanSubmitt
             if plan.main().status != AssessmentStatus::Returned {
                 return reject(
                     ReasonCode::WrongPlanStatus,
-                    format!("plan '{}' is {:?}; a new version follows only a return with questions", body.plan, plan.main().status),
+                    format!("plan '{}' is {}; a new version follows only a return with questions", body.plan, plan.main().status.word()),
                 );
             }
             if body.version != plan.version + 1 {
@@ -346,7 +349,7 @@ pub fn assess(state: &mut LedgerState, context: &Context, body: &pb::PlanAssesse
             return reject(ReasonCode::AlreadySigned, format!("{insurer} already assessed this version of '{}'", body.plan));
         }
         AssessmentStatus::Submitted | AssessmentStatus::Escalated => {}
-        status => return reject(ReasonCode::WrongPlanStatus, format!("'{}' is {status:?}; there is nothing to assess", body.plan)),
+        status => return reject(ReasonCode::WrongPlanStatus, format!("'{}' is {}; there is nothing to assess", body.plan, status.word())),
     }
     intake_open(state, "assessments of plans not yet approved")?;
 
@@ -367,7 +370,8 @@ pub fn assess(state: &mut LedgerState, context: &Context, body: &pb::PlanAssesse
     };
     let status = unit.status;
     let subject = if body.addendum.is_empty() { format!("version {}", body.version) } else { format!("addendum '{}'", body.addendum) };
-    plan.history.push(event(context, format!("{subject} assessed {verdict:?} ({}) → {status:?}", body.note)));
+    let note = super::note_suffix(&body.note);
+    plan.history.push(event(context, format!("{subject} assessed: {}{note}; now {}", verdict.word(), status.word())));
     if status == AssessmentStatus::Approved {
         fund::request_funding(state, UnitRef { plan: body.plan.clone(), addendum: body.addendum.clone() }, context.index);
     }
@@ -388,7 +392,7 @@ pub fn submit_addendum(state: &mut LedgerState, context: &Context, body: &pb::Ad
     if plan.main().status != AssessmentStatus::Approved {
         return reject(
             ReasonCode::WrongPlanStatus,
-            format!("'{}' is {:?}; an addendum extends an approved plan", body.plan, plan.main().status),
+            format!("'{}' is {}; an addendum extends an approved plan", body.plan, plan.main().status.word()),
         );
     }
     if plan.units.contains_key(&body.addendum) {
@@ -419,7 +423,7 @@ pub fn submit_addendum(state: &mut LedgerState, context: &Context, body: &pb::Ad
 fn check_alive(plan: &Plan) -> Result<(), Rejection> {
     match plan.main().status {
         AssessmentStatus::Rejected | AssessmentStatus::Cancelled => {
-            reject(ReasonCode::WrongPlanStatus, format!("plan '{}' is {:?}", plan.id, plan.main().status))
+            reject(ReasonCode::WrongPlanStatus, format!("plan '{}' is {}", plan.id, plan.main().status.word()))
         }
         _ => Ok(()),
     }
@@ -436,7 +440,7 @@ pub fn reschedule(state: &mut LedgerState, context: &Context, body: &pb::Milesto
     if milestone.is_decided() {
         return reject(
             ReasonCode::MilestoneAlreadyDecided,
-            format!("milestone '{}' is {:?}; it can no longer change", body.milestone, milestone.status),
+            format!("milestone '{}' is {}; it can no longer change", body.milestone, milestone.status.describe()),
         );
     }
     super::milestone::refuse_while_awaiting_confirmation(plan, &body.milestone, &milestone.status, "reschedule after a decline")?;

@@ -14,7 +14,7 @@ use anyhow::{anyhow, bail, Context as _, Result};
 use fairshare_api::v1::{query_request::Query, Empty, ObligationFilter, QueryRequest};
 use fairshare_client::bench::iza::{first_month_after, Facts, Shape, Stage, Workload};
 use fairshare_client::bench::{Latencies, LatencySummary};
-use fairshare_protocol::state::Obligation;
+use fairshare_client::views::ObligationRow;
 use fairshare_protocol::Amount;
 use rayon::prelude::*;
 use serde::Serialize;
@@ -280,7 +280,7 @@ fn plan_filter(plan: &str) -> Query {
 }
 
 /// The obligations of the run's plans, as their insurers' treasuries read them.
-async fn read_obligations(target: &Target, plans: &[String]) -> Result<Vec<Obligation>> {
+async fn read_obligations(target: &Target, plans: &[String]) -> Result<Vec<ObligationRow>> {
     let bar = progress(Some(plans.len() as u64));
     bar.set_message("reading obligations (plans)");
     let mut obligations = Vec::new();
@@ -297,7 +297,7 @@ async fn read_obligations(target: &Target, plans: &[String]) -> Result<Vec<Oblig
                     .query(QueryRequest { query: Some(query), min_size })
                     .await
                     .map_err(|status| anyhow!("obligations of {plan}: {}", status.message()))?;
-                serde_json::from_str::<Vec<Obligation>>(&answer.into_inner().json)
+                serde_json::from_str::<Vec<ObligationRow>>(&answer.into_inner().json)
                     .with_context(|| format!("obligations of {plan}: unexpected JSON"))
             });
         }
