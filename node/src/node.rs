@@ -82,8 +82,7 @@ pub async fn start(loaded: Loaded) -> Result<Handles> {
     let me = node_id(&genesis, &config.id).ok_or_else(|| anyhow::anyhow!("'{}' is not an insurer of genesis", config.id))?;
 
     // Peers must hold the same genesis; a fresh node that peers already know lost its disk.
-    let mut known_to_peers = false;
-    let mut answered = false;
+    let mut answers = Vec::new();
     for peer in &config.peers {
         match probe(&peer.address, Duration::from_millis(800), &security.client).await {
             Ok(status) => {
@@ -98,27 +97,30 @@ pub async fn start(loaded: Loaded) -> Result<Handles> {
                         genesis.ledger_id
                     );
                 }
-                answered = true;
-                known_to_peers |= status.participants.contains(&config.id);
+                answers.push(status);
             }
             Err(status) => tracing::info!(peer = %peer.id, address = %peer.address, "peer not reachable at start: {}", status.message()),
         }
     }
+    let decided = if config.peers.is_empty() { Some(Standing::New) } else { standing(&answers, &config.id) };
     let marker = data_dir.join(REPLACEMENT_MARKER);
-    if fresh && known_to_peers {
+    if fresh && decided == Some(Standing::Known) {
         std::fs::write(&marker, "started on an empty data dir inside an existing ledger\n")
             .context("cannot write the replacement marker")?;
         tracing::warn!(
             "this node's data dir is empty but the ledger knows it: it takes no part in Raft until re-added (README, 'Replacing a node')"
         );
     }
-    // A fresh node that no peer answered cannot tell a new ledger from a lost disk: started
-    // on an empty data dir while its peers were slow or cut off, it would take part in Raft
-    // with no log and no memory of its votes. It takes no part until a peer answers
-    // (`decide_when_a_peer_answers`). Found by the chaos suite (seed 1008, wipe-and-replace).
-    let undecided = fresh && !answered && !known_to_peers && !config.peers.is_empty();
+    // A fresh node that cannot tell yet whether the ledger knows it (no peer answered, or
+    // only followers that never spoke Raft to it) takes no part in Raft until it can
+    // (`decide_when_peers_answer`): started on a wiped data dir while its peers were slow or
+    // cut off, it would otherwise be a voter with no log and no memory of its votes. Found
+    // by the chaos suite (seed 1008, wipe-and-replace).
+    let undecided = fresh && decided.is_none();
     if undecided {
-        tracing::warn!("this node's data dir is empty and no peer answered yet: it takes no part in Raft until one does");
+        tracing::warn!(
+            "this node's data dir is empty and its peers have not said yet whether they know it: it takes no part in Raft until they do"
+        );
     }
     let awaiting = marker.exists() || undecided;
 
@@ -185,7 +187,7 @@ pub async fn start(loaded: Loaded) -> Result<Handles> {
 
     if undecided {
         let peers = config.peers.iter().map(|peer| peer.address.clone()).collect();
-        tokio::spawn(decide_when_a_peer_answers(shared.clone(), members, peers));
+        tokio::spawn(decide_when_peers_answer(shared.clone(), members, peers));
     }
     tokio::spawn(snapshot_certified_copies(raft.clone(), certified_copies));
     tokio::spawn(probe_peers(shared.clone(), metrics.clone()));
@@ -292,35 +294,62 @@ async fn initialize(raft: &Raft, members: BTreeMap<NodeId, BasicNode>) {
     }
 }
 
-/// For a fresh node that no peer answered at start: asks the peers again until one
-/// answers. If it knows this node, the data dir was lost: the replacement marker is
-/// written and the node waits to be re-added (README, 'Replacing a node'). If not, this is
-/// a new ledger: the node initialises the cluster with the others and takes part in Raft.
-async fn decide_when_a_peer_answers(shared: Arc<Shared>, members: BTreeMap<NodeId, BasicNode>, peers: Vec<String>) {
+/// What a fresh node learns from its peers' status: whether the ledger knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Standing {
+    /// A peer heard it speak Raft: its data dir was lost; it waits to be re-added.
+    Known,
+    /// A new ledger (no peer has a log or a leader yet), or the leader itself never heard
+    /// from it (it never took part): it takes part.
+    New,
+}
+
+/// Decides from the peers that answered; `None` while they cannot tell. A follower only
+/// hears from the leader and candidates, so a follower that does not know this node
+/// proves nothing: only the leader's word, or a ledger with no log yet, says "new".
+fn standing(answers: &[StatusResponse], me: &str) -> Option<Standing> {
+    if answers.iter().any(|status| status.participants.iter().any(|participant| participant == me)) {
+        return Some(Standing::Known);
+    }
+    let leader_answered = answers.iter().any(|status| !status.leader.is_empty() && status.leader == status.node);
+    let nothing_yet = !answers.is_empty() && answers.iter().all(|status| status.size == 0 && status.leader.is_empty());
+    (leader_answered || nothing_yet).then_some(Standing::New)
+}
+
+/// For a fresh node whose peers could not tell at start whether the ledger knows it: asks
+/// them all again every 500 ms until [`standing`] decides. Known: the replacement marker is
+/// written and the node waits to be re-added (README, 'Replacing a node'). New: it
+/// initialises the cluster with the others and takes part in Raft.
+async fn decide_when_peers_answer(shared: Arc<Shared>, members: BTreeMap<NodeId, BasicNode>, peers: Vec<String>) {
     let genesis_hash = shared.ledger.view().genesis().hash();
     loop {
         tokio::time::sleep(Duration::from_millis(500)).await; // between rounds of asking, not a guess
+        let mut answers = Vec::new();
         for address in &peers {
             let Ok(status) = probe(address, Duration::from_secs(2), &shared.security.client).await else { continue };
             if status.genesis_hash != genesis_hash {
                 tracing::error!(address, "peer runs another genesis (ledger '{}'); not deciding on its word", status.ledger_id);
                 continue;
             }
-            if status.participants.contains(&shared.insurer) {
+            answers.push(status);
+        }
+        match standing(&answers, &shared.insurer) {
+            None => continue,
+            Some(Standing::Known) => {
                 if let Err(error) = std::fs::write(&shared.replacement_marker, "started on an empty data dir inside an existing ledger\n") {
                     tracing::error!("cannot write the replacement marker: {error}");
                 }
                 tracing::warn!(
-                    address,
                     "this node's data dir is empty but the ledger knows it: it takes no part in Raft until re-added (README, 'Replacing a node')"
                 );
-            } else {
+            }
+            Some(Standing::New) => {
                 initialize(&shared.raft, members).await;
                 shared.raft_allowed.store(true, Ordering::SeqCst);
-                tracing::info!(address, "a peer answered and does not know this node: a new ledger; taking part in Raft");
+                tracing::info!("the peers do not know this node: a new ledger, or one it never took part in; taking part in Raft");
             }
-            return;
         }
+        return;
     }
 }
 
@@ -456,5 +485,33 @@ async fn sign_checkpoints(shared: Arc<Shared>, node_key: SigningKey, metrics: Ar
                 }
             }
         };
+    }
+}
+
+#[cfg(test)]
+mod standing_tests {
+    use super::*;
+
+    fn status(node: &str, leader: &str, size: u64, participants: &[&str]) -> StatusResponse {
+        StatusResponse {
+            node: node.into(),
+            leader: leader.into(),
+            size,
+            participants: participants.iter().map(|participant| participant.to_string()).collect(),
+            ..StatusResponse::default()
+        }
+    }
+
+    #[test]
+    fn only_a_peer_that_heard_it_or_the_leader_or_an_empty_ledger_decides() {
+        assert_eq!(standing(&[], "zk"), None, "nobody answered");
+        // A follower that never spoke Raft to zk proves nothing (seed 1008).
+        assert_eq!(standing(&[status("cz", "vgz", 40, &["vgz"])], "zk"), None);
+        assert_eq!(
+            standing(&[status("cz", "vgz", 40, &["vgz"]), status("menzis", "vgz", 40, &["vgz", "zk"])], "zk"),
+            Some(Standing::Known)
+        );
+        assert_eq!(standing(&[status("vgz", "vgz", 40, &["cz", "menzis"])], "zk"), Some(Standing::New), "the leader never heard of it");
+        assert_eq!(standing(&[status("cz", "", 0, &[])], "zk"), Some(Standing::New), "a ledger that has not started");
     }
 }

@@ -187,9 +187,11 @@ fn a_wiped_node_whose_peers_do_not_answer_at_start_still_waits_to_be_readmitted(
     let waiting = |cluster: &Cluster| cluster.status(victim).ok().filter(|status| status.awaiting_readmission);
     wait_until("the wiped node, its peers silent, to take no part in Raft", ELECTION, || waiting(&cluster));
     cluster.heal_all();
-    wait_until("the wiped node to learn that the ledger knows it", ELECTION, || {
-        cluster.log(victim)[earlier..].contains("the ledger knows it").then_some(())
-    });
+    let deadline = Instant::now() + ELECTION;
+    while !cluster.log(victim)[earlier..].contains("the ledger knows it") {
+        assert!(Instant::now() < deadline, "the wiped node never learnt that the ledger knows it:\n{}", &cluster.log(victim)[earlier..]);
+        std::thread::sleep(Duration::from_millis(50)); // a polling interval, not a guess
+    }
     assert!(waiting(&cluster).is_some(), "once a peer answered, it still waits to be re-added");
     let log = cluster.log(victim);
     assert!(!log[earlier..].contains("taking part in Raft"), "{}", &log[earlier..]);
