@@ -262,7 +262,8 @@ impl BlockWriter {
         let deadline = Instant::now() + COMMIT_DEADLINE;
         let mut pause = Duration::from_millis(50);
         // Whether an earlier attempt may have reached the log before it failed (a forward
-        // whose answer was lost): then a DUPLICATE now is this very submission's own entry.
+        // whose answer was lost, or an entry appended by this node just before it lost the
+        // lead): then a DUPLICATE now is this very submission's own entry.
         let mut sent_before = false;
         loop {
             let leader = raft.metrics().borrow().current_leader;
@@ -276,7 +277,12 @@ impl BlockWriter {
                             let log_index = written.log_id.index;
                             return Ok(written.data.outcomes.iter().map(|record| response(record, log_index)).collect());
                         }
-                        Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_)))) => Err(()),
+                        // Leadership moved: the entry may have been appended before it
+                        // did, and the next leader may commit it.
+                        Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_)))) => {
+                            sent_before = true;
+                            Err(())
+                        }
                         Ok(Err(error)) => return Err(Status::unavailable(format!("the write failed: {error}"))),
                     }
                 }
