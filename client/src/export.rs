@@ -4,10 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use fairshare_protocol::state::{Party, Payment};
+use fairshare_protocol::state::Party;
 
 use crate::csv;
-use crate::views::ObligationRow;
+use crate::views::{ObligationRow, PaymentRow};
 
 /// One row per obligation, with the payee's name and IBAN: a payment file's source.
 pub fn obligations_csv(obligations: &[ObligationRow], parties: &BTreeMap<String, Party>) -> String {
@@ -58,7 +58,7 @@ pub fn obligations_csv(obligations: &[ObligationRow], parties: &BTreeMap<String,
 }
 
 /// One row per settlement of each payment record (reversed ones marked).
-pub fn payments_csv(payments: &[&Payment]) -> String {
+pub fn payments_csv(payments: &[&PaymentRow]) -> String {
     let mut text = csv::record(&[
         "payment",
         "insurer",
@@ -71,16 +71,16 @@ pub fn payments_csv(payments: &[&Payment]) -> String {
         "reversal_reason",
     ]);
     for payment in payments {
-        for (obligation, amount) in &payment.settlements {
+        for settlement in &payment.settlements {
             text.push_str(&csv::record(&[
                 payment.id.clone(),
                 payment.insurer.clone(),
-                obligation.clone(),
-                amount.to_string(),
+                settlement.obligation.clone(),
+                settlement.amount.to_string(),
                 payment.value_date.to_string(),
                 payment.bank_reference.clone(),
-                payment.recorded_at.to_string(),
-                payment.reversed.as_ref().map(|reversal| format!("leaf {}", reversal.at)).unwrap_or_default(),
+                payment.leaf.to_string(),
+                payment.reversed.as_ref().map(|reversal| format!("leaf {}", reversal.leaf)).unwrap_or_default(),
                 payment.reversed.as_ref().map(|reversal| reversal.reason.clone()).unwrap_or_default(),
             ]));
         }

@@ -1,16 +1,21 @@
 //! What queries return. Nodes answer with JSON documents of the views in
-//! `fairshare_protocol::query` and of the state's own types; the client reads them into
-//! those same types (re-exported here) and prints tables, or JSON with every amount as a
-//! string with exactly two decimals (`Amount`'s own serde form). Only what the CLI shapes
-//! itself is defined here: both balances in one document, and a node's status. An
-//! obligation is the node's own `ObligationRow`, printed as it came.
+//! `fairshare_protocol::query` (lists are arrays of records that name their own ids); the
+//! client reads them into those same types (re-exported here) and prints tables, or with
+//! `--json` the node's document as it came, every amount a string with exactly two decimals
+//! (`Amount`'s own serde form). Only what the CLI shapes itself is defined here: both
+//! balances in one document, and a node's status.
 
 use serde::{Deserialize, Serialize};
 
 pub use fairshare_protocol::query::{
-    AdjustmentRow, EntryRef, FundReport, InsurerBalance, Monitor, MonitorRow, ObligationRow, PartyBalance, PendingRequest, PlanSummary,
-    QueueRow, ReservationRow, SpendRow,
+    AdjustmentRow, AttestationRow, EntryRef, FundReport, InsurerBalance, KeyRow, Monitor, MonitorRow, ObligationRow, PartyBalance,
+    PaymentRow, PendingRequest, PlanSummary, QueueRow, ReservationRow, Settlement, SpendRow,
 };
+
+/// A list query's records keyed by their ids (lookups by payee, by payment id).
+pub fn by_id<T>(records: Vec<T>, id: impl Fn(&T) -> &String) -> std::collections::BTreeMap<String, T> {
+    records.into_iter().map(|record| (id(&record).clone(), record)).collect()
+}
 
 /// The fund report's summary lines, in the order `report fund` and the dashboard show them.
 pub fn fund_summary(fund: &FundReport) -> [(&'static str, fairshare_protocol::amount::Amount); 7] {

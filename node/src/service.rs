@@ -90,11 +90,11 @@ fn answer(ledger: &fairshare_protocol::Ledger, reader: Option<&str>, query: Quer
         Query::Monitor(request) => to_json(&query::monitor(state, ledger.genesis(), monitor_period(&request)?))?,
         Query::Fund(_) => to_json(&query::fund(state))?,
         Query::Spend(_) => to_json(&query::spend(state))?,
-        Query::Parties(_) => to_json(&state.parties)?,
-        Query::Keys(_) => to_json(&state.keys)?,
-        Query::QuickTests(_) => to_json(&state.quick_tests)?,
-        Query::Payments(_) => to_json(&state.payments)?,
-        Query::Attestations(_) => to_json(&state.attestations)?,
+        Query::Parties(_) => to_json(&query::parties(state))?,
+        Query::Keys(_) => to_json(&query::keys(state))?,
+        Query::QuickTests(_) => to_json(&query::quick_tests(state))?,
+        Query::Payments(_) => to_json(&query::payments(state))?,
+        Query::Attestations(_) => to_json(&query::attestations(state))?,
         Query::Transaction(id) => to_json(recorded(ledger, bounded("transaction id", &id)?)?)?,
     };
     Ok(QueryResponse { json, size: ledger.size() })

@@ -345,7 +345,7 @@ fn a_query_naming_a_size_sees_that_write_or_says_the_node_is_behind() {
         let answer = query(&cluster, &follower, seen).expect("a follower that is up catches up within the wait");
         assert!(answer.size >= seen, "answered from size {} after a write at size {seen}", answer.size);
         let parties: serde_json::Value = serde_json::from_str(&answer.json).unwrap();
-        assert_eq!(parties.as_object().unwrap().len(), number as usize + 1, "the write is visible");
+        assert_eq!(parties.as_array().unwrap().len(), number as usize + 1, "the write is visible");
     }
     // A node that cannot reach the size says so instead of answering from an older state.
     cluster.kill(&follower);

@@ -11,7 +11,10 @@ use crate::amount::{Amount, Ratio};
 use crate::date::Date;
 use crate::fair_share::split_over_insurers;
 use crate::genesis::Genesis;
-use crate::state::{AssessmentStatus, Funding, LeafIndex, LedgerState, Milestone, MilestoneStatus, Obligation, Plan, TransactionKey};
+use crate::state::{
+    AssessmentStatus, Funding, KeyVersion, LeafIndex, LedgerState, Milestone, MilestoneStatus, Obligation, Party, Payment, Plan, QuickTest,
+    TransactionKey,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanSummary {
@@ -246,6 +249,133 @@ pub fn plan_view<'state>(state: &'state LedgerState, plan: &'state Plan) -> Plan
 /// The obligations a filter selects, as rows.
 pub fn obligation_rows(state: &LedgerState, filter: &ObligationFilter) -> Vec<ObligationRow> {
     obligations(state, filter).into_iter().map(|obligation| ObligationRow::new(state, obligation)).collect()
+}
+
+// ---------------------------------------------------------------- lists
+//
+// Every list query answers a JSON array of self-describing records (each names its own id),
+// in id order, and the CLI's `--json` prints exactly that array: one shape for the CLI,
+// scripts and gRPC clients (`api.proto`, `QueryRequest`).
+
+/// The registered parties (`party list --json`, the `parties` query).
+pub fn parties(state: &LedgerState) -> Vec<&Party> {
+    state.parties.values().collect()
+}
+
+/// The quick tests (`quick-test list --json`, the `quick_tests` query).
+pub fn quick_tests(state: &LedgerState) -> Vec<&QuickTest> {
+    state.quick_tests.values().collect()
+}
+
+/// One version of a distribution key (`key list --json`, the `keys` query).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRow {
+    pub group: String,
+    pub version: u32,
+    pub valid_from: Date,
+    /// Insurer → share, exact decimals that add up to 1.
+    pub shares: BTreeMap<String, Ratio>,
+    pub proposed_by: String,
+    pub approvals: Vec<String>,
+    /// True once every insurer of genesis approved (genesis keys are in force at once).
+    pub in_force: bool,
+}
+
+/// Every version of every key group, by group and version.
+pub fn keys(state: &LedgerState) -> Vec<KeyRow> {
+    let row = |group: &String, key: &KeyVersion| KeyRow {
+        group: group.clone(),
+        version: key.version,
+        valid_from: key.valid_from,
+        shares: key.shares.clone(),
+        proposed_by: key.proposed_by.clone(),
+        approvals: key.approvals.iter().cloned().collect(),
+        in_force: key.in_force,
+    };
+    state.keys.iter().flat_map(|(group, versions)| versions.values().map(move |key| row(group, key))).collect()
+}
+
+/// What one payment record settles on one obligation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settlement {
+    pub obligation: String,
+    pub amount: Amount,
+}
+
+/// A reversal: why, and the leaf and transaction that reversed the payment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReversalRow {
+    pub reason: String,
+    pub leaf: LeafIndex,
+    pub transaction_id: String,
+}
+
+/// One payment record (`export payments --json`, the `payments` query): what it settles,
+/// and the leaf and transaction that recorded it (what `audit prove` takes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentRow {
+    pub id: String,
+    pub insurer: String,
+    pub value_date: Date,
+    pub bank_reference: String,
+    pub total: Amount,
+    pub settlements: Vec<Settlement>,
+    pub leaf: LeafIndex,
+    pub transaction_id: String,
+    /// Set once reversed: the settlements no longer count as paid.
+    pub reversed: Option<ReversalRow>,
+}
+
+impl PaymentRow {
+    pub fn new(state: &LedgerState, payment: &Payment) -> PaymentRow {
+        PaymentRow {
+            id: payment.id.clone(),
+            insurer: payment.insurer.clone(),
+            value_date: payment.value_date,
+            bank_reference: payment.bank_reference.clone(),
+            total: payment.total(),
+            settlements: payment
+                .settlements
+                .iter()
+                .map(|(obligation, amount)| Settlement { obligation: obligation.clone(), amount: *amount })
+                .collect(),
+            leaf: payment.recorded_at,
+            transaction_id: state.transaction_at(payment.recorded_at).unwrap_or_default(),
+            reversed: payment.reversed.as_ref().map(|reversal| ReversalRow {
+                reason: reversal.reason.clone(),
+                leaf: reversal.at,
+                transaction_id: state.transaction_at(reversal.at).unwrap_or_default(),
+            }),
+        }
+    }
+}
+
+/// Every payment record, by id.
+pub fn payments(state: &LedgerState) -> Vec<PaymentRow> {
+    state.payments.values().map(|payment| PaymentRow::new(state, payment)).collect()
+}
+
+/// A regulator's newest attestation: the log size it verified, that size's root, and the
+/// leaf of the attestation (the `attestations` query).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttestationRow {
+    pub regulator: String,
+    pub size: u64,
+    pub root: String,
+    pub leaf: LeafIndex,
+}
+
+pub fn attestations(state: &LedgerState) -> Vec<AttestationRow> {
+    state
+        .attestations
+        .iter()
+        .map(|(regulator, (size, root, leaf))| AttestationRow {
+            regulator: regulator.clone(),
+            size: *size,
+            root: root.clone(),
+            leaf: *leaf,
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

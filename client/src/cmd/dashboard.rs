@@ -22,8 +22,8 @@ use fairshare_client::dashboard::pages::{self, Plans, Regulator, Treasury};
 use fairshare_client::dashboard::{query_string, Route};
 use fairshare_client::export;
 use fairshare_client::sepa::{self, Header};
-use fairshare_client::views::{FundReport, Monitor, ObligationRow, PlanSummary};
-use fairshare_protocol::state::{Party, Payment, Plan};
+use fairshare_client::views::{AttestationRow, FundReport, Monitor, ObligationRow, PaymentRow, PlanSummary};
+use fairshare_protocol::state::{Party, Plan};
 use fairshare_protocol::Date;
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
@@ -155,9 +155,15 @@ impl Dashboard {
         self.query(Query::Obligations(filter)).await
     }
 
-    async fn payments(&self, insurer: Option<&str>) -> Result<Vec<Payment>, Problem> {
-        let payments: BTreeMap<String, Payment> = self.query(Query::Payments(Empty {})).await?;
-        Ok(payments.into_values().filter(|payment| insurer.is_none_or(|insurer| payment.insurer == insurer)).collect())
+    async fn payments(&self, insurer: Option<&str>) -> Result<Vec<PaymentRow>, Problem> {
+        let payments: Vec<PaymentRow> = self.query(Query::Payments(Empty {})).await?;
+        Ok(payments.into_iter().filter(|payment| insurer.is_none_or(|insurer| payment.insurer == insurer)).collect())
+    }
+
+    /// The registered parties, by id.
+    async fn parties(&self) -> Result<BTreeMap<String, Party>, Problem> {
+        let parties: Vec<Party> = self.query(Query::Parties(Empty {})).await?;
+        Ok(fairshare_client::views::by_id(parties, |party| &party.id))
     }
 
     /// The plans named (at most [`PLAN_DETAILS_MAX`]), with their milestones.
@@ -174,7 +180,7 @@ impl Dashboard {
     async fn treasury(&self, parameters: &BTreeMap<String, String>) -> Result<String, Problem> {
         let insurer = self.insurer(parameters)?;
         let open = self.open_obligations(insurer.as_deref()).await?;
-        let parties: BTreeMap<String, Party> = self.query(Query::Parties(Empty {})).await?;
+        let parties = self.parties().await?;
         let payments = self.payments(insurer.as_deref()).await?;
         let plan_ids: BTreeSet<String> = open.iter().map(|obligation| obligation.plan.clone()).collect();
         let plans = self.plans(plan_ids.into_iter().collect()).await?;
@@ -203,7 +209,7 @@ impl Dashboard {
     async fn monitor(&self) -> Result<String, Problem> {
         let monitor: Monitor = self.query(Query::Monitor(MonitorRequest::default())).await?;
         let fund: FundReport = self.query(Query::Fund(Empty {})).await?;
-        let attestations: BTreeMap<String, (u64, String, u64)> = self.query(Query::Attestations(Empty {})).await?;
+        let attestations: Vec<AttestationRow> = self.query(Query::Attestations(Empty {})).await?;
         let statuses = super::status::statuses(&self.connection).await;
         Ok(pages::regulator(&Regulator { monitor: &monitor, fund: &fund, statuses: &statuses, attestations: &attestations }))
     }
@@ -228,7 +234,7 @@ impl Dashboard {
         let header = Header::new(&message_id, created, field("execution_date"), field("debtor_name"), field("debtor_iban"))
             .map_err(|error| Problem::bad_request(error.to_string()))?;
         let rows = self.open_obligations(Some(&insurer)).await?;
-        let parties: BTreeMap<String, Party> = self.query(Query::Parties(Empty {})).await?;
+        let parties = self.parties().await?;
         let (transfers, _skipped) = sepa::transfers(&rows, &sepa::payees(parties));
         if transfers.is_empty() {
             return Err(Problem {
@@ -294,12 +300,12 @@ impl Dashboard {
         match route {
             Route::ObligationsCsv => {
                 let open = self.open_obligations(insurer.as_deref()).await?;
-                let parties: BTreeMap<String, Party> = self.query(Query::Parties(Empty {})).await?;
+                let parties = self.parties().await?;
                 Ok(download("text/csv; charset=utf-8", &format!("obligations-open-{whose}.csv"), export::obligations_csv(&open, &parties)))
             }
             Route::PaymentsCsv => {
                 let payments = self.payments(insurer.as_deref()).await?;
-                let payments: Vec<&Payment> = payments.iter().collect();
+                let payments: Vec<&PaymentRow> = payments.iter().collect();
                 Ok(download("text/csv; charset=utf-8", &format!("payments-{whose}.csv"), export::payments_csv(&payments)))
             }
             _ => self.sepa(parameters).await,

@@ -1,7 +1,6 @@
 //! `fairshare export obligations|payments --csv` and `fairshare export sepa`: files for an
 //! insurer's finance system and bank.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -9,9 +8,9 @@ use anyhow::{anyhow, bail, Context as _, Result};
 use fairshare_api::v1::{query_request::Query, Empty, ObligationFilter};
 use fairshare_client::exports::{Exported, Exports};
 use fairshare_client::sepa::{self, Header};
-use fairshare_client::views::ObligationRow;
+use fairshare_client::views::{by_id, ObligationRow, PaymentRow};
 use fairshare_client::{export, InputError};
-use fairshare_protocol::state::{Party, Payment};
+use fairshare_protocol::state::Party;
 
 use super::Context;
 
@@ -110,7 +109,7 @@ impl Args {
                     ..ObligationFilter::default()
                 };
                 let obligations: Vec<ObligationRow> = context.query(Query::Obligations(filter)).await?;
-                let parties: BTreeMap<String, Party> = context.query(Query::Parties(Empty {})).await?;
+                let parties = by_id(context.query::<Vec<Party>>(Query::Parties(Empty {})).await?, |party| &party.id);
                 if context.json {
                     let rows = &obligations;
                     return write_out(&output, &format!("{}\n", serde_json::to_string_pretty(&rows)?));
@@ -118,9 +117,9 @@ impl Args {
                 write_out(&output, &export::obligations_csv(&obligations, &parties))
             }
             What::Payments { output } => {
-                let payments: BTreeMap<String, Payment> = context.query(Query::Payments(Empty {})).await?;
-                let payments: Vec<&Payment> =
-                    payments.values().filter(|payment| output.insurer.as_ref().is_none_or(|insurer| &payment.insurer == insurer)).collect();
+                let payments: Vec<PaymentRow> = context.query(Query::Payments(Empty {})).await?;
+                let payments: Vec<&PaymentRow> =
+                    payments.iter().filter(|payment| output.insurer.as_ref().is_none_or(|insurer| &payment.insurer == insurer)).collect();
                 if context.json {
                     return write_out(&output, &format!("{}\n", serde_json::to_string_pretty(&payments)?));
                 }
@@ -150,7 +149,7 @@ impl Args {
                 let rows: Vec<ObligationRow> = context.query(Query::Obligations(filter)).await?;
                 // Exported before and not recorded yet: left out, once and for all.
                 let exports = Exports::new(&context.state_dir().join("exports"));
-                let recorded: BTreeMap<String, Payment> = context.query(Query::Payments(Empty {})).await?;
+                let recorded = by_id(context.query::<Vec<PaymentRow>>(Query::Payments(Empty {})).await?, |payment| &payment.id);
                 let mut pending = Vec::new();
                 for export in exports.pending(&insurer).map_err(input)? {
                     if recorded.contains_key(&fairshare_client::exports::payment_id(&export.message_id)) {
@@ -166,7 +165,7 @@ impl Args {
                     }
                 }
                 let rows = fairshare_client::exports::without_pending(&rows, &pending);
-                let parties: BTreeMap<String, Party> = context.query(Query::Parties(Empty {})).await?;
+                let parties = by_id(context.query::<Vec<Party>>(Query::Parties(Empty {})).await?, |party| &party.id);
                 let payees = sepa::payees(parties);
                 let (transfers, skipped) = sepa::transfers(&rows, &payees);
                 for payee in &skipped {

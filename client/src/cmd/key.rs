@@ -6,7 +6,7 @@ use anyhow::{anyhow, Result};
 use fairshare_api::v1::{query_request::Query, Empty};
 use fairshare_client::action::Action;
 use fairshare_client::table::Table;
-use fairshare_protocol::state::KeyVersion;
+use fairshare_client::views::KeyRow;
 
 use super::{input, Context};
 
@@ -77,23 +77,21 @@ impl Args {
 }
 
 async fn list(context: &Context) -> Result<()> {
-    let keys: BTreeMap<String, BTreeMap<u32, KeyVersion>> = context.query(Query::Keys(Empty {})).await?;
+    let keys: Vec<KeyRow> = context.query(Query::Keys(Empty {})).await?;
     if context.json {
         return context.print_json(&keys);
     }
     let mut table = Table::new(&["group", ">version", "valid from", "in force", "shares", "approved by"]);
-    for (group, versions) in &keys {
-        for version in versions.values() {
-            let shares: Vec<String> = version.shares.iter().map(|(insurer, share)| format!("{insurer}={share}")).collect();
-            table.row(vec![
-                group.clone(),
-                version.version.to_string(),
-                version.valid_from.to_string(),
-                if version.in_force { "yes".into() } else { "no".into() },
-                shares.join(" "),
-                version.approvals.iter().cloned().collect::<Vec<_>>().join(","),
-            ]);
-        }
+    for key in &keys {
+        let shares: Vec<String> = key.shares.iter().map(|(insurer, share)| format!("{insurer}={share}")).collect();
+        table.row(vec![
+            key.group.clone(),
+            key.version.to_string(),
+            key.valid_from.to_string(),
+            if key.in_force { "yes".into() } else { "no".into() },
+            shares.join(" "),
+            key.approvals.join(","),
+        ]);
     }
     print!("{}", table.render());
     Ok(())

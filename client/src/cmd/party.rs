@@ -1,7 +1,5 @@
 //! `fairshare party register|reader|list`: parties that receive money (providers, cashiers, …).
 
-use std::collections::BTreeMap;
-
 use anyhow::Result;
 use fairshare_api::v1::{query_request::Query, Empty};
 use fairshare_client::action::Action;
@@ -76,12 +74,12 @@ impl Args {
                 context.submit(Kind::ReaderRegistered(pb::ReaderRegistered { party, public_key: bytes })).await
             }
             Command::List => {
-                let parties: BTreeMap<String, Party> = context.query(Query::Parties(Empty {})).await?;
+                let parties: Vec<Party> = context.query(Query::Parties(Empty {})).await?;
                 if context.json {
-                    return context.print_json(&parties.values().collect::<Vec<_>>());
+                    return context.print_json(&parties);
                 }
                 let mut table = Table::new(&["party", "kind", "name", "iban", "registered by"]);
-                for party in parties.values() {
+                for party in &parties {
                     table.row(vec![
                         party.id.clone(),
                         party.kind.clone(),

@@ -1,7 +1,5 @@
 //! `fairshare quicktest submit|decide|list`: the quick test before a full plan.
 
-use std::collections::BTreeMap;
-
 use anyhow::Result;
 use fairshare_api::v1::{query_request::Query, Empty};
 use fairshare_client::action::Action;
@@ -75,12 +73,12 @@ impl Args {
                 Action::QuickTestDecide { plan, outcome: if passed { "passed" } else { "failed" }.to_string(), note }
             }
             Command::List => {
-                let tests: BTreeMap<String, QuickTest> = context.query(Query::QuickTests(Empty {})).await?;
+                let tests: Vec<QuickTest> = context.query(Query::QuickTests(Empty {})).await?;
                 if context.json {
-                    return context.print_json(&tests.values().collect::<Vec<_>>());
+                    return context.print_json(&tests);
                 }
                 let mut table = Table::new(&["plan", "status", "coordinating", "second", "region", "theme", ">estimated"]);
-                for test in tests.values() {
+                for test in &tests {
                     table.row(vec![
                         test.plan.clone(),
                         test.status.word().to_string(),

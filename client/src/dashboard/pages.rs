@@ -8,8 +8,8 @@
 use std::collections::BTreeMap;
 
 use fairshare_protocol::query::ObligationRow;
-use fairshare_protocol::query::{FundReport, Monitor, MonitorRow, PlanSummary};
-use fairshare_protocol::state::{AssessmentStatus, MilestoneStatus, Party, Payment, Plan};
+use fairshare_protocol::query::{AttestationRow, FundReport, Monitor, MonitorRow, PaymentRow, PlanSummary};
+use fairshare_protocol::state::{AssessmentStatus, MilestoneStatus, Party, Plan};
 use fairshare_protocol::{Amount, Date};
 
 use super::html::{escape, row, section, table, Cell};
@@ -32,7 +32,7 @@ pub struct Treasury<'a> {
     /// Open obligations (something outstanding).
     pub open: &'a [ObligationRow],
     pub parties: &'a BTreeMap<String, Party>,
-    pub payments: &'a [Payment],
+    pub payments: &'a [PaymentRow],
     /// Each milestone's due date, by (plan, milestone).
     pub due: &'a BTreeMap<(String, String), Date>,
 }
@@ -130,7 +130,7 @@ pub fn treasury(data: &Treasury) -> String {
         "Payments and reversals",
         "Paid by value date; a reversed record stays, marked, and its amount is outstanding again.",
     ));
-    let paid: Amount = data.payments.iter().filter(|payment| payment.reversed.is_none()).map(Payment::total).sum();
+    let paid: Amount = data.payments.iter().filter(|payment| payment.reversed.is_none()).map(|payment| payment.total).sum();
     out.push_str(&format!("<p>Paid (not reversed): <strong data-id=\"paid-total\">{paid}</strong> EUR.</p>"));
     let rows: Vec<Vec<Cell>> = data
         .payments
@@ -142,12 +142,12 @@ pub fn treasury(data: &Treasury) -> String {
                 Cell::new(payment.value_date),
                 Cell::new(&payment.bank_reference),
                 Cell::new(payment.settlements.len()),
-                Cell::with_id(payment.total(), format!("payment:{}", payment.id)),
+                Cell::with_id(payment.total, format!("payment:{}", payment.id)),
                 Cell::new(
                     payment
                         .reversed
                         .as_ref()
-                        .map(|reversal| format!("reversed (leaf {}): {}", reversal.at, reversal.reason))
+                        .map(|reversal| format!("reversed (leaf {}): {}", reversal.leaf, reversal.reason))
                         .unwrap_or_default(),
                 )
                 .late(payment.reversed.is_some()),
@@ -310,7 +310,7 @@ pub struct Regulator<'a> {
     pub fund: &'a FundReport,
     pub statuses: &'a [NodeStatus],
     /// Regulator → (checkpoint size it verified, root hex, leaf index of the attestation).
-    pub attestations: &'a BTreeMap<String, (u64, String, u64)>,
+    pub attestations: &'a [AttestationRow],
 }
 
 fn column_series() -> [Series; 4] {
@@ -460,7 +460,7 @@ fn fund(fund: &FundReport) -> String {
     out
 }
 
-fn verification(statuses: &[NodeStatus], attestations: &BTreeMap<String, (u64, String, u64)>) -> String {
+fn verification(statuses: &[NodeStatus], attestations: &[AttestationRow]) -> String {
     let mut out = section(
         "Verification",
         "Each node's own status: its log size, the newest checkpoint certified by more than two thirds of the nodes, evidence it holds, and how far it is behind the largest log.",
@@ -523,8 +523,13 @@ fn verification(statuses: &[NodeStatus], attestations: &BTreeMap<String, (u64, S
     ));
     let rows: Vec<Vec<Cell>> = attestations
         .iter()
-        .map(|(regulator, (size, root, leaf))| {
-            vec![Cell::new(regulator), Cell::with_id(size, format!("attestation:{regulator}")), Cell::new(short(root)), Cell::new(leaf)]
+        .map(|attestation| {
+            vec![
+                Cell::new(&attestation.regulator),
+                Cell::with_id(attestation.size, format!("attestation:{}", attestation.regulator)),
+                Cell::new(short(&attestation.root)),
+                Cell::new(attestation.leaf),
+            ]
         })
         .collect();
     out.push_str(&table("attestations", &["regulator", ">verified size", "root", ">leaf"], &rows));
@@ -571,7 +576,7 @@ mod tests {
             queue: vec![],
             intake_closed: None,
         };
-        let html = regulator(&Regulator { monitor: &monitor, fund: &fund, statuses: &[], attestations: &BTreeMap::new() });
+        let html = regulator(&Regulator { monitor: &monitor, fund: &fund, statuses: &[], attestations: &[] });
         assert!(html.contains("data-id=\"sector:m&lt;s&gt;z:committed\">200.00</td>"), "{html}");
         assert!(html.contains("data-id=\"sector:m&lt;s&gt;z:earmark_use_percent\">25.00</td>"));
         assert!(html.contains("data-id=\"fund:free\">4800.00</td>"));
