@@ -154,6 +154,12 @@ fn devnet_demo_obligations_follow_the_rules_and_every_node_agrees() {
         assert_eq!(curl_grpc_with(dir, url, &method, false, &list_services), "16", "reflection {version} without a certificate");
     }
 
+    // Every query's JSON as a gRPC client gets it is what the CLI prints with --json.
+    the_cli_prints_the_nodes_json(&config);
+
+    // The README's walk through every role after the demo works, line by line.
+    readme_after_the_demo(&config);
+
     // A one-sided cancellation changes nothing yet: it says it awaits the other assessor,
     // and so do the plan list and the plan page.
     let plan = plans.iter().find(|plan| plan.status == "approved").expect("an approved demo plan");
@@ -186,6 +192,113 @@ fn devnet_demo_obligations_follow_the_rules_and_every_node_agrees() {
 
     let status = devnet.stop().expect("the devnet stops within its deadline on SIGTERM");
     assert!(status.success(), "devnet exit: {status}; {}", devnet.stderr_text());
+}
+
+/// `Query` answers the JSON the CLI documents: for every query, the node's document (asked
+/// as zk over gRPC, as any client would) equals what `fairshare --json` prints for it.
+fn the_cli_prints_the_nodes_json(config: &Path) {
+    use fairshare_api::v1::query_request::Query;
+    use fairshare_api::v1::{Empty, MonitorRequest, ObligationFilter};
+    let plan = "rav-nw-acute".to_string();
+    let cases: Vec<(Vec<&str>, Query)> = vec![
+        (vec!["party", "list"], Query::Parties(Empty {})),
+        (vec!["key", "list"], Query::Keys(Empty {})),
+        (vec!["quicktest", "list"], Query::QuickTests(Empty {})),
+        (vec!["export", "payments"], Query::Payments(Empty {})),
+        (vec!["plans"], Query::Plans(Empty {})),
+        (vec!["plan", "show", &plan], Query::Plan(plan.clone())),
+        (vec!["obligations"], Query::Obligations(ObligationFilter::default())),
+        (vec!["report", "monitor"], Query::Monitor(MonitorRequest::default())),
+        (vec!["report", "fund"], Query::Fund(Empty {})),
+        (vec!["report", "spend"], Query::Spend(Empty {})),
+    ];
+    for (args, request) in cases {
+        let node = common::node_query(config, "zk", request);
+        let cli: serde_json::Value = query(config, &[&["--as", "zk"][..], &args].concat());
+        assert_eq!(cli, node, "fairshare {} --json differs from the node's Query answer", args.join(" "));
+        if ["party", "key", "quicktest", "export"].contains(&args[0]) {
+            let records = node.as_array().unwrap_or_else(|| panic!("{args:?}: a list query answers an array, not {node}"));
+            assert!(!records.is_empty(), "{args:?}: the demo fills it");
+        }
+    }
+    // `balances --json` is the two balance queries side by side.
+    let cli: serde_json::Value = query(config, &["--as", "zk", "balances"]);
+    assert_eq!(cli["insurers"], common::node_query(config, "zk", Query::InsurerBalances(Empty {})));
+    assert_eq!(cli["parties"], common::node_query(config, "zk", Query::PartyBalances(Empty {})));
+    // Records name their own ids and the transaction behind them.
+    let payments = common::node_query(config, "zk", Query::Payments(Empty {}));
+    let first = &payments[0];
+    assert!(first["id"].is_string() && first["settlements"][0]["obligation"].is_string(), "{first}");
+    assert_eq!(first["transaction_id"].as_str().map(str::len), Some(64), "{first}");
+}
+
+/// Runs, in order, every `fairshare …` line of the README's "After the demo" block (each as
+/// the built binary with the devnet's client config, in a scratch directory where `config/`
+/// is the repository's), and checks what they did.
+fn readme_after_the_demo(config: &Path) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("the README");
+    let section = readme.split("## After the demo").nth(1).expect("the README has a section 'After the demo'");
+    let section = section.split("\n## ").next().unwrap_or_default();
+    let lines: Vec<&str> = section.lines().filter_map(|line| line.strip_prefix("    fairshare ")).collect();
+    assert!(lines.len() >= 15, "the README's block has the walk-through: {lines:?}");
+    let scratch = tempfile::tempdir().expect("a scratch dir");
+    std::os::unix::fs::symlink(root.join("config"), scratch.path().join("config")).expect("config/ in the scratch dir");
+    let mut said = BTreeMap::new();
+    for line in &lines {
+        let args = words(line);
+        let output = std::process::Command::new(common::binary())
+            .current_dir(scratch.path())
+            .arg("--config")
+            .arg(config)
+            .args(&args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run fairshare");
+        let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        assert!(output.status.success(), "README line 'fairshare {line}' failed ({}):\n{text}", output.status);
+        said.insert(args.join(" "), text);
+    }
+    let said_by = |start: &str| said.iter().find(|(args, _)| args.starts_with(start)).map(|(_, text)| text.clone()).unwrap_or_default();
+    assert!(said_by("plans").contains("ouderenzorg-haarlem"), "{}", said_by("plans"));
+    let plans: Vec<PlanSummary> = query(config, &["plans"]);
+    let tried = plans.iter().find(|plan| plan.id == "ouderenzorg-haarlem").expect("the README's plan is on the ledger");
+    assert_eq!((tried.status.as_str(), tried.funding.as_str()), ("approved", "funded"), "{tried:?}");
+    // The second file pays the new plan's obligations and leaves out what the first pays.
+    assert!(said_by("--as zk export sepa --insurer zk --execution-date 2026-12-16").contains("left out:"), "{said:?}");
+    let second = std::fs::read_to_string(scratch.path().join("zk-try-002.xml")).expect("the second file");
+    assert!(second.contains("ouderenzorg-haarlem/wijkteam-gestart"), "the new obligations are in the second file");
+    let first = std::fs::read_to_string(scratch.path().join("zk-try-001.xml")).expect("the first file");
+    assert!(!first.contains("ouderenzorg-haarlem"), "the first file was made before the plan existed");
+    // The first file is recorded: what it paid is paid.
+    let obligations: Vec<ObligationRow> = query(config, &["obligations", "--insurer", "zk"]);
+    let paid_by_first: Vec<&ObligationRow> =
+        obligations.iter().filter(|obligation| obligation.payments.iter().any(|payment| payment == "zk-try-001")).collect();
+    assert!(!paid_by_first.is_empty(), "pay --from-sepa recorded zk-try-001");
+    let checked = said_by("--as nza audit prove --check");
+    assert!(checked.contains("VALID inclusion proof") && !checked.contains("INVALID"), "{checked}");
+}
+
+/// A README line's words: split at spaces, "double quotes" kept together, a trailing
+/// `# comment` dropped.
+fn words(line: &str) -> Vec<String> {
+    let line = line.split("  #").next().unwrap_or(line);
+    let (mut words, mut word, mut quoted) = (Vec::new(), String::new(), false);
+    for character in line.chars() {
+        match character {
+            '"' => quoted = !quoted,
+            ' ' if !quoted => {
+                if !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+            }
+            _ => word.push(character),
+        }
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    words
 }
 
 /// Runs the CLI with the devnet's client config; stdout and stderr together, and panics

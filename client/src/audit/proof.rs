@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use fairshare_api::v1::AuditBlock;
+use fairshare_api::v1::{AuditBlock, InclusionProofResponse};
 use fairshare_protocol::envelope::{envelope_leaf_hash, open, transaction_id};
 use fairshare_protocol::genesis::Role;
 use fairshare_protocol::ledger;
@@ -295,7 +295,7 @@ pub async fn prove_inclusion(connection: &Connection, target: &str) -> Result<In
     let mut node = Node::first(connection).await?;
     let canonical = node.genesis().await?;
     let (genesis, genesis_hex, genesis_hash) = genesis_fields(&canonical)?;
-    let response = node.inclusion_proof(target, 0).await?;
+    let response = certified_inclusion(&mut node, target).await?;
     // A node from before prefixes were resolved answers without the id: it was given one.
     let transaction = if response.transaction_id.is_empty() { target.to_lowercase() } else { response.transaction_id.to_lowercase() };
     let mut statements = Statements::new();
@@ -327,6 +327,36 @@ pub async fn prove_inclusion(connection: &Connection, target: &str) -> Result<In
         proof: response.proof.iter().map(hex::encode).collect(),
         checkpoint,
     })
+}
+
+/// A just-recorded entry is certified within a second or so (an idle ledger signs its
+/// last block end): how long `audit prove` waits for a certified checkpoint that covers it.
+const CERTIFIED_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+const CERTIFIED_POLL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// The node's inclusion proof of `target` within its newest certified checkpoint, waiting
+/// (up to [`CERTIFIED_WAIT`]) while the entry is newer than that checkpoint.
+async fn certified_inclusion(node: &mut Node, target: &str) -> Result<InclusionProofResponse, ProofError> {
+    let deadline = tokio::time::Instant::now() + CERTIFIED_WAIT;
+    loop {
+        match node.inclusion_proof(target, 0).await {
+            Err(crate::connection::ClientError::Rpc { code: tonic::Code::FailedPrecondition, message, .. })
+                if tokio::time::Instant::now() < deadline
+                    && (message.contains("wait for a later checkpoint") || message.contains("no checkpoint is certified yet")) =>
+            {
+                tokio::time::sleep(CERTIFIED_POLL).await;
+            }
+            Err(crate::connection::ClientError::Rpc { node, code: tonic::Code::FailedPrecondition, message })
+                if message.contains("wait for a later checkpoint") =>
+            {
+                return Err(ProofError::Unprovable(format!(
+                    "{node} answered: {message} (waited {} s: is a quorum of nodes up? 'fairshare status' shows each node's certified size)",
+                    CERTIFIED_WAIT.as_secs()
+                )));
+            }
+            answer => return Ok(answer?),
+        }
+    }
 }
 
 /// What `audit prove` was given, as the node's `InclusionProof` request names it: hex (a

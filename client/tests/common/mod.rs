@@ -175,3 +175,22 @@ pub fn wait_until_certified(cluster: &fairshare_tests::Cluster, among: &[&str], 
         done.then(|| first.clone())
     })
 }
+
+/// The node's own answer to `query`, asked as `identity` of the client config over mutual
+/// TLS as the CLI asks (through the client library's `Connection`): its JSON document.
+pub fn node_query(config: &Path, identity: &str, query: fairshare_api::v1::query_request::Query) -> serde_json::Value {
+    use fairshare_api::tls::{node_trust, Identity};
+    use fairshare_api::Transport;
+    let client = fairshare_client::config::ClientConfig::load(config).expect("the client config");
+    let (_, key_path) = client.identity(Some(identity)).expect("an identity of the client config");
+    let key = fairshare_client::keyfile::read(&key_path).expect("its key file");
+    let genesis_path = client.genesis_path().expect("the client config names its genesis");
+    let genesis_text = std::fs::read_to_string(&genesis_path).expect("the genesis file");
+    let genesis =
+        toml::from_str::<fairshare_protocol::genesis::GenesisFile>(&genesis_text).expect("genesis TOML").build().expect("a valid genesis");
+    let transport = Transport::tls(&Identity::new(&key).expect("a TLS identity"), node_trust(&genesis)).expect("a TLS transport");
+    let connection = fairshare_client::connection::Connection::new(client.file.nodes.clone(), transport);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+    let (_, response) = runtime.block_on(connection.query(query, 0)).expect("the node answers the query");
+    serde_json::from_str(&response.json).expect("the node answers JSON")
+}
