@@ -376,6 +376,11 @@ impl Args {
             None
         };
         println!("try: fairshare --config {} status    (Ctrl-C stops the devnet)", client_config.display());
+        if demo.is_some() {
+            println!(
+                "then: every role goes on from the demo (intake is open): README.md, 'After the demo'; or 'fairshare --as zk dashboard'"
+            );
+        }
 
         loop {
             tokio::select! {
