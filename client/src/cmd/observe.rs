@@ -265,14 +265,27 @@ async fn follow(
     }
 }
 
-/// A minimal HTTP/1.1 responder: GET /status (JSON) and GET /metrics (Prometheus text).
+/// Status connections served at once; more are closed at once (a scraper opens one).
+const STATUS_CONNECTIONS_MAX: usize = 32;
+/// Reading the request and writing the answer each get this long.
+const STATUS_IO_DEADLINE: Duration = Duration::from_secs(5);
+
+/// A minimal HTTP/1.1 responder: GET /status (JSON) and GET /metrics (Prometheus text). At
+/// most [`STATUS_CONNECTIONS_MAX`] connections at once, each read and write within
+/// [`STATUS_IO_DEADLINE`]; a failed accept (out of file descriptors) pauses before the next.
 async fn serve(listener: tokio::net::TcpListener, shared: Arc<Mutex<(ObserverStatus, String)>>) {
+    let permits = Arc::new(tokio::sync::Semaphore::new(STATUS_CONNECTIONS_MAX));
     loop {
-        let Ok((mut socket, _)) = listener.accept().await else { continue };
+        let Ok((mut socket, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else { continue };
         let shared = shared.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             let mut request = [0u8; 1024];
-            let read = tokio::time::timeout(Duration::from_secs(5), socket.read(&mut request)).await;
+            let read = tokio::time::timeout(STATUS_IO_DEADLINE, socket.read(&mut request)).await;
             let Ok(Ok(length)) = read else { return };
             let line = String::from_utf8_lossy(&request[..length]);
             let path = line.split_whitespace().nth(1).unwrap_or("");
@@ -286,7 +299,7 @@ async fn serve(listener: tokio::net::TcpListener, shared: Arc<Mutex<(ObserverSta
             };
             let response =
                 format!("HTTP/1.1 {status}\r\ncontent-type: {kind}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
-            let _ = socket.write_all(response.as_bytes()).await;
+            let _ = tokio::time::timeout(STATUS_IO_DEADLINE, socket.write_all(response.as_bytes())).await;
         });
     }
 }
