@@ -155,9 +155,21 @@ impl Dashboard {
         self.query(Query::Obligations(filter)).await
     }
 
+    /// The payment records (of `insurer`, or all). The one place this file asks `Payments`.
     async fn payments(&self, insurer: Option<&str>) -> Result<Vec<Payment>, Problem> {
         let payments: BTreeMap<String, Payment> = self.query(Query::Payments(Empty {})).await?;
         Ok(payments.into_values().filter(|payment| insurer.is_none_or(|insurer| payment.insurer == insurer)).collect())
+    }
+
+    /// The party register by id. The one place this file asks `Parties`.
+    async fn parties(&self) -> Result<BTreeMap<String, Party>, Problem> {
+        self.query(Query::Parties(Empty {})).await
+    }
+
+    /// Regulator → (checkpoint size it verified, root hex, leaf index of the attestation).
+    /// The one place this file asks `Attestations`.
+    async fn attestations(&self) -> Result<BTreeMap<String, (u64, String, u64)>, Problem> {
+        self.query(Query::Attestations(Empty {})).await
     }
 
     /// The plans named (at most [`PLAN_DETAILS_MAX`]), with their milestones.
@@ -174,7 +186,7 @@ impl Dashboard {
     async fn treasury(&self, parameters: &BTreeMap<String, String>) -> Result<String, Problem> {
         let insurer = self.insurer(parameters)?;
         let open = self.open_obligations(insurer.as_deref()).await?;
-        let parties: BTreeMap<String, Party> = self.query(Query::Parties(Empty {})).await?;
+        let parties = self.parties().await?;
         let payments = self.payments(insurer.as_deref()).await?;
         let plan_ids: BTreeSet<String> = open.iter().map(|obligation| obligation.plan.clone()).collect();
         let plans = self.plans(plan_ids.into_iter().collect()).await?;
@@ -203,7 +215,7 @@ impl Dashboard {
     async fn monitor(&self) -> Result<String, Problem> {
         let monitor: Monitor = self.query(Query::Monitor(MonitorRequest::default())).await?;
         let fund: FundReport = self.query(Query::Fund(Empty {})).await?;
-        let attestations: BTreeMap<String, (u64, String, u64)> = self.query(Query::Attestations(Empty {})).await?;
+        let attestations = self.attestations().await?;
         let statuses = super::status::statuses(&self.connection).await;
         Ok(pages::regulator(&Regulator { monitor: &monitor, fund: &fund, statuses: &statuses, attestations: &attestations }))
     }
@@ -228,7 +240,7 @@ impl Dashboard {
         let header = Header::new(&message_id, created, field("execution_date"), field("debtor_name"), field("debtor_iban"))
             .map_err(|error| Problem::bad_request(error.to_string()))?;
         let rows = self.open_obligations(Some(&insurer)).await?;
-        let parties: BTreeMap<String, Party> = self.query(Query::Parties(Empty {})).await?;
+        let parties = self.parties().await?;
         let (transfers, _skipped) = sepa::transfers(&rows, &sepa::payees(parties));
         if transfers.is_empty() {
             return Err(Problem {
@@ -294,7 +306,7 @@ impl Dashboard {
         match route {
             Route::ObligationsCsv => {
                 let open = self.open_obligations(insurer.as_deref()).await?;
-                let parties: BTreeMap<String, Party> = self.query(Query::Parties(Empty {})).await?;
+                let parties = self.parties().await?;
                 Ok(download("text/csv; charset=utf-8", &format!("obligations-open-{whose}.csv"), export::obligations_csv(&open, &parties)))
             }
             Route::PaymentsCsv => {
