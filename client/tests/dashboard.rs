@@ -6,9 +6,11 @@
 //! older than `/size` fetches itself again and swaps its `<main>` (the live update).
 //! The treasury's payment form (issue 16) makes the file `export sepa` makes and remembers
 //! it as pending; a POST from another origin, also one a real browser sends, is refused.
+//! A dashboard refuses a non-loopback `--listen` without `--allow-remote`.
 //!
 //! One devnet serves every check, so the file holds one test for it (the tests of a file
-//! run in parallel threads, each would start its own devnet).
+//! run in parallel threads, each would start its own devnet); the refusal of a
+//! non-loopback address needs no devnet and is a test of its own.
 //!
 //! Artefacts: a screenshot of each page (1280×1600) is kept in
 //! `target/test-artefacts/dashboard-{treasury,plans,monitor}.png`.
@@ -344,8 +346,9 @@ fn each_page_shows_in_a_browser_the_figures_of_the_cli_queries() {
     server.join().expect("the stale page server");
     assert_eq!(figure(&dom, "live"), "fresh", "the page updated itself when the log grew");
 
-    // Last, as it adds to the log: the treasury's payment form.
+    // Last, as they add to the log: the treasury's payment form, and --allow-remote.
     check_the_payment_form(config, &zk, &dump, profile.path());
+    check_allow_remote(config);
     eprintln!("dashboard browser test took {:?}; screenshots in {}", started.elapsed(), artefacts.display());
 }
 
@@ -445,4 +448,51 @@ fn check_the_payment_form(config: &Path, zk: &Dashboard, dump: &dyn Fn(&str) -> 
         (status == 200 && !body.contains(&format!("data-id=\"pending:{message_id}\""))).then_some(())
     });
     assert_eq!(remembered(), 1, "showing a page changes nothing; the next export forgets the record");
+}
+
+/// With --allow-remote a dashboard serves on a non-loopback address, and says on stderr
+/// what that shares.
+fn check_allow_remote(config: &Path) {
+    let mut child = Command::new(binary())
+        .arg("--config")
+        .arg(config)
+        .args(["--as", "zk", "dashboard", "--listen", "0.0.0.0:0", "--allow-remote"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start fairshare dashboard");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        let line = BufReader::new(stdout).lines().next();
+        let _ = sender.send(line);
+    });
+    let started = receiver.recv_timeout(START_DEADLINE);
+    let _ = child.kill();
+    let output = child.wait_with_output().expect("the dashboard's stderr");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(matches!(&started, Ok(Some(Ok(line))) if line.contains("http://0.0.0.0:")), "it serves: {started:?} {stderr}");
+    assert!(stderr.contains("warning: serving on 0.0.0.0:") && stderr.contains("pain.001"), "{stderr}");
+}
+
+#[test]
+fn a_dashboard_on_a_non_loopback_address_is_refused_without_allow_remote() {
+    // No devnet: the address is refused before the client config is read or a node asked.
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let mut child = Command::new(binary())
+        .arg("--config")
+        .arg(dir.path().join("client.toml"))
+        .args(["--as", "zk", "dashboard", "--listen", "0.0.0.0:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start fairshare dashboard");
+    let status = wait_until("the dashboard to exit", START_DEADLINE, || child.try_wait().expect("wait for the dashboard"));
+    let output = child.wait_with_output().expect("its output");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!status.success(), "it must not start: {stderr}");
+    assert!(stderr.contains("refusing to serve on 0.0.0.0:0") && stderr.contains("--allow-remote"), "{stderr}");
+    assert!(output.stdout.is_empty(), "it never said it serves: {}", String::from_utf8_lossy(&output.stdout));
 }

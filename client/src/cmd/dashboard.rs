@@ -12,6 +12,7 @@
 //! remembers it as pending: it is refused from any other origin than the dashboard's own
 //! (`fairshare_client::dashboard::check_same_origin`), its body is read up to
 //! [`QUERY_BYTES_MAX`] within [`BODY_READ_DEADLINE`], and one file is made at a time.
+//! The dashboard has no login, so it serves on loopback unless `--allow-remote` says otherwise.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
@@ -20,7 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context as _, Result};
+use anyhow::{bail, Context as _, Result};
 use fairshare_api::v1::{query_request::Query, Empty, MonitorRequest, ObligationFilter};
 use fairshare_client::config::Treasury as TreasuryConfig;
 use fairshare_client::connection::{ClientError, Connection};
@@ -60,17 +61,23 @@ const BODY_READ_DEADLINE: Duration = Duration::from_secs(10);
 #[derive(clap::Args)]
 #[command(after_help = "Examples:\n  \
     fairshare --as zk dashboard                          # http://127.0.0.1:8470/treasury\n  \
-    fairshare --as nza dashboard --listen 127.0.0.1:9000 # then open http://127.0.0.1:9000/monitor\n\n\
+    fairshare --as nza dashboard --listen 127.0.0.1:9000 # then open http://127.0.0.1:9000/monitor\n  \
+    fairshare --as zk dashboard --listen 10.0.0.5:8470 --allow-remote  # no login: the network reads zk's view\n\n\
     Pages: /treasury (what we owe whom, payments, CSV downloads, a form that makes a pain.001\n\
     file as 'export sepa' does, and the files exported but not recorded yet), /plans (status,\n\
     what awaits whom, due and overdue milestones), /monitor (the monitor as charts, the fund,\n\
     verification). The pages ask the nodes as the --as identity, so they show what it may read,\n\
-    and update themselves when the log grows. Listen on loopback only unless you mean to share\n\
-    what your identity may read, and the pain.001 form, with everyone who can reach the address.")]
+    and update themselves when the log grows. There is no login: the dashboard serves on a\n\
+    loopback address only, unless --allow-remote says you mean to share it.")]
 pub struct Args {
-    /// The address to serve on.
+    /// The address to serve on (a loopback address, unless --allow-remote).
     #[arg(long, value_name = "ADDRESS:PORT", default_value = "127.0.0.1:8470")]
     listen: SocketAddr,
+    /// Serve on a --listen address that is not loopback. There is no login: whoever reaches
+    /// the address reads what the --as identity may read, and can make pain.001 exports
+    /// (remembered as pending by this client).
+    #[arg(long)]
+    allow_remote: bool,
 }
 
 /// What every request needs: the connection (as the identity), who that is, and the
@@ -471,6 +478,18 @@ async fn read_form(body: Incoming) -> Result<String, Problem> {
 
 impl Args {
     pub async fn run(self, context: &Context) -> Result<()> {
+        if !self.listen.ip().is_loopback() && !self.allow_remote {
+            bail!(
+                "refusing to serve on {}: it is not a loopback address, and the dashboard has no login, so whoever reaches it \
+                 would read what {} may read and could make pain.001 exports; listen on 127.0.0.1 (the default), \
+                 or pass --allow-remote if that is what you mean",
+                self.listen,
+                context
+                    .identity
+                    .as_deref()
+                    .map_or("the signing identity".to_string(), |id| format!("'{}'", fairshare_protocol::ids::echo(id)))
+            );
+        }
         let connection = context.connection()?;
         let who = match (&context.identity, &context.key) {
             (Some(id), Some(_)) => id.clone(),
@@ -495,7 +514,7 @@ impl Args {
         });
         if !listen.ip().is_loopback() {
             eprintln!(
-                "warning: serving on {listen}, not loopback: whoever reaches it reads what '{}' may read and can make pain.001 exports",
+                "warning: serving on {listen}, not loopback (--allow-remote): whoever reaches it reads what '{}' may read and can make pain.001 exports",
                 dashboard.who
             );
         }

@@ -74,7 +74,7 @@ impl Route {
 
 /// The origins the dashboard's own pages have, given the address it listens on and the
 /// request's `Host`: `http://ADDRESS`, and `http://localhost:PORT` on loopback. On an
-/// unspecified address (`0.0.0.0`, `::`) the dashboard cannot
+/// unspecified address (`0.0.0.0`, `::`, only with `--allow-remote`) the dashboard cannot
 /// know by which address it is reached; it takes the request's `Host` when that is an IP
 /// address with the port it listens on, never a name: with DNS rebinding another site can
 /// make a name of its own point here, and its pages would then pass as ours.
