@@ -10,7 +10,7 @@
 //! ledger settles it: an export whose payment id is a payment record on the ledger is recorded,
 //! and its file is removed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use fairshare_protocol::Amount;
@@ -32,6 +32,12 @@ pub struct Exported {
 impl Exported {
     pub fn total(&self) -> Amount {
         self.settlements.values().copied().sum()
+    }
+
+    /// Whether the ledger records this file: its [`payment_id`] is among the ledger's
+    /// payment record ids (reversed or not). Such an export is pending no more.
+    pub fn is_recorded(&self, payment_ids: &BTreeSet<String>) -> bool {
+        payment_ids.contains(&payment_id(&self.message_id))
     }
 }
 

@@ -13,7 +13,7 @@ use fairshare_client::views::ObligationRow;
 use fairshare_protocol::Amount;
 
 mod common;
-use common::{binary, query, Devnet};
+use common::{binary, query, texts, Devnet};
 
 const INSTALL: &str = "run scripts/install-test-tools.sh (it installs xmllint from libxml2-utils and the Python package sepaxml)";
 
@@ -52,24 +52,6 @@ fn validate(schema: &Path, file: &Path) {
         schema.display(),
         String::from_utf8_lossy(&output.stderr)
     );
-}
-
-/// The text of every `<tag>…</tag>` (tags without attributes or with them), in order.
-fn texts(xml: &str, tag: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    let mut rest = xml;
-    while let Some(start) = rest.find(&format!("<{tag}")) {
-        let after = &rest[start + tag.len() + 1..];
-        if !after.starts_with('>') && !after.starts_with(' ') {
-            rest = after;
-            continue;
-        }
-        let open_end = after.find('>').expect("a closed tag") + 1;
-        let close = after.find(&format!("</{tag}>")).expect("a closing tag");
-        found.push(after[open_end..close].to_string());
-        rest = &after[close..];
-    }
-    found
 }
 
 #[test]

@@ -6,6 +6,13 @@
 //! connections at once (more are closed at once), headers within [`HEADER_READ_DEADLINE`],
 //! a connection lives at most [`CONNECTION_DEADLINE`]. Every request path answers: a page,
 //! a download, or an error page with a status code; nothing on a request path panics.
+//!
+//! Pages and downloads are GETs and change nothing. The payment form's POST makes a pain.001
+//! file through `export sepa`'s own function ([`super::export::payment_file`]), which
+//! remembers it as pending: it is refused from any other origin than the dashboard's own
+//! (`fairshare_client::dashboard::check_same_origin`), its body is read up to
+//! [`QUERY_BYTES_MAX`] within [`BODY_READ_DEADLINE`], and one file is made at a time.
+//! The dashboard has no login, so it serves on loopback unless `--allow-remote` says otherwise.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
@@ -14,25 +21,29 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context as _, Result};
+use anyhow::{bail, Context as _, Result};
 use fairshare_api::v1::{query_request::Query, Empty, MonitorRequest, ObligationFilter};
+use fairshare_client::config::Treasury as TreasuryConfig;
 use fairshare_client::connection::{ClientError, Connection};
 use fairshare_client::dashboard::html;
 use fairshare_client::dashboard::pages::{self, Plans, Regulator, Treasury};
-use fairshare_client::dashboard::{query_string, Route};
+use fairshare_client::dashboard::{check_same_origin, own_origins, query_string, Route, QUERY_BYTES_MAX};
 use fairshare_client::export;
-use fairshare_client::sepa::{self, Header};
-use fairshare_client::views::{AttestationRow, FundReport, Monitor, ObligationRow, PaymentRow, PlanSummary};
+use fairshare_client::exports::{Exported, Exports};
+use fairshare_client::sepa;
+use fairshare_client::views::{by_id, AttestationRow, FundReport, Monitor, ObligationRow, PaymentRow, PlanSummary};
 use fairshare_protocol::state::{Party, Plan};
 use fairshare_protocol::Date;
-use http_body_util::Full;
+use http_body_util::{BodyExt as _, Full, LengthLimitError, Limited};
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE, LOCATION};
-use hyper::{Method, Request, Response, StatusCode, Uri};
+use hyper::header::{ALLOW, CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE, HOST, LOCATION, ORIGIN};
+use hyper::http::request::Parts;
+use hyper::{Request, Response, StatusCode, Uri};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use serde::de::DeserializeOwned;
-use tokio::sync::Semaphore;
+use tokio::sync::{Mutex, Semaphore};
 
+use super::export::{self as export_command, LedgerReads, PaymentFileRequest, Refused};
 use super::Context;
 
 /// Open connections at once; a browser opens a handful.
@@ -43,37 +54,67 @@ const CONNECTION_DEADLINE: Duration = Duration::from_secs(120);
 const PLAN_DETAILS_MAX: usize = 500;
 /// After a failed accept (out of file descriptors), wait this long before the next.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+/// The payment form's body (a few short fields) arrives within this, or the POST is refused.
+const BODY_READ_DEADLINE: Duration = Duration::from_secs(10);
 
 /// Serve web pages: treasury, plans, and the regulator's monitor with charts.
 #[derive(clap::Args)]
 #[command(after_help = "Examples:\n  \
     fairshare --as zk dashboard                          # http://127.0.0.1:8470/treasury\n  \
-    fairshare --as nza dashboard --listen 127.0.0.1:9000 # then open http://127.0.0.1:9000/monitor\n\n\
-    Pages: /treasury (what we owe whom, payments, CSV and pain.001 downloads), /plans (status,\n\
+    fairshare --as nza dashboard --listen 127.0.0.1:9000 # then open http://127.0.0.1:9000/monitor\n  \
+    fairshare --as zk dashboard --listen 10.0.0.5:8470 --allow-remote  # no login: the network reads zk's view\n\n\
+    Pages: /treasury (what we owe whom, payments, CSV downloads, a form that makes a pain.001\n\
+    file as 'export sepa' does, and the files exported but not recorded yet), /plans (status,\n\
     what awaits whom, due and overdue milestones), /monitor (the monitor as charts, the fund,\n\
     verification). The pages ask the nodes as the --as identity, so they show what it may read,\n\
-    and update themselves when the log grows. Listen on loopback only unless you mean to share\n\
-    what your identity may read with everyone who can reach the address.")]
+    and update themselves when the log grows. There is no login: the dashboard serves on a\n\
+    loopback address only, unless --allow-remote says you mean to share it.")]
 pub struct Args {
-    /// The address to serve on.
+    /// The address to serve on (a loopback address, unless --allow-remote).
     #[arg(long, value_name = "ADDRESS:PORT", default_value = "127.0.0.1:8470")]
     listen: SocketAddr,
+    /// Serve on a --listen address that is not loopback. There is no login: whoever reaches
+    /// the address reads what the --as identity may read, and can make pain.001 exports
+    /// (remembered as pending by this client).
+    #[arg(long)]
+    allow_remote: bool,
 }
 
 /// What every request needs: the connection (as the identity), who that is, and the
-/// largest log size any page showed (later pages never show an older state).
+/// largest log size any page showed (later pages never show an older state); for the
+/// payment form, where this client keeps its exports and the debtor account of `[treasury]`.
 struct Dashboard {
     connection: Connection,
     who: String,
     insurers: Vec<String>,
     seen: AtomicU64,
+    /// The address served on: the origin a POST must come from.
+    listen: SocketAddr,
+    exports: Exports,
+    /// `exports/` beside the client config, as the treasury page names it.
+    exports_dir: String,
+    treasury: Option<TreasuryConfig>,
+    /// Held while a payment file is made: two submissions at once would otherwise both
+    /// read the same obligations as not yet exported, and pay them twice.
+    exporting: Mutex<()>,
 }
 
 /// A page that could not be made: the HTTP status and what to say.
+#[derive(Debug)]
 struct Problem {
     status: StatusCode,
     message: String,
 }
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(&self.message)
+    }
+}
+
+/// So a problem can pass through `export sepa`'s function ([`LedgerReads`]) and come out
+/// with its status.
+impl std::error::Error for Problem {}
 
 impl Problem {
     fn bad_request(message: impl Into<String>) -> Problem {
@@ -83,6 +124,13 @@ impl Problem {
 
 impl From<anyhow::Error> for Problem {
     fn from(error: anyhow::Error) -> Problem {
+        let error = match error.downcast::<Problem>() {
+            Ok(problem) => return problem,
+            Err(error) => error,
+        };
+        if error.downcast_ref::<Refused>().is_some() {
+            return Problem::bad_request(format!("{error:#}"));
+        }
         let status = match error.downcast_ref::<ClientError>() {
             Some(ClientError::Rpc { code: tonic::Code::PermissionDenied, .. }) => StatusCode::FORBIDDEN,
             Some(ClientError::Rpc { code: tonic::Code::InvalidArgument, .. }) => StatusCode::BAD_REQUEST,
@@ -155,15 +203,20 @@ impl Dashboard {
         self.query(Query::Obligations(filter)).await
     }
 
+    /// The payment records (of `insurer`, or all). The one place this file asks `Payments`.
     async fn payments(&self, insurer: Option<&str>) -> Result<Vec<PaymentRow>, Problem> {
         let payments: Vec<PaymentRow> = self.query(Query::Payments(Empty {})).await?;
         Ok(payments.into_iter().filter(|payment| insurer.is_none_or(|insurer| payment.insurer == insurer)).collect())
     }
 
-    /// The registered parties, by id.
+    /// The party register by id. The one place this file asks `Parties`.
     async fn parties(&self) -> Result<BTreeMap<String, Party>, Problem> {
-        let parties: Vec<Party> = self.query(Query::Parties(Empty {})).await?;
-        Ok(fairshare_client::views::by_id(parties, |party| &party.id))
+        Ok(by_id(self.query::<Vec<Party>>(Query::Parties(Empty {})).await?, |party| &party.id))
+    }
+
+    /// Each regulator's newest attestation. The one place this file asks `Attestations`.
+    async fn attestations(&self) -> Result<Vec<AttestationRow>, Problem> {
+        self.query(Query::Attestations(Empty {})).await
     }
 
     /// The plans named (at most [`PLAN_DETAILS_MAX`]), with their milestones.
@@ -188,6 +241,9 @@ impl Dashboard {
             .iter()
             .flat_map(|plan| plan.milestones.values().map(|milestone| ((plan.id.clone(), milestone.id.clone()), milestone.due)))
             .collect();
+        // The payments shown are the insurer's (or all): the ones that can record its exports.
+        let payment_ids: BTreeSet<String> = payments.iter().map(|payment| payment.id.clone()).collect();
+        let pending = self.pending_exports(insurer.as_deref(), &payment_ids)?;
         Ok(pages::treasury(&Treasury {
             insurer: insurer.as_deref(),
             insurers: &self.insurers,
@@ -196,7 +252,29 @@ impl Dashboard {
             parties: &parties,
             payments: &payments,
             due: &due,
+            pending: &pending,
+            exports_dir: &self.exports_dir,
+            debtor: self.treasury.as_ref().map(|treasury| (treasury.debtor_name.as_str(), treasury.debtor_iban.as_str())),
         }))
+    }
+
+    /// The exports of `insurer` (or of every insurer) that the ledger does not record yet,
+    /// by the rule `export sepa` applies ([`Exported::is_recorded`]). A GET only reads: the
+    /// files of recorded exports are removed by the next export or `pay --from-sepa`.
+    fn pending_exports(&self, insurer: Option<&str>, payment_ids: &BTreeSet<String>) -> Result<Vec<Exported>, Problem> {
+        let insurers: Vec<&str> = match insurer {
+            Some(insurer) => vec![insurer],
+            None => self.insurers.iter().map(String::as_str).collect(),
+        };
+        let mut pending = Vec::new();
+        for insurer in insurers {
+            let exports = self.exports.pending(insurer).map_err(|error| Problem {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                message: format!("cannot read this client's exports: {error}"),
+            })?;
+            pending.extend(exports.into_iter().filter(|export| !export.is_recorded(payment_ids)));
+        }
+        Ok(pending)
     }
 
     async fn plans_page(&self) -> Result<String, Problem> {
@@ -209,7 +287,7 @@ impl Dashboard {
     async fn monitor(&self) -> Result<String, Problem> {
         let monitor: Monitor = self.query(Query::Monitor(MonitorRequest::default())).await?;
         let fund: FundReport = self.query(Query::Fund(Empty {})).await?;
-        let attestations: Vec<AttestationRow> = self.query(Query::Attestations(Empty {})).await?;
+        let attestations = self.attestations().await?;
         let statuses = super::status::statuses(&self.connection).await;
         Ok(pages::regulator(&Regulator { monitor: &monitor, fund: &fund, statuses: &statuses, attestations: &attestations }))
     }
@@ -225,36 +303,86 @@ impl Dashboard {
             .ok_or_else(|| Problem { status: StatusCode::BAD_GATEWAY, message: "no node answered".into() })
     }
 
-    async fn sepa(&self, parameters: &BTreeMap<String, String>) -> Result<Response<Full<Bytes>>, Problem> {
+    /// The payment form's POST: a pain.001 file made by `export sepa`'s own function (which
+    /// saves it as pending), as a download; or, when none was made (nothing to pay, a second
+    /// file within the same second), a page saying why.
+    async fn payment_file(&self, parameters: &BTreeMap<String, String>) -> Result<Response<Full<Bytes>>, Problem> {
         let insurer =
             self.insurer(parameters)?.ok_or_else(|| Problem::bad_request("a SEPA payment file is one insurer's: give insurer=ID"))?;
-        let field = |name: &str| parameters.get(name).map(String::as_str).unwrap_or_default();
-        let created = sepa::now().ok_or_else(|| Problem::bad_request("the system clock is before 1970"))?;
-        let message_id = sepa::default_message_id(&insurer, &created);
-        let header = Header::new(&message_id, created, field("execution_date"), field("debtor_name"), field("debtor_iban"))
-            .map_err(|error| Problem::bad_request(error.to_string()))?;
-        let rows = self.open_obligations(Some(&insurer)).await?;
-        let parties = self.parties().await?;
-        let (transfers, _skipped) = sepa::transfers(&rows, &sepa::payees(parties));
-        if transfers.is_empty() {
-            return Err(Problem {
-                status: StatusCode::CONFLICT,
-                message: format!("nothing to pay: {insurer} has no open obligations to a payee with an IBAN; no file made"),
-            });
+        // An empty field is not given: the debtor then comes from [treasury].
+        let given = |name: &str| parameters.get(name).map(|value| value.trim()).filter(|value| !value.is_empty()).map(str::to_string);
+        let request = PaymentFileRequest {
+            insurer,
+            debtor_iban: given("debtor_iban"),
+            debtor_name: given("debtor_name"),
+            execution_date: given("execution_date").unwrap_or_default(),
+            message_id: None, // the default, FS-INSURER-YYYYMMDDHHMMSS: the download's file name is built from it
+        };
+        let _one_at_a_time = self.exporting.lock().await;
+        // The response is the delivery: nothing to do before the export is saved.
+        let file = export_command::payment_file(self, &self.exports, self.treasury.as_ref(), request, |_| Ok(())).await?;
+        match &file.xml {
+            Ok(xml) => Ok(download("application/xml", &format!("{}.xml", file.header.message_id), xml.clone())),
+            Err(why) => {
+                let mut body = html::problem(why);
+                body.push_str("<ul>");
+                for note in file.notes() {
+                    body.push_str(&format!("<li>{}</li>", html::escape(&note)));
+                }
+                body.push_str("</ul><p><a href=\"/treasury\">back to the treasury</a></p>");
+                Ok(respond(StatusCode::CONFLICT, "text/html; charset=utf-8", self.page("/treasury", "SEPA payment file", &body)))
+            }
         }
-        Ok(download("application/xml", &format!("{message_id}.xml"), sepa::document(&header, &transfers)))
+    }
+
+    /// `POST /export/pain.001.xml`: only from the dashboard's own pages, a small form body.
+    async fn post_payment_file(&self, parts: &Parts, body: Incoming) -> Response<Full<Bytes>> {
+        let made = async {
+            let header = |name: &str| parts.headers.get(name).map(|value| value.to_str().unwrap_or("(not text)"));
+            let own = own_origins(self.listen, header(HOST.as_str()));
+            check_same_origin(header(ORIGIN.as_str()), header("sec-fetch-site"), &own)
+                .map_err(|why| Problem { status: StatusCode::FORBIDDEN, message: why })?;
+            let form = header(CONTENT_TYPE.as_str()).and_then(|value| value.split(';').next()).map(str::trim);
+            if !form.is_some_and(|form| form.eq_ignore_ascii_case("application/x-www-form-urlencoded")) {
+                return Err(Problem {
+                    status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    message: "send the payment form as application/x-www-form-urlencoded".into(),
+                });
+            }
+            let parameters = query_string(&read_form(body).await?).map_err(|error| Problem::bad_request(error.to_string()))?;
+            self.payment_file(&parameters).await
+        };
+        match made.await {
+            Ok(response) => response,
+            Err(problem) => respond(
+                problem.status,
+                "text/html; charset=utf-8",
+                self.page("/treasury", "SEPA payment file", &html::problem(&problem.message)),
+            ),
+        }
     }
 
     fn page(&self, path: &str, title: &str, body: &str) -> String {
         html::page(path, title, &self.who, self.seen.load(Ordering::Relaxed), body)
     }
 
-    async fn answer(&self, method: &Method, uri: &Uri) -> Response<Full<Bytes>> {
-        if method != Method::GET {
-            return respond(StatusCode::METHOD_NOT_ALLOWED, "text/plain; charset=utf-8", "only GET\n".into());
+    async fn answer(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
+        let (parts, body) = request.into_parts();
+        let route = Route::of(parts.uri.path());
+        if route != Route::NotFound && parts.method.as_str() != route.method() {
+            let mut response = respond(StatusCode::METHOD_NOT_ALLOWED, "text/plain; charset=utf-8", format!("{} only\n", route.method()));
+            response.headers_mut().insert(ALLOW, hyper::header::HeaderValue::from_static(route.method()));
+            return response;
         }
+        if route == Route::PaymentFile {
+            return self.post_payment_file(&parts, body).await;
+        }
+        // A GET's body is never read.
+        self.get(&route, &parts.uri).await
+    }
+
+    async fn get(&self, route: &Route, uri: &Uri) -> Response<Full<Bytes>> {
         let path = uri.path();
-        let route = Route::of(path);
         let parameters = match query_string(uri.query().unwrap_or_default()) {
             Ok(parameters) => parameters,
             Err(error) => return respond(StatusCode::BAD_REQUEST, "text/plain; charset=utf-8", format!("{error}\n")),
@@ -274,13 +402,13 @@ impl Dashboard {
                     Err(problem) => respond(problem.status, "text/plain; charset=utf-8", problem.message),
                 }
             }
-            Route::ObligationsCsv | Route::PaymentsCsv | Route::Sepa => {
-                return match self.file(&route, &parameters).await {
+            Route::ObligationsCsv | Route::PaymentsCsv => {
+                return match self.file(route, &parameters).await {
                     Ok(response) => response,
                     Err(problem) => respond(problem.status, "text/plain; charset=utf-8", format!("{}\n", problem.message)),
                 }
             }
-            Route::NotFound => {
+            Route::PaymentFile | Route::NotFound => {
                 let body = html::problem(&format!("there is no page {path}; the pages are /treasury, /plans and /monitor"));
                 return respond(StatusCode::NOT_FOUND, "text/html; charset=utf-8", self.page(path, "Not found", &body));
             }
@@ -308,13 +436,59 @@ impl Dashboard {
                 let payments: Vec<&PaymentRow> = payments.iter().collect();
                 Ok(download("text/csv; charset=utf-8", &format!("payments-{whose}.csv"), export::payments_csv(&payments)))
             }
-            _ => self.sepa(parameters).await,
+            _ => Err(Problem::bad_request("not a download")),
         }
     }
 }
 
+/// The dashboard as `export sepa`'s function reads the ledger: through the same methods
+/// (and the same newest-state rule) as its pages.
+impl LedgerReads for Dashboard {
+    async fn open_obligations(&self, insurer: &str) -> Result<Vec<ObligationRow>> {
+        Ok(Dashboard::open_obligations(self, Some(insurer)).await?)
+    }
+
+    async fn payment_ids(&self) -> Result<BTreeSet<String>> {
+        Ok(Dashboard::payments(self, None).await?.into_iter().map(|payment| payment.id).collect())
+    }
+
+    async fn parties(&self) -> Result<BTreeMap<String, Party>> {
+        Ok(Dashboard::parties(self).await?)
+    }
+}
+
+/// Reads the payment form's body: at most [`QUERY_BYTES_MAX`] bytes (it is parsed as a query
+/// string) within [`BODY_READ_DEADLINE`].
+async fn read_form(body: Incoming) -> Result<String, Problem> {
+    let collected = tokio::time::timeout(BODY_READ_DEADLINE, Limited::new(body, QUERY_BYTES_MAX).collect())
+        .await
+        .map_err(|_| Problem {
+            status: StatusCode::REQUEST_TIMEOUT,
+            message: format!("the form did not arrive within {BODY_READ_DEADLINE:?}"),
+        })?
+        .map_err(|error| match error.downcast_ref::<LengthLimitError>() {
+            Some(_) => {
+                Problem { status: StatusCode::PAYLOAD_TOO_LARGE, message: format!("the form is longer than {QUERY_BYTES_MAX} bytes") }
+            }
+            None => Problem::bad_request(format!("the form broke off: {error}")),
+        })?;
+    String::from_utf8(collected.to_bytes().to_vec()).map_err(|_| Problem::bad_request("the form is not UTF-8"))
+}
+
 impl Args {
     pub async fn run(self, context: &Context) -> Result<()> {
+        if !self.listen.ip().is_loopback() && !self.allow_remote {
+            bail!(
+                "refusing to serve on {}: it is not a loopback address, and the dashboard has no login, so whoever reaches it \
+                 would read what {} may read and could make pain.001 exports; listen on 127.0.0.1 (the default), \
+                 or pass --allow-remote if that is what you mean",
+                self.listen,
+                context
+                    .identity
+                    .as_deref()
+                    .map_or("the signing identity".to_string(), |id| format!("'{}'", fairshare_protocol::ids::echo(id)))
+            );
+        }
         let connection = context.connection()?;
         let who = match (&context.identity, &context.key) {
             (Some(id), Some(_)) => id.clone(),
@@ -323,13 +497,27 @@ impl Args {
         let genesis = connection.genesis().await.context("cannot read the ledger's genesis")?;
         let insurers = genesis.insurers.iter().map(|member| member.id.clone()).collect();
         let seen = AtomicU64::new(context.min_size(&connection).await?);
-        let dashboard = Arc::new(Dashboard { connection, who, insurers, seen });
-        if !self.listen.ip().is_loopback() {
-            eprintln!("warning: serving on {}, not loopback: whoever reaches it reads what '{}' may read", self.listen, dashboard.who);
-        }
         let listener = tokio::net::TcpListener::bind(self.listen).await.with_context(|| format!("cannot listen on {}", self.listen))?;
-        let address = listener.local_addr()?;
-        println!("dashboard for {} at http://{address}/ (treasury, plans, monitor); stop with Ctrl-C", dashboard.who);
+        let listen = listener.local_addr()?;
+        let exports_dir = context.state_dir().join("exports");
+        let dashboard = Arc::new(Dashboard {
+            connection,
+            who,
+            insurers,
+            seen,
+            listen,
+            exports: Exports::new(&exports_dir),
+            exports_dir: exports_dir.display().to_string(),
+            treasury: context.config().ok().and_then(|config| config.file.treasury.clone()),
+            exporting: Mutex::new(()),
+        });
+        if !listen.ip().is_loopback() {
+            eprintln!(
+                "warning: serving on {listen}, not loopback (--allow-remote): whoever reaches it reads what '{}' may read and can make pain.001 exports",
+                dashboard.who
+            );
+        }
+        println!("dashboard for {} at http://{listen}/ (treasury, plans, monitor); stop with Ctrl-C", dashboard.who);
         serve(listener, dashboard).await;
         Ok(())
     }
@@ -358,9 +546,7 @@ async fn serve(listener: tokio::net::TcpListener, dashboard: Arc<Dashboard>) {
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |request: Request<Incoming>| {
                 let dashboard = dashboard.clone();
-                // Only the request line matters: a GET's body is never read.
-                let (parts, _body) = request.into_parts();
-                async move { Ok::<_, Infallible>(dashboard.answer(&parts.method, &parts.uri).await) }
+                async move { Ok::<_, Infallible>(dashboard.answer(request).await) }
             });
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())

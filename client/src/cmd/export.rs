@@ -1,16 +1,19 @@
 //! `fairshare export obligations|payments --csv` and `fairshare export sepa`: files for an
 //! insurer's finance system and bank.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use fairshare_api::v1::{query_request::Query, Empty, ObligationFilter};
+use fairshare_client::config::Treasury;
 use fairshare_client::exports::{Exported, Exports};
-use fairshare_client::sepa::{self, Header};
+use fairshare_client::sepa::{self, Header, Skipped, Transfer};
 use fairshare_client::views::{by_id, ObligationRow, PaymentRow};
 use fairshare_client::{export, InputError};
 use fairshare_protocol::state::Party;
+use fairshare_protocol::Amount;
 
 use super::Context;
 
@@ -126,88 +129,208 @@ impl Args {
                 write_out(&output, &export::payments_csv(&payments))
             }
             What::Sepa { insurer, debtor_iban, debtor_name, execution_date, msg_id, out } => {
-                let input = |error: InputError| anyhow!("{error}");
-                let created = sepa::now().context("the system clock is before 1970")?;
-                let msg_id = msg_id.unwrap_or_else(|| sepa::default_message_id(&insurer, &created));
-                let treasury = context.config().ok().and_then(|config| config.file.treasury.clone());
-                let debtor_iban = debtor_iban
-                    .or_else(|| treasury.as_ref().map(|treasury| treasury.debtor_iban.clone()))
-                    .ok_or_else(|| anyhow!("give --debtor-iban, or set debtor_iban under [treasury] in the client config"))?;
-                let debtor_name = debtor_name
-                    .or_else(|| treasury.as_ref().map(|treasury| treasury.debtor_name.clone()))
-                    .ok_or_else(|| anyhow!("give --debtor-name, or set debtor_name under [treasury] in the client config"))?;
-                let header = Header::new(&msg_id, created.clone(), &execution_date, &debtor_name, &debtor_iban).map_err(input)?;
-                // ISO dates compare as text: a date before today's (UTC) is in the past.
-                if header.execution_date.to_string().as_str() < &created[..10] {
-                    eprintln!(
-                        "warning: execution date {} is in the past (today is {}); the bank may refuse the file or execute it at once",
-                        header.execution_date,
-                        &created[..10]
-                    );
-                }
-                let filter = ObligationFilter { insurer: insurer.clone(), open_only: true, ..ObligationFilter::default() };
-                let rows: Vec<ObligationRow> = context.query(Query::Obligations(filter)).await?;
-                // Exported before and not recorded yet: left out, once and for all.
                 let exports = Exports::new(&context.state_dir().join("exports"));
-                let recorded = by_id(context.query::<Vec<PaymentRow>>(Query::Payments(Empty {})).await?, |payment| &payment.id);
-                let mut pending = Vec::new();
-                for export in exports.pending(&insurer).map_err(input)? {
-                    if recorded.contains_key(&fairshare_client::exports::payment_id(&export.message_id)) {
-                        exports.recorded(&insurer, &export.message_id).map_err(input)?;
-                    } else {
-                        eprintln!(
-                            "left out: {} EUR on {} obligation(s) already in {} (exported, not recorded; record it with 'fairshare pay --from-sepa FILE')",
-                            export.total(),
-                            export.settlements.len(),
-                            export.message_id
-                        );
-                        pending.push(export);
-                    }
+                let treasury = context.config().ok().and_then(|config| config.file.treasury.clone());
+                let request = PaymentFileRequest { insurer, debtor_iban, debtor_name, execution_date, message_id: msg_id };
+                let file = payment_file(context, &exports, treasury.as_ref(), request, |xml| write_to(out.as_ref(), xml)).await?;
+                for note in file.notes() {
+                    eprintln!("{note}");
                 }
-                let rows = fairshare_client::exports::without_pending(&rows, &pending);
-                let parties = by_id(context.query::<Vec<Party>>(Query::Parties(Empty {})).await?, |party| &party.id);
-                let payees = sepa::payees(parties);
-                let (transfers, skipped) = sepa::transfers(&rows, &payees);
-                for payee in &skipped {
-                    eprintln!(
-                        "skipped {} ({}): no IBAN registered; {} outstanding on {} obligation(s): {}",
-                        payee.payee,
-                        payee.name,
-                        payee.amount,
-                        payee.obligations.len(),
-                        payee.obligations.join(", ")
-                    );
+                if let Err(why) = &file.xml {
+                    bail!("{why}");
                 }
-                if transfers.is_empty() {
-                    bail!("nothing to pay: {insurer} has no open obligations to a payee with an IBAN; no file written");
-                }
-                let settlements = rows
-                    .iter()
-                    .filter(|row| row.outstanding.cents() > 0 && transfers.iter().any(|transfer| transfer.obligations.contains(&row.id)))
-                    .map(|row| (row.id.clone(), row.outstanding))
-                    .collect();
-                let exported = Exported {
-                    message_id: header.message_id.clone(),
-                    insurer: insurer.clone(),
-                    execution_date: execution_date.clone(),
-                    settlements,
-                };
-                if exports.find(&insurer, &exported.message_id).map_err(input)?.is_some() {
-                    bail!("message id {} is already used by an unrecorded export; choose another --msg-id", exported.message_id);
-                }
-                write_to(out.as_ref(), &sepa::document(&header, &transfers))?;
-                exports.save(&exported).map_err(input)?;
                 if let Some(path) = &out {
-                    let total: fairshare_protocol::Amount = transfers.iter().map(|transfer| transfer.amount).sum();
                     eprintln!(
-                        "wrote {}: {} transfer(s), {total} EUR in total, message {}",
+                        "wrote {}: {} transfer(s), {} EUR in total, message {}",
                         path.display(),
-                        transfers.len(),
-                        header.message_id
+                        file.transfers.len(),
+                        file.total(),
+                        file.header.message_id
                     );
                 }
                 Ok(())
             }
         }
     }
+}
+
+/// What a payment file is made of, read from the ledger: by the command's [`Context`] for
+/// `export sepa`, by the dashboard's connection for its form (each reads a state at least as
+/// new as it already showed).
+pub(super) trait LedgerReads {
+    /// `insurer`'s obligations with something outstanding.
+    async fn open_obligations(&self, insurer: &str) -> Result<Vec<ObligationRow>>;
+    /// The id of every payment record on the ledger.
+    async fn payment_ids(&self) -> Result<BTreeSet<String>>;
+    /// The party register by id: the payees' names and IBANs.
+    async fn parties(&self) -> Result<BTreeMap<String, Party>>;
+}
+
+impl LedgerReads for Context {
+    async fn open_obligations(&self, insurer: &str) -> Result<Vec<ObligationRow>> {
+        let filter = ObligationFilter { insurer: insurer.to_string(), open_only: true, ..ObligationFilter::default() };
+        self.query(Query::Obligations(filter)).await
+    }
+
+    async fn payment_ids(&self) -> Result<BTreeSet<String>> {
+        let payments: Vec<PaymentRow> = self.query(Query::Payments(Empty {})).await?;
+        Ok(payments.into_iter().map(|payment| payment.id).collect())
+    }
+
+    async fn parties(&self) -> Result<BTreeMap<String, Party>> {
+        Ok(by_id(self.query::<Vec<Party>>(Query::Parties(Empty {})).await?, |party| &party.id))
+    }
+}
+
+/// What a payment file is asked for: `export sepa`'s flags, or the dashboard's form.
+pub(super) struct PaymentFileRequest {
+    /// The paying insurer.
+    pub insurer: String,
+    /// Default: `debtor_iban` under `[treasury]` in the client config.
+    pub debtor_iban: Option<String>,
+    /// Default: `debtor_name` under `[treasury]`.
+    pub debtor_name: Option<String>,
+    pub execution_date: String,
+    /// Default: `FS-INSURER-YYYYMMDDHHMMSS`.
+    pub message_id: Option<String>,
+}
+
+/// The user asked for a file that cannot be made (a missing debtor, a bad IBAN or date):
+/// their input to fix, not the ledger's fault. The dashboard answers 400.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(super) struct Refused(String);
+
+/// A payment file, or why none was made, and what to tell the user about it.
+pub(super) struct PaymentFile {
+    pub header: Header,
+    /// One per payee with an IBAN; empty when there was nothing to pay.
+    pub transfers: Vec<Transfer>,
+    /// The pain.001 document, or why none was made (nothing to pay; the message id names an
+    /// unrecorded export): then nothing was delivered or saved.
+    pub xml: Result<String, String>,
+    /// Today's date (UTC) when the execution date is before it.
+    pub past: Option<String>,
+    /// Unrecorded exports whose payments this file leaves out.
+    pub left_out: Vec<Exported>,
+    /// Payees without a registered IBAN, left out.
+    pub skipped: Vec<Skipped>,
+}
+
+impl PaymentFile {
+    pub fn total(&self) -> Amount {
+        self.transfers.iter().map(|transfer| transfer.amount).sum()
+    }
+
+    /// What to tell the user, one line each, in the order and words `export sepa` prints on
+    /// stderr: the past date, the exports left out, the payees skipped.
+    pub fn notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        if let Some(today) = &self.past {
+            notes.push(format!(
+                "warning: execution date {} is in the past (today is {today}); the bank may refuse the file or execute it at once",
+                self.header.execution_date
+            ));
+        }
+        for export in &self.left_out {
+            notes.push(format!(
+                "left out: {} EUR on {} obligation(s) already in {} (exported, not recorded; record it with 'fairshare pay --from-sepa FILE')",
+                export.total(),
+                export.settlements.len(),
+                export.message_id
+            ));
+        }
+        for payee in &self.skipped {
+            notes.push(format!(
+                "skipped {} ({}): no IBAN registered; {} outstanding on {} obligation(s): {}",
+                payee.payee,
+                payee.name,
+                payee.amount,
+                payee.obligations.len(),
+                payee.obligations.join(", ")
+            ));
+        }
+        notes
+    }
+}
+
+/// The one way a pain.001 file is made (`export sepa` and the dashboard's form): the
+/// insurer's open obligations, less what its unrecorded exports already pay (an export whose
+/// payment the ledger records is forgotten), one transfer per payee with an IBAN. The
+/// document goes to `deliver` (a file, standard output); only if that worked is the export
+/// saved as pending, so a file that never left is not remembered. With nothing to pay, or a
+/// message id in use, nothing is delivered or saved.
+pub(super) async fn payment_file(
+    ledger: &impl LedgerReads,
+    exports: &Exports,
+    treasury: Option<&Treasury>,
+    request: PaymentFileRequest,
+    deliver: impl FnOnce(&str) -> Result<()>,
+) -> Result<PaymentFile> {
+    let created = sepa::now().context("the system clock is before 1970")?;
+    let header = header(&request, treasury, created)?;
+    let insurer = &request.insurer;
+    // ISO dates compare as text: a date before today's (UTC) is in the past.
+    let today = &header.created[..10];
+    let past = (header.execution_date.to_string().as_str() < today).then(|| today.to_string());
+    let rows = ledger.open_obligations(insurer).await?;
+    // Exported before and not recorded yet: left out, once and for all.
+    let payment_ids = ledger.payment_ids().await?;
+    let mut left_out = Vec::new();
+    for export in exports.pending(insurer).map_err(input)? {
+        if export.is_recorded(&payment_ids) {
+            exports.recorded(insurer, &export.message_id).map_err(input)?;
+        } else {
+            left_out.push(export);
+        }
+    }
+    let rows = fairshare_client::exports::without_pending(&rows, &left_out);
+    let (transfers, skipped) = sepa::transfers(&rows, &sepa::payees(ledger.parties().await?));
+    let nothing = format!("nothing to pay: {insurer} has no open obligations to a payee with an IBAN; no file written");
+    let mut file = PaymentFile { header, transfers, xml: Err(nothing), past, left_out, skipped };
+    if file.transfers.is_empty() {
+        return Ok(file);
+    }
+    let settlements = rows
+        .iter()
+        .filter(|row| row.outstanding.cents() > 0 && file.transfers.iter().any(|transfer| transfer.obligations.contains(&row.id)))
+        .map(|row| (row.id.clone(), row.outstanding))
+        .collect();
+    let exported = Exported {
+        message_id: file.header.message_id.clone(),
+        insurer: insurer.clone(),
+        execution_date: request.execution_date.clone(),
+        settlements,
+    };
+    // A message id names one file until it is recorded.
+    if exports.find(insurer, &exported.message_id).map_err(input)?.is_some() {
+        file.xml = Err(format!("message id {} is already used by an unrecorded export; choose another --msg-id", exported.message_id));
+        return Ok(file);
+    }
+    let xml = sepa::document(&file.header, &file.transfers);
+    deliver(&xml)?;
+    exports.save(&exported).map_err(input)?;
+    file.xml = Ok(xml);
+    Ok(file)
+}
+
+/// The file's header from the request, the debtor from `[treasury]` where not given.
+fn header(request: &PaymentFileRequest, treasury: Option<&Treasury>, created: String) -> Result<Header> {
+    let message_id = request.message_id.clone().unwrap_or_else(|| sepa::default_message_id(&request.insurer, &created));
+    let debtor_iban = request
+        .debtor_iban
+        .clone()
+        .or_else(|| treasury.map(|treasury| treasury.debtor_iban.clone()))
+        .ok_or_else(|| Refused("give --debtor-iban, or set debtor_iban under [treasury] in the client config".into()))?;
+    let debtor_name = request
+        .debtor_name
+        .clone()
+        .or_else(|| treasury.map(|treasury| treasury.debtor_name.clone()))
+        .ok_or_else(|| Refused("give --debtor-name, or set debtor_name under [treasury] in the client config".into()))?;
+    Header::new(&message_id, created, &request.execution_date, &debtor_name, &debtor_iban)
+        .map_err(|error| Refused(error.to_string()).into())
+}
+
+fn input(error: InputError) -> anyhow::Error {
+    anyhow!("{error}")
 }

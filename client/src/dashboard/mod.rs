@@ -4,9 +4,17 @@
 //! - [`html`]: the page around a view, tables, escaping, and the live update;
 //! - [`svg`]: bar and step charts as SVG text;
 //! - [`pages`]: the three pages, from views already fetched (no I/O);
-//! - here: what a request asks for ([`Route`]) and its query string ([`query_string`]).
+//! - here: what a request asks for ([`Route`]), its query string or form ([`query_string`]),
+//!   and whether a request that changes something comes from the dashboard's own pages
+//!   ([`own_origins`], [`check_same_origin`]).
 //!
 //! The server itself (HTTP, connections, fetching the views) is `cmd/dashboard.rs`.
+//!
+//! Every page and download is a GET and changes nothing. The one request with a side effect,
+//! making a payment file (it is remembered as pending until recorded), is a POST from the
+//! treasury page's form: browsers prefetch GETs, and any page the user visits can make the
+//! browser send a GET or a form POST to loopback. So the POST is refused unless it says it
+//! comes from this dashboard's own origin.
 
 pub mod html;
 pub mod pages;
@@ -14,11 +22,14 @@ pub mod svg;
 
 use std::collections::BTreeMap;
 
-/// A request's query string longer than this is refused: the pages' own links and the
-/// payment form stay far below it.
+use std::net::SocketAddr;
+
+/// A request's query string, or a form's body, longer than this is refused: the pages' own
+/// links and the payment form stay far below it. (A form body is parsed as a query string,
+/// so one bound serves both.)
 pub const QUERY_BYTES_MAX: usize = 2_048;
 
-/// What a GET asks for.
+/// What a request asks for: every route is a GET, but [`Route::PaymentFile`], a POST.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
     /// `/`: the page of the identity's role.
@@ -30,7 +41,8 @@ pub enum Route {
     Size,
     ObligationsCsv,
     PaymentsCsv,
-    Sepa,
+    /// `POST /export/pain.001.xml`: make a pain.001 file and remember it as pending.
+    PaymentFile,
     NotFound,
 }
 
@@ -44,10 +56,67 @@ impl Route {
             "/size" => Route::Size,
             "/download/obligations.csv" => Route::ObligationsCsv,
             "/download/payments.csv" => Route::PaymentsCsv,
-            "/download/pain.001.xml" => Route::Sepa,
+            "/export/pain.001.xml" => Route::PaymentFile,
             _ => Route::NotFound,
         }
     }
+}
+
+impl Route {
+    /// The one method the route answers: POST for what changes something, GET otherwise.
+    pub fn method(&self) -> &'static str {
+        match self {
+            Route::PaymentFile => "POST",
+            _ => "GET",
+        }
+    }
+}
+
+/// The origins the dashboard's own pages have, given the address it listens on and the
+/// request's `Host`: `http://ADDRESS`, and `http://localhost:PORT` on loopback. On an
+/// unspecified address (`0.0.0.0`, `::`, only with `--allow-remote`) the dashboard cannot
+/// know by which address it is reached; it takes the request's `Host` when that is an IP
+/// address with the port it listens on, never a name: with DNS rebinding another site can
+/// make a name of its own point here, and its pages would then pass as ours.
+pub fn own_origins(listen: SocketAddr, host: Option<&str>) -> Vec<String> {
+    let mut origins = Vec::new();
+    if listen.ip().is_unspecified() {
+        let reached = host.and_then(|host| host.parse::<SocketAddr>().ok());
+        if let Some(reached) = reached.filter(|reached| reached.port() == listen.port() && !reached.ip().is_unspecified()) {
+            origins.push(format!("http://{reached}"));
+        }
+        return origins;
+    }
+    origins.push(format!("http://{listen}"));
+    if listen.ip().is_loopback() {
+        origins.push(format!("http://localhost:{}", listen.port()));
+    }
+    origins
+}
+
+/// Whether a request that changes something comes from the dashboard's own pages: refused
+/// (with the reason) when its `Origin` header is present and not one of `own`, or its
+/// `Sec-Fetch-Site` header is present and not `same-origin`. A request with neither (curl,
+/// a script of the user's) passes: browsers send `Origin` with every form POST.
+pub fn check_same_origin(origin: Option<&str>, fetch_site: Option<&str>, own: &[String]) -> Result<(), String> {
+    if let Some(origin) = origin {
+        if !own.iter().any(|own| own == origin) {
+            let own = if own.is_empty() { "none known: open the dashboard by its IP address".to_string() } else { own.join(", ") };
+            return Err(format!(
+                "refused: this request comes from {}, not from the dashboard's own pages ({own}); make payment files with the form on /treasury",
+                fairshare_protocol::ids::echo(origin)
+            ));
+        }
+    }
+    if let Some(site) = fetch_site {
+        if site != "same-origin" {
+            return Err(format!(
+                "refused: the browser says this request comes from another site (Sec-Fetch-Site: {}); make payment files with the form on /treasury",
+                fairshare_protocol::ids::echo(site)
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Why a query string was refused.
@@ -111,9 +180,43 @@ mod tests {
     }
 
     #[test]
+    fn only_the_dashboards_own_origin_may_post() {
+        let loopback: SocketAddr = "127.0.0.1:8470".parse().unwrap();
+        let own = own_origins(loopback, Some("evil.example:8470"));
+        assert_eq!(own, ["http://127.0.0.1:8470", "http://localhost:8470"], "the Host header does not widen a known address");
+        assert_eq!(check_same_origin(Some("http://127.0.0.1:8470"), Some("same-origin"), &own), Ok(()));
+        assert_eq!(check_same_origin(Some("http://localhost:8470"), None, &own), Ok(()));
+        assert_eq!(check_same_origin(None, None, &own), Ok(()), "no browser headers: not a cross-site request");
+        for (origin, site) in [
+            (Some("http://evil.example"), None),
+            (Some("http://127.0.0.1:8471"), None),
+            (Some("null"), None),
+            (Some("https://127.0.0.1:8470"), None),
+            (None, Some("cross-site")),
+            (None, Some("same-site")),
+            (Some("http://127.0.0.1:8470"), Some("none")),
+        ] {
+            assert!(check_same_origin(origin, site, &own).is_err(), "{origin:?} {site:?}");
+        }
+        let v6: SocketAddr = "[::1]:9000".parse().unwrap();
+        assert_eq!(own_origins(v6, None), ["http://[::1]:9000", "http://localhost:9000"]);
+        let lan: SocketAddr = "192.168.1.5:8470".parse().unwrap();
+        assert_eq!(own_origins(lan, Some("192.168.1.5:8470")), ["http://192.168.1.5:8470"]);
+        // On 0.0.0.0 the Host is taken, but only an IP address on our port, never a name.
+        let any: SocketAddr = "0.0.0.0:8470".parse().unwrap();
+        assert_eq!(own_origins(any, Some("192.168.1.5:8470")), ["http://192.168.1.5:8470"]);
+        assert!(own_origins(any, Some("rebound.evil.example:8470")).is_empty());
+        assert!(own_origins(any, Some("192.168.1.5:9999")).is_empty());
+        assert!(own_origins(any, None).is_empty());
+        let message = check_same_origin(Some("http://rebound.evil.example:8470"), None, &[]).unwrap_err();
+        assert!(message.contains("IP address"), "{message}");
+    }
+
+    #[test]
     fn unknown_paths_are_not_found() {
         assert_eq!(Route::of("/monitor"), Route::Monitor);
-        for path in ["/monitor/", "/../etc/passwd", "", "/download/", "/TREASURY"] {
+        assert_eq!((Route::of("/export/pain.001.xml"), Route::PaymentFile.method()), (Route::PaymentFile, "POST"));
+        for path in ["/monitor/", "/../etc/passwd", "", "/download/", "/TREASURY", "/download/pain.001.xml"] {
             assert_eq!(Route::of(path), Route::NotFound, "{path}");
         }
     }

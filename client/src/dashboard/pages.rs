@@ -14,6 +14,7 @@ use fairshare_protocol::{Amount, Date};
 
 use super::html::{escape, row, section, table, Cell};
 use super::svg::{self, Group, Series};
+use crate::exports::{without_pending, Exported};
 use crate::monitor::{table_headers, COLUMNS, EARMARK_LEGEND};
 use crate::views::{fund_summary, NodeStatus};
 
@@ -35,6 +36,13 @@ pub struct Treasury<'a> {
     pub payments: &'a [PaymentRow],
     /// Each milestone's due date, by (plan, milestone).
     pub due: &'a BTreeMap<(String, String), Date>,
+    /// Payment files exported and not recorded on the ledger yet (of the insurer shown, or
+    /// of every insurer), kept by this client.
+    pub pending: &'a [Exported],
+    /// Where this client keeps them (`exports/` beside the client config).
+    pub exports_dir: &'a str,
+    /// The debtor account the payment form starts with: (name, IBAN) from `[treasury]`.
+    pub debtor: Option<(&'a str, &'a str)>,
 }
 
 fn days_between(from: Date, to: Date) -> i64 {
@@ -67,6 +75,16 @@ pub fn treasury(data: &Treasury) -> String {
         data.open.len(),
         by_payee.len(),
         data.today
+    ));
+    // The ledger's open amounts include what pending exports pay: nothing is paid until the
+    // bank executed a file and it is recorded. What a new payment file would still pay is
+    // the rest, by the rule `export sepa` applies.
+    let unexported: Amount = without_pending(data.open, data.pending).iter().map(|obligation| obligation.outstanding).sum();
+    out.push_str(&format!(
+        "<p>Of that, in payment files exported and not recorded yet: <strong data-id=\"pending-total\">{}</strong> EUR; \
+         not in any payment file yet: <strong data-id=\"unexported-total\">{unexported}</strong> EUR. \
+         The open amounts on this page are the ledger's, so they include the pending files until they are recorded.</p>",
+        total - unexported
     ));
 
     out.push_str(&section("Open, by payee", "Who is owed what; payees without a registered IBAN are left out of the payment file."));
@@ -156,23 +174,69 @@ pub fn treasury(data: &Treasury) -> String {
         .collect();
     out.push_str(&table("payments", &["payment", "insurer", "value date", "bank reference", ">obligations", ">amount", "reversal"], &rows));
 
-    out.push_str(&section("Downloads", "The same files as 'fairshare export obligations|payments --csv' and 'fairshare export sepa'."));
+    out.push_str(&section("Downloads", "The same files as 'fairshare export obligations|payments --csv'."));
     let query = query_of(data.insurer);
     out.push_str(&format!(
         "<p><a data-id=\"download-obligations\" href=\"/download/obligations.csv{query}\">open obligations (CSV)</a> · \
          <a data-id=\"download-payments\" href=\"/download/payments.csv{query}\">payments (CSV)</a></p>"
     ));
-    match data.insurer {
-        Some(insurer) => out.push_str(&format!(
-            "<form method=\"get\" action=\"/download/pain.001.xml\"><input type=\"hidden\" name=\"insurer\" value=\"{}\">\
-             SEPA payment file (pain.001.001.09) of everything open: \
-             <input name=\"debtor_iban\" placeholder=\"debtor IBAN\" required> <input name=\"debtor_name\" placeholder=\"debtor name\" required> \
-             <input name=\"execution_date\" type=\"date\" value=\"{}\" required> <button type=\"submit\">download pain.001</button></form>",
-            escape(insurer),
-            data.today
-        )),
-        None => out.push_str("<p class=\"note\">A SEPA payment file is one insurer's: choose an insurer above.</p>"),
-    }
+    out.push_str(&payment_form(data));
+    out.push_str(&pending_exports(data));
+    out
+}
+
+/// The form that makes a pain.001 file, as 'fairshare export sepa' does (a POST: it remembers
+/// the file as pending).
+fn payment_form(data: &Treasury) -> String {
+    let mut out = section(
+        "SEPA payment file",
+        "A pain.001.001.09 file of everything open that no pending file pays yet, one transfer per payee with an IBAN, \
+         as 'fairshare export sepa' makes it. The file is remembered as pending (below) until it is recorded, \
+         so a second file never pays the same obligations. The debtor account starts as [treasury] in the client config.",
+    );
+    let Some(insurer) = data.insurer else {
+        out.push_str("<p class=\"note\">A SEPA payment file is one insurer's: choose an insurer above.</p>");
+        return out;
+    };
+    let (name, iban) = data.debtor.unwrap_or(("", ""));
+    out.push_str(&format!(
+        "<form method=\"post\" action=\"/export/pain.001.xml\" data-id=\"payment-form\"><input type=\"hidden\" name=\"insurer\" value=\"{}\">\
+         <label>debtor <input name=\"debtor_name\" value=\"{}\" placeholder=\"account holder\" required></label> \
+         <label>IBAN <input name=\"debtor_iban\" value=\"{}\" placeholder=\"NL.. .... .... .... ..\" required></label> \
+         <label>execution date <input name=\"execution_date\" type=\"date\" value=\"{3}\" min=\"{3}\" required></label> \
+         <button type=\"submit\">make pain.001 for {0}</button></form>",
+        escape(insurer),
+        escape(name),
+        escape(iban),
+        data.today
+    ));
+    out
+}
+
+/// The payment files exported and not recorded yet, and how to record or drop one.
+fn pending_exports(data: &Treasury) -> String {
+    let dir = escape(data.exports_dir);
+    let insurer = escape(data.insurer.unwrap_or("INSURER"));
+    let mut out = format!(
+        "<h2>Payment files exported, not recorded</h2><p class=\"note\">Once the bank executed a file, record it: \
+         <code>fairshare --as {insurer} pay --from-sepa FILE</code> (one payment record under the file's message id); \
+         it is then pending no more. A file that never reached the bank: remove <code>{dir}/{insurer}/MESSAGE-ID.json</code>, \
+         and the next file pays its obligations again.</p>"
+    );
+    let rows: Vec<Vec<Cell>> = data
+        .pending
+        .iter()
+        .map(|export| {
+            vec![
+                Cell::with_id(&export.message_id, format!("pending:{}", export.message_id)),
+                Cell::new(&export.insurer),
+                Cell::new(&export.execution_date),
+                Cell::with_id(export.settlements.len(), format!("pending:{}:obligations", export.message_id)),
+                Cell::with_id(export.total(), format!("pending:{}:total", export.message_id)),
+            ]
+        })
+        .collect();
+    out.push_str(&table("pending", &["message id", "insurer", "execution date", ">obligations", ">total"], &rows));
     out
 }
 
@@ -545,6 +609,47 @@ mod tests {
         let date = |text: &str| Date::parse(text, "date").unwrap();
         assert_eq!(days_between(date("2026-02-27"), date("2026-03-01")), 2);
         assert_eq!(days_between(date("2026-03-01"), date("2026-02-27")), -2);
+    }
+
+    fn obligation(id: &str, payee: &str, outstanding: &str) -> ObligationRow {
+        serde_json::from_value(serde_json::json!({
+            "id": id, "plan": "p", "milestone": "m", "line": 1, "insurer": "zk", "provider": payee, "payee": payee,
+            "sector": "msz", "region": "nw", "theme": "t", "amount": outstanding, "paid": "0.00", "outstanding": outstanding,
+            "attained_on": "2026-06-01", "key_group": "g", "key_version": 1, "created_at": 1, "payments": []
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_treasury_page_lists_pending_exports_and_posts_its_payment_form_prefilled() {
+        let open = [obligation("p/m/1/zk", "agb:00000001", "100.00"), obligation("p/m/2/zk", "agb:00000002", "40.00")];
+        let pending = [Exported {
+            message_id: "FS-zk-1".into(),
+            insurer: "zk".into(),
+            execution_date: "2026-12-15".into(),
+            settlements: [("p/m/1/zk".to_string(), "100.00".parse().unwrap())].into(),
+        }];
+        let (insurers, parties, due) = (["zk".to_string()], BTreeMap::new(), BTreeMap::new());
+        let page = Treasury {
+            insurer: Some("zk"),
+            insurers: &insurers,
+            today: Date::parse("2026-12-01", "today").unwrap(),
+            open: &open,
+            parties: &parties,
+            payments: &[],
+            due: &due,
+            pending: &pending,
+            exports_dir: "/home/zk/exports",
+            debtor: Some(("Zilveren \"Kruis\"", "NL91ABNA0417164300")),
+        };
+        let html = treasury(&page);
+        assert!(html.contains("data-id=\"open-total\">140.00<"), "the ledger's open amount includes the pending file: {html}");
+        assert!(html.contains("data-id=\"pending-total\">100.00<") && html.contains("data-id=\"unexported-total\">40.00<"), "{html}");
+        assert!(html.contains("data-id=\"pending:FS-zk-1:total\">100.00<") && html.contains("--as zk pay --from-sepa FILE"), "{html}");
+        assert!(html.contains("<form method=\"post\" action=\"/export/pain.001.xml\""), "making a file is a POST: {html}");
+        assert!(html.contains("value=\"Zilveren &quot;Kruis&quot;\"") && html.contains("value=\"NL91ABNA0417164300\""), "{html}");
+        let all = treasury(&Treasury { insurer: None, ..page });
+        assert!(!all.contains("<form method=\"post\""), "a payment file is one insurer's: {all}");
     }
 
     #[test]

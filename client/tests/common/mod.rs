@@ -194,3 +194,21 @@ pub fn node_query(config: &Path, identity: &str, query: fairshare_api::v1::query
     let (_, response) = runtime.block_on(connection.query(query, 0)).expect("the node answers the query");
     serde_json::from_str(&response.json).expect("the node answers JSON")
 }
+
+/// The text of every `<tag>…</tag>` of an XML document (tags with attributes too), in order.
+pub fn texts(xml: &str, tag: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut rest = xml;
+    while let Some(start) = rest.find(&format!("<{tag}")) {
+        let after = &rest[start + tag.len() + 1..];
+        if !after.starts_with('>') && !after.starts_with(' ') {
+            rest = after;
+            continue;
+        }
+        let open_end = after.find('>').expect("a closed tag") + 1;
+        let close = after.find(&format!("</{tag}>")).expect("a closing tag");
+        found.push(after[open_end..close].to_string());
+        rest = &after[close..];
+    }
+    found
+}
