@@ -99,8 +99,10 @@ impl Dashboard {
         let address = self.base.trim_start_matches("http://");
         let mut stream = TcpStream::connect(address).expect("connect to the dashboard");
         stream.set_read_timeout(Some(HTTP_DEADLINE)).expect("a read timeout");
-        let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n");
-        for (name, value) in headers {
+        // `Host` is the address it listens on unless a test names another.
+        let host = headers.iter().find(|(name, _)| name.eq_ignore_ascii_case("host")).map_or(address, |(_, value)| *value);
+        let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+        for (name, value) in headers.iter().filter(|(name, _)| !name.eq_ignore_ascii_case("host")) {
             request.push_str(&format!("{name}: {value}\r\n"));
         }
         request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
@@ -367,6 +369,12 @@ fn check_the_payment_form(config: &Path, zk: &Dashboard, dump: &dyn Fn(&str) -> 
     // Making a file is a POST, from this dashboard's own pages only.
     assert_eq!(zk.get(PAYMENT_FILE).0, 405, "a GET (a prefetch, a link) makes no file");
     assert_eq!(zk.request("POST", "/treasury", &[], "").0, 405, "the pages are GET only");
+    // DNS rebinding: a page that reaches the dashboard under a name of its own reads nothing.
+    let port = zk.base.rsplit(':').next().expect("a port");
+    let (status, _, body) = zk.request("GET", "/treasury", &[("Host", &format!("rebound.example:{port}"))], "");
+    assert_eq!(status, 421, "another name as Host is refused: {body}");
+    assert!(!body.contains("<table"), "and shows nothing: {body}");
+    assert_eq!(zk.request("GET", "/treasury", &[("Host", &format!("localhost:{port}"))], "").0, 200, "localhost is its own name");
     for foreign in [("Origin", "http://evil.example"), ("Origin", "null"), ("Sec-Fetch-Site", "cross-site")] {
         let (status, _, body) = zk.post(form, &[foreign]);
         assert_eq!(status, 403, "{foreign:?}: {body}");

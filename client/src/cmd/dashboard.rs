@@ -27,7 +27,7 @@ use fairshare_client::config::Treasury as TreasuryConfig;
 use fairshare_client::connection::{ClientError, Connection};
 use fairshare_client::dashboard::html;
 use fairshare_client::dashboard::pages::{self, Plans, Regulator, Treasury};
-use fairshare_client::dashboard::{check_same_origin, own_origins, query_string, Route, QUERY_BYTES_MAX};
+use fairshare_client::dashboard::{check_host, check_same_origin, own_origins, query_string, Route, QUERY_BYTES_MAX};
 use fairshare_client::export;
 use fairshare_client::exports::{Exported, Exports};
 use fairshare_client::sepa;
@@ -368,6 +368,10 @@ impl Dashboard {
 
     async fn answer(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
         let (parts, body) = request.into_parts();
+        let host = parts.headers.get(HOST).map(|value| value.to_str().unwrap_or("(not text)"));
+        if let Err(why) = check_host(self.listen, host) {
+            return respond(StatusCode::MISDIRECTED_REQUEST, "text/plain; charset=utf-8", format!("{why}\n"));
+        }
         let route = Route::of(parts.uri.path());
         if route != Route::NotFound && parts.method.as_str() != route.method() {
             let mut response = respond(StatusCode::METHOD_NOT_ALLOWED, "text/plain; charset=utf-8", format!("{} only\n", route.method()));

@@ -94,6 +94,22 @@ pub fn own_origins(listen: SocketAddr, host: Option<&str>) -> Vec<String> {
     origins
 }
 
+/// Whether a request names the dashboard itself in its `Host` header: one of
+/// [`own_origins`]. Any other name is refused, for reads too: a site that points a name of
+/// its own at 127.0.0.1 (DNS rebinding) would otherwise read the pages, with the user's
+/// identity, from the user's own browser.
+pub fn check_host(listen: SocketAddr, host: Option<&str>) -> Result<(), String> {
+    let own = own_origins(listen, host);
+    match host {
+        Some(host) if own.iter().any(|origin| origin.strip_prefix("http://") == Some(host)) => Ok(()),
+        _ => Err(format!(
+            "refused: this dashboard answers as {}, not as {}; open it by that address",
+            if own.is_empty() { format!("IP-ADDRESS:{}", listen.port()) } else { own.join(" or ") },
+            host.map(fairshare_protocol::ids::echo).unwrap_or_else(|| "a request without Host".into())
+        )),
+    }
+}
+
 /// Whether a request that changes something comes from the dashboard's own pages: refused
 /// (with the reason) when its `Origin` header is present and not one of `own`, or its
 /// `Sec-Fetch-Site` header is present and not `same-origin`. A request with neither (curl,
@@ -165,6 +181,21 @@ fn decode(text: &str) -> Result<String, QueryError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_dashboards_own_address_may_be_named_as_host() {
+        let loopback: SocketAddr = "127.0.0.1:8470".parse().unwrap();
+        assert!(check_host(loopback, Some("127.0.0.1:8470")).is_ok());
+        assert!(check_host(loopback, Some("localhost:8470")).is_ok());
+        for other in ["rebound.example:8470", "127.0.0.1:8471", "localhost", "127.0.0.1", ""] {
+            let refused = check_host(loopback, Some(other)).unwrap_err();
+            assert!(refused.contains("127.0.0.1:8470"), "{refused}");
+        }
+        assert!(check_host(loopback, None).is_err());
+        let any: SocketAddr = "0.0.0.0:8470".parse().unwrap();
+        assert!(check_host(any, Some("192.0.2.7:8470")).is_ok(), "reached by an IP address");
+        assert!(check_host(any, Some("dashboard.example:8470")).is_err(), "never by a name");
+    }
 
     #[test]
     fn query_strings_decode_as_forms_encode_them_and_refuse_what_is_broken() {
