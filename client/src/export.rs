@@ -79,8 +79,8 @@ pub fn payments_csv(payments: &[&PaymentRow]) -> String {
                 settlement.amount.to_string(),
                 payment.value_date.to_string(),
                 payment.bank_reference.clone(),
-                payment.leaf.to_string(),
-                payment.reversed.as_ref().map(|reversal| format!("leaf {}", reversal.leaf)).unwrap_or_default(),
+                payment.recorded_at.to_string(),
+                payment.reversed.as_ref().map(|reversal| format!("leaf {}", reversal.at)).unwrap_or_default(),
                 payment.reversed.as_ref().map(|reversal| reversal.reason.clone()).unwrap_or_default(),
             ]));
         }

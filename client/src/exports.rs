@@ -51,23 +51,74 @@ impl Exports {
         Exports { dir: dir.to_path_buf() }
     }
 
-    fn path(&self, insurer: &str, message_id: &str) -> PathBuf {
-        self.dir.join(insurer).join(format!("{message_id}.json"))
+    /// `DIR/exports/<insurer>/<message id>.<extension>`. Both names come from files and
+    /// forms: only letters, digits, '-', '_' and '.' (not first), so none leaves the directory.
+    fn path(&self, insurer: &str, message_id: &str, extension: &str) -> Result<PathBuf, InputError> {
+        for (what, name) in [("insurer", insurer), ("message id", message_id)] {
+            let plain = name.bytes().all(|byte| byte.is_ascii_alphanumeric() || b"-_.".contains(&byte));
+            if name.is_empty() || name.len() > 35 || name.starts_with('.') || !plain {
+                return Err(InputError::new(
+                    fairshare_protocol::ids::echo(name),
+                    format!("is not a {what} this client keeps exports under (letters, digits, '-', '_', '.'; at most 35)"),
+                ));
+            }
+        }
+        Ok(self.dir.join(insurer).join(format!("{message_id}.{extension}")))
     }
 
-    /// Keeps an export until it is recorded; a message id is never reused.
-    pub fn save(&self, exported: &Exported) -> Result<(), InputError> {
-        let path = self.path(&exported.insurer, &exported.message_id);
-        if path.exists() {
-            return Err(InputError::new(
-                &exported.message_id,
-                format!("message id already used by an unrecorded export ({}); choose another --msg-id", path.display()),
-            ));
-        }
+    /// Holds `insurer`'s exports for one payment file, from reading what is pending to saving
+    /// the new export, across processes (`export sepa`, dashboards) on this client: an
+    /// exclusive lock on `exports/<insurer>/.lock`, released when dropped.
+    pub fn lock(&self, insurer: &str) -> Result<std::fs::File, InputError> {
+        let path = self.path(insurer, "lock", "lock")?.with_file_name(".lock");
         let parent = path.parent().expect("a file in a directory");
         std::fs::create_dir_all(parent).map_err(|error| InputError::new(parent.display().to_string(), error.to_string()))?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|error| InputError::new(path.display().to_string(), error.to_string()))?;
+        file.lock().map_err(|error| InputError::new(path.display().to_string(), format!("cannot lock: {error}")))?;
+        Ok(file)
+    }
+
+    /// Keeps an export until it is recorded, with the document it was sent as (to download
+    /// again); a message id is never reused.
+    pub fn save(&self, exported: &Exported, document: &str) -> Result<(), InputError> {
+        let path = self.path(&exported.insurer, &exported.message_id, "json")?;
+        let parent = path.parent().expect("a file in a directory");
+        std::fs::create_dir_all(parent).map_err(|error| InputError::new(parent.display().to_string(), error.to_string()))?;
+        let xml = self.path(&exported.insurer, &exported.message_id, "xml")?;
+        std::fs::write(&xml, document).map_err(|error| InputError::new(xml.display().to_string(), error.to_string()))?;
         let text = serde_json::to_string_pretty(exported).expect("an export serialises");
-        std::fs::write(&path, text).map_err(|error| InputError::new(path.display().to_string(), error.to_string()))
+        let created = std::fs::OpenOptions::new().write(true).create_new(true).open(&path);
+        let mut file = match created {
+            Ok(file) => file,
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(InputError::new(
+                    &exported.message_id,
+                    format!("message id already used by an unrecorded export ({}); choose another --msg-id", path.display()),
+                ))
+            }
+            Err(error) => return Err(InputError::new(path.display().to_string(), error.to_string())),
+        };
+        std::io::Write::write_all(&mut file, text.as_bytes())
+            .map_err(|error| InputError::new(path.display().to_string(), error.to_string()))
+    }
+
+    /// The document an unrecorded export was sent as (pain.001 XML), if kept.
+    pub fn document(&self, insurer: &str, message_id: &str) -> Result<Option<String>, InputError> {
+        // Its record removed by hand ("never reached the bank"): dropped, document and all.
+        if !self.path(insurer, message_id, "json")?.exists() {
+            return Ok(None);
+        }
+        let path = self.path(insurer, message_id, "xml")?;
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Ok(Some(text)),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(InputError::new(path.display().to_string(), error.to_string())),
+        }
     }
 
     /// The unrecorded exports of `insurer`, oldest message id first.
@@ -92,7 +143,7 @@ impl Exports {
 
     /// The export with this message id, if it is unrecorded.
     pub fn find(&self, insurer: &str, message_id: &str) -> Result<Option<Exported>, InputError> {
-        let path = self.path(insurer, message_id);
+        let path = self.path(insurer, message_id, "json")?;
         if !path.exists() {
             return Ok(None);
         }
@@ -107,12 +158,15 @@ impl Exports {
 
     /// Forgets an export once the ledger records it.
     pub fn recorded(&self, insurer: &str, message_id: &str) -> Result<(), InputError> {
-        let path = self.path(insurer, message_id);
-        match std::fs::remove_file(&path) {
-            Ok(()) => Ok(()),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(error) => Err(InputError::new(path.display().to_string(), error.to_string())),
+        for extension in ["json", "xml"] {
+            let path = self.path(insurer, message_id, extension)?;
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => return Err(InputError::new(path.display().to_string(), error.to_string())),
+            }
         }
+        Ok(())
     }
 }
 
@@ -178,13 +232,23 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let exports = Exports::new(dir.path());
         let first = export("FS-zk-1", &[("p/m/1/zk", "100.00")]);
-        exports.save(&first).unwrap();
-        assert!(exports.save(&first).unwrap_err().to_string().contains("already used"));
+        exports.save(&first, "<Document/>").unwrap();
+        assert!(exports.save(&first, "<Document/>").unwrap_err().to_string().contains("already used"));
+        assert_eq!(exports.document("zk", "FS-zk-1").unwrap().as_deref(), Some("<Document/>"));
+        // Names from files and forms never leave the directory.
+        for hostile in ["../../etc/passwd", "..", ".hidden", "a/b", "", "x".repeat(36).as_str()] {
+            assert!(exports.find("zk", hostile).is_err(), "{hostile}");
+            assert!(exports.recorded("zk", hostile).is_err(), "{hostile}");
+            assert!(exports.lock(hostile).is_err(), "{hostile}");
+        }
+        let held = exports.lock("zk").unwrap();
+        drop(held);
         assert_eq!(exports.pending("zk").unwrap(), vec![first.clone()]);
         assert_eq!(exports.find("zk", "FS-zk-1").unwrap(), Some(first));
         assert!(exports.pending("vgz").unwrap().is_empty());
         exports.recorded("zk", "FS-zk-1").unwrap();
         assert!(exports.pending("zk").unwrap().is_empty());
+        assert_eq!(exports.document("zk", "FS-zk-1").unwrap(), None, "the kept document goes with it");
     }
 
     #[test]

@@ -359,7 +359,13 @@ fn each_page_shows_in_a_browser_the_figures_of_the_cli_queries() {
 /// post it.
 fn check_the_payment_form(config: &Path, zk: &Dashboard, dump: &dyn Fn(&str) -> String, profile: &Path) {
     let exports = config.with_file_name("exports").join("zk");
-    let remembered = || std::fs::read_dir(&exports).map(|dir| dir.count()).unwrap_or(0);
+    let remembered = || {
+        let records = std::fs::read_dir(&exports).map(|dir| {
+            dir.filter(|entry| entry.as_ref().is_ok_and(|entry| entry.path().extension().is_some_and(|extension| extension == "json")))
+                .count()
+        });
+        records.unwrap_or(0)
+    };
     let (_, page) = zk.get("/treasury?insurer=zk");
     assert!(page.contains("value=\"NL91ABNA0417164300\""), "the form starts with [treasury]'s debtor account: {page}");
     assert_eq!(amount(&page, "pending-total"), Amount::ZERO);
@@ -420,6 +426,18 @@ fn check_the_payment_form(config: &Path, zk: &Dashboard, dump: &dyn Fn(&str) -> 
     assert_eq!(amount(&dom, &format!("pending:{message_id}:total")), total);
     assert_eq!(amount(&dom, "pending-total"), total);
     assert_eq!(amount(&dom, "unexported-total"), amount(&dom, "open-total") - total);
+    // A download the browser lost can be had again, byte for byte, until the file is recorded.
+    let again = zk.get(&format!("/download/pending.xml?insurer=zk&message_id={message_id}"));
+    assert_eq!(again, (200, xml.clone()), "the pending file again");
+    assert!(dom.contains(&format!("data-id=\"again:{message_id}\"")), "the page links it");
+    assert_eq!(zk.get("/download/pending.xml?insurer=zk&message_id=..%2F..%2Fclient").0, 400, "only names of exports");
+    assert_eq!(zk.get("/download/pending.xml?insurer=zk&message_id=FS-zk-none").0, 404);
+    // No page or file may be framed by another site (a framed form is one click from a POST).
+    for path in ["/treasury", &format!("/download/pending.xml?insurer=zk&message_id={message_id}")] {
+        let (_, head, _) = zk.request("GET", path, &[], "");
+        let head = head.to_ascii_lowercase();
+        assert!(head.contains("x-frame-options: deny") && head.contains("frame-ancestors 'none'"), "{path}: {head}");
+    }
 
     // A second POST leaves those obligations out: nothing is left to pay, and it says why.
     let (status, _, body) = zk.post(form, &own);
@@ -477,10 +495,24 @@ fn check_allow_remote(config: &Path) {
         let _ = sender.send(line);
     });
     let started = receiver.recv_timeout(START_DEADLINE);
+    // The address it prints is one it answers at (0.0.0.0 is not: by IP address or localhost).
+    let port = match &started {
+        Ok(Some(Ok(line))) => line.split("http://localhost:").nth(1).and_then(|rest| rest.split('/').next()).map(str::to_string),
+        _ => None,
+    };
+    let answer = port.as_ref().map(|port| {
+        let mut stream = TcpStream::connect(format!("127.0.0.1:{port}")).expect("connect to the dashboard");
+        stream.set_read_timeout(Some(HTTP_DEADLINE)).expect("a read timeout");
+        write!(stream, "GET /size HTTP/1.1\r\nHost: localhost:{port}\r\nConnection: close\r\n\r\n").expect("send a request");
+        let mut response = String::new();
+        let _ = stream.read_to_string(&mut response);
+        response
+    });
     let _ = child.kill();
     let output = child.wait_with_output().expect("the dashboard's stderr");
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(matches!(&started, Ok(Some(Ok(line))) if line.contains("http://0.0.0.0:")), "it serves: {started:?} {stderr}");
+    assert!(port.is_some(), "it serves at http://localhost:PORT/: {started:?} {stderr}");
+    assert!(answer.as_deref().is_some_and(|answer| !answer.contains(" 421 ")), "the printed address answers: {answer:?}");
     assert!(stderr.contains("warning: serving on 0.0.0.0:") && stderr.contains("pain.001"), "{stderr}");
 }
 

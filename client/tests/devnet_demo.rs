@@ -190,6 +190,21 @@ fn devnet_demo_obligations_follow_the_rules_and_every_node_agrees() {
         assert!(errors.is_empty(), "{} logs ERROR on a healthy devnet:\n{}", path.display(), errors.join("\n"));
     }
 
+    // Last, as the README says: the ministry closes intake, and no new quick test is taken.
+    fairshare(&config, &["--as", "vws", "intake", "close", "--on", "2026-12-31", "--reason", "end of intake"]);
+    let fund: serde_json::Value = query(&config, &["report", "fund"]);
+    assert_eq!(fund["intake_closed"], "2026-12-31", "{fund}");
+    assert!(fairshare(&config, &["report", "fund"]).contains("intake closed on 2026-12-31"));
+    let late = std::process::Command::new(common::binary())
+        .arg("--config")
+        .arg(&config)
+        .args(["--as", "zk", "quicktest", "submit", "too-late", "--title", "Te laat", "--region", "ROAZ Noordwest"])
+        .args(["--theme", "care-coordination", "--second-assessor", "vgz"])
+        .output()
+        .expect("run fairshare");
+    let said = format!("{}{}", String::from_utf8_lossy(&late.stdout), String::from_utf8_lossy(&late.stderr));
+    assert!(!late.status.success() && said.contains("rejected"), "a quick test after intake closed is rejected:\n{said}");
+
     let status = devnet.stop().expect("the devnet stops within its deadline on SIGTERM");
     assert!(status.success(), "devnet exit: {status}; {}", devnet.stderr_text());
 }
@@ -232,6 +247,9 @@ fn the_cli_prints_the_nodes_json(config: &Path) {
     assert_eq!(first["transaction_id"].as_str().map(str::len), Some(64), "{first}");
 }
 
+/// The commands of the README's "After the demo" block.
+const README_WALK_LINES: usize = 18;
+
 /// Runs, in order, every `fairshare …` line of the README's "After the demo" block (each as
 /// the built binary with the devnet's client config, in a scratch directory where `config/`
 /// is the repository's), and checks what they did.
@@ -240,8 +258,14 @@ fn readme_after_the_demo(config: &Path) {
     let readme = std::fs::read_to_string(root.join("README.md")).expect("the README");
     let section = readme.split("## After the demo").nth(1).expect("the README has a section 'After the demo'");
     let section = section.split("\n## ").next().unwrap_or_default();
-    let lines: Vec<&str> = section.lines().filter_map(|line| line.strip_prefix("    fairshare ")).collect();
-    assert!(lines.len() >= 15, "the README's block has the walk-through: {lines:?}");
+    // Every indented line of the section is a command or a comment: nothing is skipped unseen.
+    let block: Vec<&str> = section.lines().filter_map(|line| line.strip_prefix("    ")).filter(|line| !line.trim().is_empty()).collect();
+    let lines: Vec<&str> = block
+        .iter()
+        .filter(|line| !line.starts_with('#'))
+        .map(|line| line.strip_prefix("fairshare ").unwrap_or_else(|| panic!("a README line this test cannot run: {line}")))
+        .collect();
+    assert_eq!(lines.len(), README_WALK_LINES, "the README's walk changed: update README_WALK_LINES with what it checks\n{lines:#?}");
     let scratch = tempfile::tempdir().expect("a scratch dir");
     std::os::unix::fs::symlink(root.join("config"), scratch.path().join("config")).expect("config/ in the scratch dir");
     let mut said = BTreeMap::new();

@@ -302,16 +302,17 @@ pub struct Settlement {
     pub amount: Amount,
 }
 
-/// A reversal: why, and the leaf and transaction that reversed the payment.
+/// A reversal: why, and the leaf (`at`) and transaction that reversed the payment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReversalRow {
     pub reason: String,
-    pub leaf: LeafIndex,
+    pub at: LeafIndex,
     pub transaction_id: String,
 }
 
 /// One payment record (`export payments --json`, the `payments` query): what it settles,
-/// and the leaf and transaction that recorded it (what `audit prove` takes).
+/// and the leaf (`recorded_at`, the name the state and the CSV use) and transaction that
+/// recorded it (what `audit prove` takes).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PaymentRow {
     pub id: String,
@@ -320,7 +321,7 @@ pub struct PaymentRow {
     pub bank_reference: String,
     pub total: Amount,
     pub settlements: Vec<Settlement>,
-    pub leaf: LeafIndex,
+    pub recorded_at: LeafIndex,
     pub transaction_id: String,
     /// Set once reversed: the settlements no longer count as paid.
     pub reversed: Option<ReversalRow>,
@@ -339,11 +340,11 @@ impl PaymentRow {
                 .iter()
                 .map(|(obligation, amount)| Settlement { obligation: obligation.clone(), amount: *amount })
                 .collect(),
-            leaf: payment.recorded_at,
+            recorded_at: payment.recorded_at,
             transaction_id: state.transaction_at(payment.recorded_at).unwrap_or_default(),
             reversed: payment.reversed.as_ref().map(|reversal| ReversalRow {
                 reason: reversal.reason.clone(),
-                leaf: reversal.at,
+                at: reversal.at,
                 transaction_id: state.transaction_at(reversal.at).unwrap_or_default(),
             }),
         }

@@ -76,7 +76,9 @@ enum Command {
         fairshare audit prove 17                                # leaf 17 (also: leaf:17)\n  \
         fairshare audit prove rav-nw-acute/triage-desk/1/zk     # the confirmation behind an obligation\n  \
         fairshare audit prove zk-2026-07-001                    # a payment record\n  \
-        fairshare audit prove --check proof.json --genesis genesis.toml")]
+        fairshare audit prove --check proof.json --genesis genesis.toml\n\n\
+        An entry just recorded is proved as soon as a checkpoint that covers it is certified (an idle\n\
+        ledger certifies its last entry within a second): prove waits up to 15 s for that.")]
     Prove {
         /// What to prove: a transaction id (64 hex digits) or a unique prefix of one (8 or
         /// more, e.g. the 12 printed on submit); a leaf index (fewer than 8 digits, or

@@ -134,7 +134,9 @@ impl From<anyhow::Error> for Problem {
         let status = match error.downcast_ref::<ClientError>() {
             Some(ClientError::Rpc { code: tonic::Code::PermissionDenied, .. }) => StatusCode::FORBIDDEN,
             Some(ClientError::Rpc { code: tonic::Code::InvalidArgument, .. }) => StatusCode::BAD_REQUEST,
-            _ => StatusCode::BAD_GATEWAY,
+            Some(_) => StatusCode::BAD_GATEWAY,
+            // Not the nodes' answer: this dashboard's own failure (its exports dir, its clock).
+            None => StatusCode::INTERNAL_SERVER_ERROR,
         };
         Problem { status, message: format!("{error:#}") }
     }
@@ -155,6 +157,16 @@ fn respond(status: StatusCode, content_type: &str, body: String) -> Response<Ful
     }
     if let Ok(value) = "no-store".parse() {
         headers.insert(CACHE_CONTROL, value);
+    }
+    // Never inside another site's frame (a framed form is one click from a POST that passes
+    // the Origin check), never sniffed into another type, no URL to other sites.
+    for (name, value) in [
+        ("x-frame-options", "DENY"),
+        ("content-security-policy", "frame-ancestors 'none'"),
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "no-referrer"),
+    ] {
+        headers.insert(name, hyper::header::HeaderValue::from_static(value));
     }
     response
 }
@@ -320,7 +332,7 @@ impl Dashboard {
         };
         let _one_at_a_time = self.exporting.lock().await;
         // The response is the delivery: nothing to do before the export is saved.
-        let file = export_command::payment_file(self, &self.exports, self.treasury.as_ref(), request, |_| Ok(())).await?;
+        let file = export_command::payment_file(self, &self.exports, self.treasury.as_ref(), request, |_| {}, |_| Ok(())).await?;
         match &file.xml {
             Ok(xml) => Ok(download("application/xml", &format!("{}.xml", file.header.message_id), xml.clone())),
             Err(why) => {
@@ -406,7 +418,7 @@ impl Dashboard {
                     Err(problem) => respond(problem.status, "text/plain; charset=utf-8", problem.message),
                 }
             }
-            Route::ObligationsCsv | Route::PaymentsCsv => {
+            Route::ObligationsCsv | Route::PaymentsCsv | Route::PendingFile => {
                 return match self.file(route, &parameters).await {
                     Ok(response) => response,
                     Err(problem) => respond(problem.status, "text/plain; charset=utf-8", format!("{}\n", problem.message)),
@@ -439,6 +451,19 @@ impl Dashboard {
                 let payments = self.payments(insurer.as_deref()).await?;
                 let payments: Vec<&PaymentRow> = payments.iter().collect();
                 Ok(download("text/csv; charset=utf-8", &format!("payments-{whose}.csv"), export::payments_csv(&payments)))
+            }
+            Route::PendingFile => {
+                let insurer = insurer.ok_or_else(|| Problem::bad_request("a payment file is one insurer's: give insurer=ID"))?;
+                let message_id = parameters.get("message_id").map(String::as_str).unwrap_or_default();
+                let kept = self.exports.document(&insurer, message_id).map_err(|error| Problem::bad_request(error.to_string()))?;
+                let xml = kept.ok_or_else(|| Problem {
+                    status: StatusCode::NOT_FOUND,
+                    message: format!(
+                        "{insurer} has no unrecorded payment file {} kept on this client",
+                        fairshare_protocol::ids::echo(message_id)
+                    ),
+                })?;
+                Ok(download("application/xml", &format!("{message_id}.xml"), xml))
             }
             _ => Err(Problem::bad_request("not a download")),
         }
@@ -521,7 +546,9 @@ impl Args {
                 dashboard.who
             );
         }
-        println!("dashboard for {} at http://{listen}/ (treasury, plans, monitor); stop with Ctrl-C", dashboard.who);
+        // On 0.0.0.0 the pages answer by an IP address or localhost, not by 0.0.0.0.
+        let open_at = if listen.ip().is_unspecified() { format!("localhost:{}", listen.port()) } else { listen.to_string() };
+        println!("dashboard for {} at http://{open_at}/ (treasury, plans, monitor); stop with Ctrl-C", dashboard.who);
         serve(listener, dashboard).await;
         Ok(())
     }

@@ -132,10 +132,8 @@ impl Args {
                 let exports = Exports::new(&context.state_dir().join("exports"));
                 let treasury = context.config().ok().and_then(|config| config.file.treasury.clone());
                 let request = PaymentFileRequest { insurer, debtor_iban, debtor_name, execution_date, message_id: msg_id };
-                let file = payment_file(context, &exports, treasury.as_ref(), request, |xml| write_to(out.as_ref(), xml)).await?;
-                for note in file.notes() {
-                    eprintln!("{note}");
-                }
+                let tell = |note: &str| eprintln!("{note}");
+                let file = payment_file(context, &exports, treasury.as_ref(), request, tell, |xml| write_to(out.as_ref(), xml)).await?;
                 if let Err(why) = &file.xml {
                     bail!("{why}");
                 }
@@ -256,20 +254,25 @@ impl PaymentFile {
 
 /// The one way a pain.001 file is made (`export sepa` and the dashboard's form): the
 /// insurer's open obligations, less what its unrecorded exports already pay (an export whose
-/// payment the ledger records is forgotten), one transfer per payee with an IBAN. The
-/// document goes to `deliver` (a file, standard output); only if that worked is the export
-/// saved as pending, so a file that never left is not remembered. With nothing to pay, or a
-/// message id in use, nothing is delivered or saved.
+/// payment the ledger records is forgotten), one transfer per payee with an IBAN. What to
+/// tell the user goes to `tell` first ([`PaymentFile::notes`]); then the document goes to
+/// `deliver` (a file, standard output, an HTTP answer) and, if that worked, the export is
+/// saved as pending with its document (the dashboard offers it for download again). With
+/// nothing to pay, or a message id in use, nothing is delivered or saved. The insurer's
+/// exports are locked from reading the pending ones to saving the new one
+/// ([`Exports::lock`]), so two files made at once never pay the same obligations.
 pub(super) async fn payment_file(
     ledger: &impl LedgerReads,
     exports: &Exports,
     treasury: Option<&Treasury>,
     request: PaymentFileRequest,
+    mut tell: impl FnMut(&str),
     deliver: impl FnOnce(&str) -> Result<()>,
 ) -> Result<PaymentFile> {
     let created = sepa::now().context("the system clock is before 1970")?;
     let header = header(&request, treasury, created)?;
     let insurer = &request.insurer;
+    let _held = exports.lock(insurer).map_err(input)?;
     // ISO dates compare as text: a date before today's (UTC) is in the past.
     let today = &header.created[..10];
     let past = (header.execution_date.to_string().as_str() < today).then(|| today.to_string());
@@ -288,6 +291,9 @@ pub(super) async fn payment_file(
     let (transfers, skipped) = sepa::transfers(&rows, &sepa::payees(ledger.parties().await?));
     let nothing = format!("nothing to pay: {insurer} has no open obligations to a payee with an IBAN; no file written");
     let mut file = PaymentFile { header, transfers, xml: Err(nothing), past, left_out, skipped };
+    for note in file.notes() {
+        tell(&note);
+    }
     if file.transfers.is_empty() {
         return Ok(file);
     }
@@ -309,7 +315,7 @@ pub(super) async fn payment_file(
     }
     let xml = sepa::document(&file.header, &file.transfers);
     deliver(&xml)?;
-    exports.save(&exported).map_err(input)?;
+    exports.save(&exported, &xml).map_err(input)?;
     file.xml = Ok(xml);
     Ok(file)
 }

@@ -43,6 +43,8 @@ pub enum Route {
     PaymentsCsv,
     /// `POST /export/pain.001.xml`: make a pain.001 file and remember it as pending.
     PaymentFile,
+    /// `/download/pending.xml?insurer=ID&message_id=MSGID`: a pending file, again.
+    PendingFile,
     NotFound,
 }
 
@@ -57,6 +59,7 @@ impl Route {
             "/download/obligations.csv" => Route::ObligationsCsv,
             "/download/payments.csv" => Route::PaymentsCsv,
             "/export/pain.001.xml" => Route::PaymentFile,
+            "/download/pending.xml" => Route::PendingFile,
             _ => Route::NotFound,
         }
     }
@@ -76,20 +79,32 @@ impl Route {
 /// request's `Host`: `http://ADDRESS`, and `http://localhost:PORT` on loopback. On an
 /// unspecified address (`0.0.0.0`, `::`, only with `--allow-remote`) the dashboard cannot
 /// know by which address it is reached; it takes the request's `Host` when that is an IP
-/// address with the port it listens on, never a name: with DNS rebinding another site can
-/// make a name of its own point here, and its pages would then pass as ours.
+/// address with the port it listens on, never a name (with DNS rebinding another site can
+/// make a name of its own point here, and its pages would then pass as ours), and
+/// `localhost:PORT` (no other site can name localhost). On port 80 browsers leave the port
+/// out of `Host` and `Origin`: each origin is then also known without it.
 pub fn own_origins(listen: SocketAddr, host: Option<&str>) -> Vec<String> {
     let mut origins = Vec::new();
     if listen.ip().is_unspecified() {
-        let reached = host.and_then(|host| host.parse::<SocketAddr>().ok());
+        let reached = host.and_then(|host| {
+            host.parse::<SocketAddr>().ok().or_else(|| {
+                let ip = host.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>().ok()?;
+                Some(SocketAddr::new(ip, 80))
+            })
+        });
         if let Some(reached) = reached.filter(|reached| reached.port() == listen.port() && !reached.ip().is_unspecified()) {
             origins.push(format!("http://{reached}"));
         }
-        return origins;
-    }
-    origins.push(format!("http://{listen}"));
-    if listen.ip().is_loopback() {
         origins.push(format!("http://localhost:{}", listen.port()));
+    } else {
+        origins.push(format!("http://{listen}"));
+        if listen.ip().is_loopback() {
+            origins.push(format!("http://localhost:{}", listen.port()));
+        }
+    }
+    if listen.port() == 80 {
+        let without: Vec<String> = origins.iter().filter_map(|origin| origin.strip_suffix(":80").map(str::to_string)).collect();
+        origins.extend(without);
     }
     origins
 }
@@ -235,12 +250,18 @@ mod tests {
         assert_eq!(own_origins(lan, Some("192.168.1.5:8470")), ["http://192.168.1.5:8470"]);
         // On 0.0.0.0 the Host is taken, but only an IP address on our port, never a name.
         let any: SocketAddr = "0.0.0.0:8470".parse().unwrap();
-        assert_eq!(own_origins(any, Some("192.168.1.5:8470")), ["http://192.168.1.5:8470"]);
-        assert!(own_origins(any, Some("rebound.evil.example:8470")).is_empty());
-        assert!(own_origins(any, Some("192.168.1.5:9999")).is_empty());
-        assert!(own_origins(any, None).is_empty());
+        assert_eq!(own_origins(any, Some("192.168.1.5:8470")), ["http://192.168.1.5:8470", "http://localhost:8470"]);
+        assert_eq!(own_origins(any, Some("rebound.evil.example:8470")), ["http://localhost:8470"]);
+        assert_eq!(own_origins(any, Some("192.168.1.5:9999")), ["http://localhost:8470"]);
+        assert_eq!(own_origins(any, None), ["http://localhost:8470"]);
         let message = check_same_origin(Some("http://rebound.evil.example:8470"), None, &[]).unwrap_err();
         assert!(message.contains("IP address"), "{message}");
+        // Port 80: browsers send neither Host nor Origin with ':80'.
+        let web: SocketAddr = "127.0.0.1:80".parse().unwrap();
+        assert!(check_host(web, Some("127.0.0.1")).is_ok() && check_host(web, Some("localhost")).is_ok());
+        assert_eq!(check_same_origin(Some("http://127.0.0.1"), Some("same-origin"), &own_origins(web, None)), Ok(()));
+        let any_web: SocketAddr = "0.0.0.0:80".parse().unwrap();
+        assert!(check_host(any_web, Some("192.168.1.5")).is_ok());
     }
 
     #[test]

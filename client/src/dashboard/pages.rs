@@ -165,7 +165,7 @@ pub fn treasury(data: &Treasury) -> String {
                     payment
                         .reversed
                         .as_ref()
-                        .map(|reversal| format!("reversed (leaf {}): {}", reversal.leaf, reversal.reason))
+                        .map(|reversal| format!("reversed (leaf {}): {}", reversal.at, reversal.reason))
                         .unwrap_or_default(),
                 )
                 .late(payment.reversed.is_some()),
@@ -220,8 +220,8 @@ fn pending_exports(data: &Treasury) -> String {
     let mut out = format!(
         "<h2>Payment files exported, not recorded</h2><p class=\"note\">Once the bank executed a file, record it: \
          <code>fairshare --as {insurer} pay --from-sepa FILE</code> (one payment record under the file's message id); \
-         it is then pending no more. A file that never reached the bank: remove <code>{dir}/{insurer}/MESSAGE-ID.json</code>, \
-         and the next file pays its obligations again.</p>"
+         it is then pending no more. Each file can be downloaded again until then. A file that never reached the bank: \
+         remove <code>{dir}/{insurer}/MESSAGE-ID.json</code>, and the next file pays its obligations again.</p>"
     );
     let rows: Vec<Vec<Cell>> = data
         .pending
@@ -237,6 +237,22 @@ fn pending_exports(data: &Treasury) -> String {
         })
         .collect();
     out.push_str(&table("pending", &["message id", "insurer", "execution date", ">obligations", ">total"], &rows));
+    if !data.pending.is_empty() {
+        out.push_str("<p>Download again: ");
+        let links: Vec<String> = data
+            .pending
+            .iter()
+            .map(|export| {
+                format!(
+                    "<a data-id=\"again:{id}\" href=\"/download/pending.xml?insurer={insurer}&amp;message_id={id}\">{id}.xml</a>",
+                    id = escape(&export.message_id),
+                    insurer = escape(&export.insurer)
+                )
+            })
+            .collect();
+        out.push_str(&links.join(" · "));
+        out.push_str("</p>");
+    }
     out
 }
 
