@@ -46,6 +46,8 @@ const TREASURY: &str = "\n[treasury]\ndebtor_iban = \"NL91ABNA0417164300\"\ndebt
 struct Dashboard {
     child: Child,
     base: String,
+    /// The lines it printed after its address.
+    said: mpsc::Receiver<String>,
 }
 
 impl Dashboard {
@@ -68,13 +70,27 @@ impl Dashboard {
                 }
             }
         });
-        let mut dashboard = Dashboard { child, base: String::new() };
-        let line = receiver
+        let mut dashboard = Dashboard { child, base: String::new(), said: receiver };
+        let line = dashboard
+            .said
             .recv_timeout(START_DEADLINE)
             .unwrap_or_else(|_| panic!("the dashboard as {identity} said nothing within {START_DEADLINE:?}"));
         let url = line.split_whitespace().find(|word| word.starts_with("http://")).unwrap_or_else(|| panic!("no URL in: {line}"));
         dashboard.base = url.trim_end_matches('/').to_string();
         dashboard
+    }
+
+    /// Whether it prints a line containing `text` within `limit`.
+    fn says(&self, text: &str, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.said.recv_timeout(left) {
+                Ok(line) if line.contains(text) => return true,
+                Ok(_) => {}
+                Err(_) => return false,
+            }
+        }
+        false
     }
 
     fn url(&self, path: &str) -> String {
@@ -328,7 +344,8 @@ fn each_page_shows_in_a_browser_the_figures_of_the_cli_queries() {
     assert_eq!(nza.get("/treasury?insurer=%zz").0, 400);
     assert_eq!(nza.get("/treasury?insurer=nobody").0, 400);
 
-    // /size follows the log: an attestation by nza adds a leaf, and the page shows it.
+    // /size follows the log stream: an attestation by nza adds a leaf, and the page shows it.
+    assert!(nza.says("live: following the log of https://", START_DEADLINE), "the dashboard follows the log stream");
     let before: u64 = nza.get("/size").1.trim().parse().expect("a size");
     cli(config, &["--as", "nza", "audit", "attest"]);
     wait_until("/size to grow after the attestation", CONVERGE_DEADLINE, || {

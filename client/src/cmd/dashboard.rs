@@ -97,7 +97,18 @@ struct Dashboard {
     /// Held while a payment file is made: two submissions at once would otherwise both
     /// read the same obligations as not yet exported, and pay them twice.
     exporting: Mutex<()>,
+    /// What `/size` answers while the log stream runs ([`follow_the_log`]): the largest log
+    /// size seen, when it was last asked of the nodes, and whether the stream is open.
+    latest: AtomicU64,
+    asked_at: std::sync::Mutex<Option<std::time::Instant>>,
+    following: std::sync::atomic::AtomicBool,
 }
+
+/// While the log stream is open, `/size` answers from what it brought; at the latest after
+/// this long it asks every node again (a stream can stall without breaking).
+const SIZE_TRUSTED: Duration = Duration::from_secs(30);
+/// After the log stream broke, it is opened again after this (`/size` asks the nodes meanwhile).
+const FOLLOW_AGAIN_AFTER: Duration = Duration::from_secs(5);
 
 /// A page that could not be made: the HTTP status and what to say.
 #[derive(Debug)]
@@ -305,14 +316,26 @@ impl Dashboard {
     }
 
     /// The largest log size among the nodes that answer (what the live update compares).
+    /// From the log stream while it runs ([`follow_the_log`]), else asked of every node.
     async fn size(&self) -> Result<u64, Problem> {
+        let asked = *self.asked_at.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if self.following.load(Ordering::Relaxed) && asked.is_some_and(|at| at.elapsed() < SIZE_TRUSTED) {
+            return Ok(self.latest.load(Ordering::Relaxed));
+        }
         let statuses = super::status::statuses(&self.connection).await;
-        statuses
+        let size = statuses
             .iter()
             .filter(|status| status.reachable)
             .map(|status| status.size)
             .max()
-            .ok_or_else(|| Problem { status: StatusCode::BAD_GATEWAY, message: "no node answered".into() })
+            .ok_or_else(|| Problem { status: StatusCode::BAD_GATEWAY, message: "no node answered".into() })?;
+        Ok(self.saw(size))
+    }
+
+    /// Notes a log size a node reported; the largest seen.
+    fn saw(&self, size: u64) -> u64 {
+        *self.asked_at.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(std::time::Instant::now());
+        self.latest.fetch_max(size, Ordering::Relaxed).max(size)
     }
 
     /// The payment form's POST: a pain.001 file made by `export sepa`'s own function (which
@@ -539,6 +562,9 @@ impl Args {
             exports_dir: exports_dir.display().to_string(),
             treasury: context.config().ok().and_then(|config| config.file.treasury.clone()),
             exporting: Mutex::new(()),
+            latest: AtomicU64::new(0),
+            asked_at: std::sync::Mutex::new(None),
+            following: std::sync::atomic::AtomicBool::new(false),
         });
         if !listen.ip().is_loopback() {
             eprintln!(
@@ -549,9 +575,49 @@ impl Args {
         // On 0.0.0.0 the pages answer by an IP address or localhost, not by 0.0.0.0.
         let open_at = if listen.ip().is_unspecified() { format!("localhost:{}", listen.port()) } else { listen.to_string() };
         println!("dashboard for {} at http://{open_at}/ (treasury, plans, monitor); stop with Ctrl-C", dashboard.who);
+        tokio::spawn(follow_the_log(dashboard.clone()));
         serve(listener, dashboard).await;
         Ok(())
     }
+}
+
+/// Keeps the log stream open (`AuditLog`, following, from the newest block on), and on
+/// every block asks that node its size: the pages' live update then comes from the stream,
+/// not from every open page asking every node every 2 s. An identity that may not read the
+/// log (a party's reader) leaves it to `/size` asking the nodes.
+async fn follow_the_log(dashboard: Arc<Dashboard>) {
+    loop {
+        let refused = follow_once(&dashboard).await;
+        dashboard.following.store(false, Ordering::Relaxed);
+        if refused {
+            return;
+        }
+        tokio::time::sleep(FOLLOW_AGAIN_AFTER).await;
+    }
+}
+
+/// One log stream, until it breaks; true when the node refused this identity the log.
+async fn follow_once(dashboard: &Dashboard) -> bool {
+    let Ok(mut node) = fairshare_client::audit::fetch::Node::first(&dashboard.connection).await else { return false };
+    let Ok(status) = node.status().await else { return false };
+    let mut stream = match node.follow_log(status.applied_index + 1).await {
+        Ok(stream) => stream,
+        Err(ClientError::Rpc { code: tonic::Code::PermissionDenied, .. }) => return true,
+        Err(_) => return false,
+    };
+    dashboard.saw(status.size);
+    if !dashboard.following.swap(true, Ordering::Relaxed) {
+        println!("live: following the log of {} (pages update as blocks arrive)", node.url);
+    }
+    while let Ok(Some(_block)) = stream.message().await {
+        match node.status().await {
+            Ok(status) => {
+                dashboard.saw(status.size);
+            }
+            Err(_) => return false,
+        }
+    }
+    false
 }
 
 /// Accepts connections until Ctrl-C, each served on its own task within the limits above.
