@@ -333,13 +333,20 @@ pub async fn prove_inclusion(connection: &Connection, target: &str) -> Result<In
 /// last block end): how long `audit prove` waits for a certified checkpoint that covers it.
 const CERTIFIED_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
 const CERTIFIED_POLL: std::time::Duration = std::time::Duration::from_millis(250);
+/// A node that has not applied an entry acknowledged a moment ago (a follower) answers
+/// NOT_FOUND: asked again for this long before that answer stands.
+const CAUGHT_UP_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The node's inclusion proof of `target` within its newest certified checkpoint, waiting
 /// (up to [`CERTIFIED_WAIT`]) while the entry is newer than that checkpoint.
 async fn certified_inclusion(node: &mut Node, target: &str) -> Result<InclusionProofResponse, ProofError> {
-    let deadline = tokio::time::Instant::now() + CERTIFIED_WAIT;
+    let started = tokio::time::Instant::now();
+    let deadline = started + CERTIFIED_WAIT;
     loop {
         match node.inclusion_proof(target, 0).await {
+            Err(crate::connection::ClientError::Rpc { code: tonic::Code::NotFound, .. }) if started.elapsed() < CAUGHT_UP_WAIT => {
+                tokio::time::sleep(CERTIFIED_POLL).await;
+            }
             Err(crate::connection::ClientError::Rpc { code: tonic::Code::FailedPrecondition, message, .. })
                 if tokio::time::Instant::now() < deadline
                     && (message.contains("wait for a later checkpoint") || message.contains("no checkpoint is certified yet")) =>
