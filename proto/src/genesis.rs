@@ -345,13 +345,18 @@ impl Genesis {
             sectors: canonical
                 .sectors
                 .iter()
-                .map(|sector| SectorFile {
-                    id: sector.id.clone(),
-                    name: sector.name.clone(),
-                    key_group: sector.key_group.clone(),
-                    earmark: Amount::from_cents(sector.earmark_micros / 10_000).to_string(),
+                .map(|sector| {
+                    // Whole cents, as the fund: a sub-cent earmark is named, not rounded away.
+                    let earmark = Amount::from_micros(sector.earmark_micros)
+                        .map_err(|rejection| error(format!("sector {} earmark", sector.id), rejection.message))?;
+                    Ok(SectorFile {
+                        id: sector.id.clone(),
+                        name: sector.name.clone(),
+                        key_group: sector.key_group.clone(),
+                        earmark: earmark.to_string(),
+                    })
                 })
-                .collect(),
+                .collect::<Result<_, GenesisError>>()?,
             keys: canonical
                 .keys
                 .iter()
@@ -401,6 +406,17 @@ mod tests {
     use curve25519_dalek::constants::EIGHT_TORSION;
 
     use crate::testing::{genesis_file, test_key};
+
+    #[test]
+    fn a_canonical_genesis_with_a_sub_cent_earmark_is_refused_by_name() {
+        let genesis = genesis_file("100.00").build().unwrap();
+        assert_eq!(super::Genesis::from_pb(genesis.canonical()).unwrap().hash(), genesis.hash(), "round trip");
+        let mut canonical = genesis.canonical().clone();
+        let sector = canonical.sectors.first_mut().expect("a sector");
+        sector.earmark_micros += 1;
+        let error = super::Genesis::from_pb(&canonical).expect_err("a sub-cent earmark").to_string();
+        assert!(error.contains("earmark") && error.contains("more than two decimals"), "{error}");
+    }
 
     #[test]
     fn weak_keys_are_refused_by_name() {
