@@ -90,8 +90,8 @@ impl Exports {
         let parent = path.parent().expect("a file in a directory");
         std::fs::create_dir_all(parent).map_err(|error| InputError::new(parent.display().to_string(), error.to_string()))?;
         let xml = self.path(&exported.insurer, &exported.message_id, "xml")?;
-        std::fs::write(&xml, document).map_err(|error| InputError::new(xml.display().to_string(), error.to_string()))?;
         let text = serde_json::to_string_pretty(exported).expect("an export serialises");
+        // The record first, created only if new: a used message id overwrites nothing.
         let created = std::fs::OpenOptions::new().write(true).create_new(true).open(&path);
         let mut file = match created {
             Ok(file) => file,
@@ -103,8 +103,17 @@ impl Exports {
             }
             Err(error) => return Err(InputError::new(path.display().to_string(), error.to_string())),
         };
-        std::io::Write::write_all(&mut file, text.as_bytes())
-            .map_err(|error| InputError::new(path.display().to_string(), error.to_string()))
+        let written =
+            std::fs::write(&xml, document).map_err(|error| InputError::new(xml.display().to_string(), error.to_string())).and_then(|()| {
+                std::io::Write::write_all(&mut file, text.as_bytes())
+                    .map_err(|error| InputError::new(path.display().to_string(), error.to_string()))
+            });
+        if written.is_err() {
+            // Half a record is no record: the next file pays these obligations again.
+            let _ = std::fs::remove_file(&path);
+            let _ = std::fs::remove_file(&xml);
+        }
+        written
     }
 
     /// The document an unrecorded export was sent as (pain.001 XML), if kept.
@@ -233,7 +242,7 @@ mod tests {
         let exports = Exports::new(dir.path());
         let first = export("FS-zk-1", &[("p/m/1/zk", "100.00")]);
         exports.save(&first, "<Document/>").unwrap();
-        assert!(exports.save(&first, "<Document/>").unwrap_err().to_string().contains("already used"));
+        assert!(exports.save(&first, "<Other/>").unwrap_err().to_string().contains("already used"));
         assert_eq!(exports.document("zk", "FS-zk-1").unwrap().as_deref(), Some("<Document/>"));
         // Names from files and forms never leave the directory.
         for hostile in ["../../etc/passwd", "..", ".hidden", "a/b", "", "x".repeat(36).as_str()] {
