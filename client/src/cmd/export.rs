@@ -112,7 +112,7 @@ impl Args {
                     ..ObligationFilter::default()
                 };
                 let obligations: Vec<ObligationRow> = context.query(Query::Obligations(filter)).await?;
-                let parties = by_id(context.query::<Vec<Party>>(Query::Parties(Empty {})).await?, |party| &party.id);
+                let parties = context.parties().await?;
                 if context.json {
                     let rows = &obligations;
                     return write_out(&output, &format!("{}\n", serde_json::to_string_pretty(&rows)?));

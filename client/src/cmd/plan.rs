@@ -201,8 +201,7 @@ async fn say_what_awaits(context: &Context, plan: String) -> Result<()> {
 /// Names an unregistered beneficiary or payee before anything is signed (the node would
 /// reject the plan with UNKNOWN_PARTY; this says which line and what to do).
 async fn check_parties(context: &Context, file: &Path, milestones: &[MilestoneFile]) -> Result<()> {
-    let parties: Vec<fairshare_protocol::state::Party> = context.query(Query::Parties(Default::default())).await?;
-    let parties = fairshare_client::views::by_id(parties, |party| &party.id);
+    let parties = super::export::LedgerReads::parties(context).await?;
     for milestone in milestones {
         for (number, line) in milestone.lines.iter().enumerate() {
             for party in std::iter::once(&line.beneficiary).chain(line.payee.as_ref()) {
